@@ -1,0 +1,55 @@
+export type {
+  BackendCapabilities,
+  BackendEvent,
+  ContainerBackend,
+  ContainerInfo,
+  ContainerState,
+  LaunchOptions,
+  LaunchProgress,
+  LogEntry,
+  LogOptions,
+  OperationOptions,
+  Upstream,
+} from './backend.ts';
+export type { DdeErrorCode, DdeErrorOptions } from './errors.ts';
+export {
+  abortError,
+  DdeError,
+  httpStatusOf,
+  invalidOption,
+  invalidSpec,
+  isDdeError,
+  throwIfAborted,
+} from './errors.ts';
+export type {
+  EnvInputOptions,
+  FileInputOptions,
+  InputContext,
+  InputDelivery,
+  InputPlan,
+  PlannedFile,
+  UrlInputOptions,
+} from './input.ts';
+export { envInput, fileInput, MAX_ENV_STRING_BYTES, planInputs, urlInput } from './input.ts';
+export type { JsonValue } from './json.ts';
+export type { ManagedLabels } from './labels.ts';
+export {
+  DEFAULT_NAMESPACE,
+  LABELS,
+  labelsFor,
+  namespaceFilter,
+  parseLabels,
+  specHash,
+  validateNamespace,
+} from './labels.ts';
+export type { LaunchPlan } from './plan.ts';
+export { planLaunch } from './plan.ts';
+export type { ContainerSpec, ReadinessSpec, ResolvedSpec } from './spec.ts';
+export {
+  DEFAULT_READINESS_TIMEOUT_MS,
+  isValidName,
+  normalizeImage,
+  validateContainerPath,
+  validateName,
+  validateSpec,
+} from './spec.ts';
