@@ -28,6 +28,14 @@ export type ContainerState =
   | 'removing'
   | 'unknown';
 
+/** When a container counts as ready, as recorded on it. */
+export interface ReadinessSettings {
+  /** Path that must answer 200. */
+  readonly path: string;
+  /** How long a start may take before the container counts as failed. */
+  readonly timeoutMs: number;
+}
+
 /** A network address the proxy connects to. */
 export interface Upstream {
   /** Host name or IP address. */
@@ -64,7 +72,7 @@ export interface ContainerInfo {
    */
   readonly upstream: Upstream | undefined;
   /** Readiness probe settings from the spec. */
-  readonly readiness: { readonly path: string; readonly timeoutMs: number };
+  readonly readiness: ReadinessSettings;
   /** Owner (user id) from the spec. */
   readonly owner: string | undefined;
   /** Memory reservation in MB from the spec. */
@@ -79,6 +87,16 @@ export interface ContainerInfo {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** How far the pull of one image layer got. */
+export interface LayerProgress {
+  /** Layer id. */
+  readonly id: string;
+  /** Bytes done. */
+  readonly current?: number;
+  /** Bytes in all. */
+  readonly total?: number;
+}
+
 /** A pull, create or start step reported while launching. */
 export interface LaunchProgress {
   /** The step under way. */
@@ -88,7 +106,7 @@ export interface LaunchProgress {
   /** Human-readable detail, e.g. a pull status line. */
   readonly message?: string;
   /** During `pulling`: the layer being fetched and how far it got, when the engine says. */
-  readonly layer?: { readonly id: string; readonly current?: number; readonly total?: number };
+  readonly layer?: LayerProgress;
 }
 
 /** Options every backend operation takes. */
@@ -121,32 +139,50 @@ export interface LogEntry {
   readonly text: string;
 }
 
-/**
- * A change pushed by the backend. `resync` says events may have been missed (the stream
- * reconnected): reconcile with {@link ContainerBackend.list}.
- */
-export type BackendEvent =
-  | {
-      readonly type: 'created' | 'started' | 'destroyed';
-      readonly name: string;
-      readonly id: string;
-      readonly time: Date;
-    }
-  | {
-      readonly type: 'died';
-      readonly name: string;
-      readonly id: string;
-      readonly time: Date;
-      readonly exitCode: number | undefined;
-    }
-  | {
-      readonly type: 'health';
-      readonly name: string;
-      readonly id: string;
-      readonly time: Date;
-      readonly health: 'starting' | 'healthy' | 'unhealthy';
-    }
-  | { readonly type: 'resync'; readonly time: Date; readonly reason: string };
+/** Fields every container event carries. */
+export interface ContainerEventBase {
+  /** Container name. */
+  readonly name: string;
+  /** The engine's id for the container. */
+  readonly id: string;
+  /** When the engine saw the change. */
+  readonly time: Date;
+}
+
+/** A container was created, started or destroyed. */
+export interface ContainerLifecycleEvent extends ContainerEventBase {
+  /** What happened. */
+  readonly type: 'created' | 'started' | 'destroyed';
+}
+
+/** A container's process stopped. */
+export interface ContainerDiedEvent extends ContainerEventBase {
+  /** What happened. */
+  readonly type: 'died';
+  /** The process's exit code, when the engine reports it. */
+  readonly exitCode: number | undefined;
+}
+
+/** A container's engine-level health check changed. */
+export interface ContainerHealthEvent extends ContainerEventBase {
+  /** What happened. */
+  readonly type: 'health';
+  /** The new health status. */
+  readonly health: 'starting' | 'healthy' | 'unhealthy';
+}
+
+/** Events may have been missed (the stream reconnected): reconcile with {@link ContainerBackend.list}. */
+export interface ResyncEvent {
+  /** What happened. */
+  readonly type: 'resync';
+  /** When the stream came back. */
+  readonly time: Date;
+  /** Why events may have been missed. */
+  readonly reason: string;
+}
+
+/** A change pushed by {@link ContainerBackend.events}. */
+export type BackendEvent = ContainerLifecycleEvent | ContainerDiedEvent | ContainerHealthEvent | ResyncEvent;
 
 /**
  * Where containers run: a Docker Engine, AWS ECS, or a test double. Implementations map their

@@ -2,13 +2,20 @@ export type {
   BackendCapabilities,
   BackendEvent,
   ContainerBackend,
+  ContainerDiedEvent,
+  ContainerEventBase,
+  ContainerHealthEvent,
   ContainerInfo,
+  ContainerLifecycleEvent,
   ContainerState,
   LaunchOptions,
   LaunchProgress,
+  LayerProgress,
   LogEntry,
   LogOptions,
   OperationOptions,
+  ReadinessSettings,
+  ResyncEvent,
   Upstream,
 } from './backend.ts';
 export type { DdeErrorCode, DdeErrorOptions } from './errors.ts';
@@ -42,6 +49,20 @@ export {
   specHash,
   validateNamespace,
 } from './labels.ts';
+export type {
+  CapacityCandidate,
+  CapacityDecision,
+  CapacityRequest,
+  OverBudgetPolicy,
+} from './lifecycle/capacity.ts';
+export { evictionOrder, planCapacity } from './lifecycle/capacity.ts';
+export type { CullCandidate, CullDecision, CullPolicy, CullReason } from './lifecycle/culling.ts';
+export { selectForCulling } from './lifecycle/culling.ts';
+export { formatDuration, parseDuration } from './lifecycle/duration.ts';
+export type { Logger } from './lifecycle/logger.ts';
+export { silentLogger } from './lifecycle/logger.ts';
+export type { MetricsOptions, RemovalReason } from './lifecycle/metrics.ts';
+export { DdeMetrics } from './lifecycle/metrics.ts';
 export type { LaunchPlan } from './plan.ts';
 export { planLaunch } from './plan.ts';
 export type { ContainerSpec, ReadinessSpec, ResolvedSpec } from './spec.ts';

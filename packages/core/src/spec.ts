@@ -37,14 +37,14 @@ export interface ContainerSpec {
   /** Image reference; without a tag or digest it means `:latest`. */
   image: string;
   /** Command to run instead of the image's default, as an argv array. */
-  command?: string[];
+  command?: readonly string[];
   /** The tool's input, handed over by every delivery in {@link ContainerSpec.inputs}. */
   input?: JsonValue;
   /**
    * How the input reaches the container; several may be combined. Default: `[envInput()]`
    * when `input` is set, none otherwise.
    */
-  inputs?: InputDelivery[];
+  inputs?: readonly InputDelivery[];
   /** The TCP port the tool listens on inside the container. Default 80. */
   port?: number;
   /** Extra environment variables. */
@@ -55,7 +55,7 @@ export interface ContainerSpec {
    * Absolute paths in the container, each backed by a fresh volume that is removed together
    * with the container (scratch space for the tool).
    */
-  extraDirectories?: string[];
+  extraDirectories?: readonly string[];
   /** CPU limit, in cores (0.5 is half a core). */
   cpus?: number;
   /** Memory the container is expected to use, in MB: what capacity planning counts. */
