@@ -1,0 +1,605 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  BackendCapabilities,
+  BackendEvent,
+  ContainerBackend,
+  ContainerInfo,
+  ContainerSpec,
+  LaunchOptions,
+  LaunchPlan,
+  LaunchProgress,
+  LogEntry,
+  LogOptions,
+  OperationOptions,
+  PlannedFile,
+} from '@dde/core';
+import {
+  DdeError,
+  invalidOption,
+  isDdeError,
+  isValidName,
+  namespaceFilter,
+  planLaunch,
+  throwIfAborted,
+} from '@dde/core';
+import Dockerode from 'dockerode';
+import { engineCall, engineStream, readAll } from './api.ts';
+import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
+import { isOurs, toContainerInfo } from './container-info.ts';
+import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
+import { DEFAULT_SOCKET_PATH, dockerodeOptions, isLoopbackHost, resolveEngine } from './engine.ts';
+import {
+  asLaunchFailure,
+  engineMessage,
+  isConflict,
+  isNotFound,
+  isNotModified,
+  launchFailed,
+  toDdeError,
+} from './errors.ts';
+import { followEvents, WATCHED_ACTIONS } from './events.ts';
+import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
+import { parseLogs } from './logs.ts';
+import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
+import { validateOptions } from './options.ts';
+import type { UpstreamPolicy } from './upstream.ts';
+
+/** Label on the volumes of a spec's `extraDirectories`: the name of the container they belong to. */
+export const VOLUME_CONTAINER_LABEL = 'dde.container';
+
+/** The engine a {@link DockerBackend} talks to. */
+export interface EngineSummary {
+  /** Its address, e.g. `unix:///var/run/docker.sock` or `tcp://10.0.1.5:2376`. */
+  readonly url: string;
+  /** Whether it runs on this machine (unix socket, named pipe, or TCP on loopback). */
+  readonly local: boolean;
+}
+
+// Go's os.FileMode bits in the archive API's path stat.
+const MODE_DIR = 2 ** 31;
+const MODE_SYMLINK = 2 ** 27;
+// Inspecting every listed container at once could open hundreds of engine connections.
+const LIST_CONCURRENCY = 8;
+
+/**
+ * A `ContainerBackend` (from `@dde/core`) on a Docker Engine, local or remote, through dockerode.
+ *
+ * @example
+ * ```ts
+ * const backend = new DockerBackend({ namespace: 'my-app' }); // DOCKER_HOST, context, or local socket
+ * const info = await backend.launch({
+ *   name: 'alice-viewer',
+ *   image: 'nginx:1.27-alpine',
+ *   input: { files: ['a.csv'] },
+ *   inputs: [fileInput('/usr/share/nginx/html/input.json')],
+ *   port: 80,
+ * });
+ * console.log(info.upstream); // { host: '172.17.0.5', port: 80 }
+ * ```
+ */
+export class DockerBackend implements ContainerBackend {
+  /** Always `docker`. */
+  readonly kind = 'docker';
+  /** The namespace whose containers this backend manages. */
+  readonly namespace: string;
+  /** Everything: files, events, volumes, logs and pulls. */
+  readonly capabilities: BackendCapabilities = {
+    placesFiles: true,
+    pushesEvents: true,
+    volumes: true,
+    logs: true,
+    pullsImages: true,
+  };
+  /** The engine this backend talks to. */
+  readonly engine: EngineSummary;
+
+  private readonly docker: Dockerode;
+  private readonly options: ResolvedOptions;
+  private readonly policy: UpstreamPolicy;
+  private readonly publishHostIp: string | undefined;
+  private readonly closing = new AbortController();
+
+  /** Validates options and finds the engine; throws `INVALID_OPTION` naming the field at fault. */
+  constructor(options: DockerBackendOptions = {}) {
+    this.options = validateOptions(options);
+    this.namespace = this.options.namespace;
+    let engineHost: string | undefined;
+    if (this.options.docker) {
+      this.docker = this.options.docker;
+      ({ summary: this.engine, host: engineHost } = describeClient(this.docker));
+    } else {
+      const resolved = resolveEngine();
+      this.docker = new Dockerode(dockerodeOptions(resolved.endpoint));
+      this.engine = { url: resolved.url, local: resolved.local };
+      engineHost = resolved.endpoint.kind === 'socket' ? undefined : resolved.endpoint.host;
+    }
+    if (
+      !this.engine.local &&
+      this.options.publishHostIp === undefined &&
+      this.options.upstream !== 'bridge'
+    ) {
+      throw invalidOption(
+        'publishHostIp',
+        `is required for the remote engine ${this.engine.url}: set it to the engine host's address that this process can reach (never 0.0.0.0 unless you mean every interface), or use upstream: 'bridge' when this process can route to container addresses`,
+      );
+    }
+    this.publishHostIp = this.options.publishHostIp ?? (this.engine.local ? '127.0.0.1' : undefined);
+    this.policy = {
+      mode: this.options.upstream,
+      local: this.engine.local,
+      platform: process.platform,
+      network: this.options.network,
+      engineHost,
+    };
+  }
+
+  /**
+   * Pulls the image if needed, creates the container (with a volume per extra directory),
+   * places the input files, and starts it. Anything that fails after the container exists
+   * removes it and its volumes before the error is thrown.
+   */
+  async launch(spec: ContainerSpec, options: LaunchOptions = {}): Promise<ContainerInfo> {
+    const plan = planLaunch(spec, this);
+    const { signal, onProgress } = options;
+    const { name, image } = plan.spec;
+    const what = `launch of container ${name}`;
+    throwIfAborted(signal, what);
+    await this.ensureImage(image, name, signal, onProgress);
+    throwIfAborted(signal, what);
+    onProgress?.({ phase: 'creating', name });
+    const volumes: string[] = [];
+    let id: string | undefined;
+    try {
+      for (const [index, path] of plan.spec.extraDirectories.entries()) {
+        volumes.push(await this.createVolume(plan, index, path));
+      }
+      id = await this.createContainer(plan, volumes);
+      throwIfAborted(signal, what);
+      if (plan.files.length > 0) {
+        onProgress?.({ phase: 'placing-input', name });
+        for (const file of plan.files) await this.placeFile(id, name, file, signal);
+      }
+      onProgress?.({ phase: 'starting', name });
+      await this.start(id, name, signal);
+      const info = await this.inspectId(id, signal);
+      if (info === undefined) {
+        throw new DdeError('LAUNCH_FAILED', `Container ${name} was removed by someone else while it started`);
+      }
+      return info;
+    } catch (error) {
+      await this.discard(id, volumes);
+      throw isDdeError(error) ? error : toDdeError(error, { what, engine: this.engine.url, signal });
+    }
+  }
+
+  /** The managed container of that name in this namespace, or undefined. */
+  async inspect(name: string, options: OperationOptions = {}): Promise<ContainerInfo | undefined> {
+    const container = await this.findOurs(name, options.signal);
+    return container && this.toInfo(container);
+  }
+
+  /** Every managed container of this namespace, in any state. */
+  async list(options: OperationOptions = {}): Promise<ContainerInfo[]> {
+    const { signal } = options;
+    const summaries = await this.call<ContainerSummary[]>('list of containers', signal, {
+      method: 'GET',
+      path: '/containers/json',
+      query: { all: true, filters: { label: namespaceFilter(this.namespace) } },
+    });
+    const infos = await mapLimit(summaries, LIST_CONCURRENCY, (summary) =>
+      this.inspectId(summary.Id, signal),
+    );
+    return infos.filter((info): info is ContainerInfo => info !== undefined);
+  }
+
+  /**
+   * Force-removes the container with its volumes. Returns false when this namespace has no
+   * managed container of that name: containers dde did not label are never touched.
+   */
+  async remove(name: string, options: OperationOptions = {}): Promise<boolean> {
+    const { signal } = options;
+    const container = await this.findOurs(name, signal);
+    if (container === undefined) return false;
+    let removed = true;
+    try {
+      await engineCall(this.docker, {
+        method: 'DELETE',
+        path: `/containers/${container.Id}`,
+        query: { force: true, v: true },
+        signal,
+      });
+    } catch (error) {
+      if (isNotFound(error)) {
+        removed = false;
+      } else if (isConflict(error)) {
+        // Someone else's removal is under way: wait for it so that the volumes are free.
+        await this.waitRemoved(container.Id, name, signal);
+      } else {
+        throw toDdeError(error, { what: `removal of container ${name}`, engine: this.engine.url, signal });
+      }
+    }
+    await this.removeVolumesOf(container, name, signal);
+    return removed;
+  }
+
+  /** The container's output, stdout and stderr in time order. Throws `NOT_FOUND` for an unknown name. */
+  async logs(name: string, options: LogOptions = {}): Promise<LogEntry[]> {
+    const { signal, tail, since } = options;
+    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
+      throw invalidOption('tail', `must be a whole number of lines, got ${String(tail)}`);
+    }
+    if (since !== undefined && (!(since instanceof Date) || Number.isNaN(since.getTime()))) {
+      throw invalidOption('since', 'must be a valid Date');
+    }
+    const container = await this.findOurs(name, signal);
+    if (container === undefined) throw notFound(name);
+    const what = `logs of container ${name}`;
+    try {
+      const stream = await engineStream(this.docker, {
+        method: 'GET',
+        path: `/containers/${container.Id}/logs`,
+        query: {
+          stdout: true,
+          stderr: true,
+          timestamps: true,
+          tail: tail ?? 'all',
+          ...(since === undefined ? {} : { since: unixSeconds(since) }),
+        },
+        signal,
+      });
+      return parseLogs(await readAll(stream), container.Config.Tty);
+    } catch (error) {
+      throw toDdeError(error, { what, engine: this.engine.url, signal });
+    }
+  }
+
+  /**
+   * Changes to this namespace's containers as they happen, until the signal aborts or the
+   * backend closes. Reconnects after an engine restart and then yields `resync`.
+   */
+  events(options: OperationOptions = {}): AsyncIterable<BackendEvent> {
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.closing.signal])
+      : this.closing.signal;
+    const filters = { type: ['container'], label: namespaceFilter(this.namespace), event: WATCHED_ACTIONS };
+    return followEvents(
+      (since, streamSignal) =>
+        engineStream(this.docker, {
+          method: 'GET',
+          path: '/events',
+          query: { filters, ...(since === undefined ? {} : { since: String(since) }) },
+          signal: streamSignal,
+        }),
+      signal,
+      { mapError: (error) => toDdeError(error, { what: 'event stream', engine: this.engine.url, signal }) },
+    );
+  }
+
+  /** Ends event streams. The dockerode client, if you gave one, stays yours to close. */
+  async close(): Promise<void> {
+    this.closing.abort(new DdeError('ABORTED', 'The Docker backend was closed'));
+  }
+
+  private async ensureImage(
+    image: string,
+    name: string,
+    signal: AbortSignal | undefined,
+    onProgress: ((progress: LaunchProgress) => void) | undefined,
+  ): Promise<void> {
+    const { pullPolicy } = this.options;
+    if (
+      pullPolicy !== 'always' &&
+      (await imageExists(this.docker, image, { engine: this.engine.url, signal }))
+    ) {
+      return;
+    }
+    if (pullPolicy === 'never') {
+      throw new DdeError(
+        'NOT_FOUND',
+        `Image ${image} is not on the Docker Engine at ${this.engine.url} and pullPolicy is "never": build or pull it there first, or use pullPolicy "missing"`,
+        { field: 'image' },
+      );
+    }
+    onProgress?.({ phase: 'pulling', name, message: `Pulling ${image}` });
+    const auth = await registryAuthFor(this.options.registryAuth, parseImageReference(image).registry);
+    await pullImage(this.docker, image, { name, engine: this.engine.url, auth, signal, onProgress });
+  }
+
+  // Creations get no abort signal: aborting the request after the engine acted would leave an
+  // object whose id we never learn. The signal is checked right after instead.
+  private async createVolume(plan: LaunchPlan, index: number, path: string): Promise<string> {
+    const volumeName = `${plan.spec.name}-dir${index}-${randomBytes(4).toString('hex')}`;
+    await this.call('creation of a volume for extraDirectories', undefined, {
+      method: 'POST',
+      path: '/volumes/create',
+      body: {
+        Name: volumeName,
+        Labels: { ...plan.labels, [VOLUME_CONTAINER_LABEL]: plan.spec.name, 'dde.path': path },
+      },
+    });
+    return volumeName;
+  }
+
+  private async createContainer(plan: LaunchPlan, volumes: readonly string[]): Promise<string> {
+    const { spec } = plan;
+    const portKey = `${spec.port}/tcp`;
+    const body = {
+      Image: spec.image,
+      ...(spec.command === undefined ? {} : { Cmd: spec.command }),
+      Env: Object.entries(plan.env).map(([key, value]) => `${key}=${value}`),
+      Labels: plan.labels,
+      ExposedPorts: { [portKey]: {} },
+      HostConfig: {
+        ...(this.publishHostIp === undefined
+          ? {}
+          : { PortBindings: { [portKey]: [{ HostIp: this.publishHostIp, HostPort: '' }] } }),
+        ...(spec.cpus === undefined ? {} : { NanoCpus: Math.round(spec.cpus * 1e9) }),
+        ...(spec.memoryLimitMb === undefined ? {} : { Memory: spec.memoryLimitMb * 1024 * 1024 }),
+        ...(spec.memoryReservationMb === undefined
+          ? {}
+          : { MemoryReservation: spec.memoryReservationMb * 1024 * 1024 }),
+        Mounts: spec.extraDirectories.map((target, index) => ({
+          Type: 'volume',
+          Source: volumes[index],
+          Target: target,
+        })),
+        ...(this.options.network === undefined ? {} : { NetworkMode: this.options.network }),
+      },
+    };
+    try {
+      const created = await engineCall<{ Id: string }>(this.docker, {
+        method: 'POST',
+        path: '/containers/create',
+        // Only the name goes in the URL; the environment (secrets included) stays in the body.
+        query: { name: spec.name },
+        body,
+      });
+      return created.Id;
+    } catch (error) {
+      if (isConflict(error)) {
+        throw new DdeError(
+          'CONFLICT',
+          `A container named ${spec.name} already exists on the engine (${engineMessage(error)}): choose another name, or remove that container first`,
+          { field: 'name', cause: error },
+        );
+      }
+      if (isNotFound(error)) {
+        throw new DdeError(
+          'NOT_FOUND',
+          `Image ${spec.image} vanished before the container was created: launch again`,
+          {
+            field: 'image',
+            cause: error,
+          },
+        );
+      }
+      throw toDdeError(error, { what: `creation of container ${spec.name}`, engine: this.engine.url });
+    }
+  }
+
+  /**
+   * Writes one input file into the created container. The archive is extracted into the
+   * deepest directory that already exists, so that existing directories keep their mode and
+   * owner; `noOverwriteDirNonDir` stops a file from replacing a directory or the reverse.
+   */
+  private async placeFile(
+    id: string,
+    name: string,
+    file: PlannedFile,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const what = `placement of input file ${file.path} in container ${name}`;
+    try {
+      const target = await this.statPath(id, file.path, signal);
+      if (target !== undefined && (target.mode & MODE_DIR) !== 0) {
+        throw launchFailed(`Cannot write the input file ${file.path}: it is a directory in the image`);
+      }
+      let existing: string | undefined;
+      for (const ancestor of ancestorsOf(file.path)) {
+        const stat = await this.statPath(id, ancestor, signal);
+        if (stat === undefined) continue;
+        if ((stat.mode & (MODE_DIR | MODE_SYMLINK)) === 0) {
+          throw launchFailed(
+            `Cannot write the input file ${file.path}: ${ancestor} is a file in the image, not a directory`,
+          );
+        }
+        existing = ancestor;
+        break;
+      }
+      const archive = await packArchive(placementEntries(file, existing ?? '/'));
+      await engineCall(this.docker, {
+        method: 'PUT',
+        path: `/containers/${id}/archive`,
+        query: { path: existing ?? '/', noOverwriteDirNonDir: true },
+        file: archive,
+        signal,
+      });
+    } catch (error) {
+      throw asLaunchFailure(error, { what, engine: this.engine.url, signal });
+    }
+  }
+
+  /** The archive API's stat of a path in the container, or undefined when it does not exist. */
+  private async statPath(
+    id: string,
+    path: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ mode: number } | undefined> {
+    try {
+      const response = await engineStream(this.docker, {
+        method: 'HEAD',
+        path: `/containers/${id}/archive`,
+        query: { path },
+        signal,
+      });
+      response.resume();
+      const header = response.headers['x-docker-container-path-stat'];
+      const stat = JSON.parse(Buffer.from(String(header), 'base64').toString('utf8')) as { mode?: unknown };
+      return { mode: typeof stat.mode === 'number' ? stat.mode : 0 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async start(id: string, name: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await engineCall(this.docker, { method: 'POST', path: `/containers/${id}/start`, signal });
+    } catch (error) {
+      if (isNotModified(error)) return; // already running
+      throw asLaunchFailure(error, { what: `start of container ${name}`, engine: this.engine.url, signal });
+    }
+  }
+
+  /** Removes what a failed launch created. Runs without the caller's signal, which may be what failed. */
+  private async discard(id: string | undefined, volumes: readonly string[]): Promise<void> {
+    if (id !== undefined) {
+      await engineCall(this.docker, {
+        method: 'DELETE',
+        path: `/containers/${id}`,
+        query: { force: true, v: true },
+      }).catch(() => undefined);
+    }
+    for (const volume of volumes) {
+      await engineCall(this.docker, { method: 'DELETE', path: `/volumes/${volume}` }).catch(() => undefined);
+    }
+  }
+
+  private async waitRemoved(id: string, name: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await engineCall(this.docker, {
+        method: 'POST',
+        path: `/containers/${id}/wait`,
+        query: { condition: 'removed' },
+        signal,
+      });
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw toDdeError(error, { what: `removal of container ${name}`, engine: this.engine.url, signal });
+    }
+  }
+
+  /** Removes the volumes of `container` that carry our labels (the extra directories). */
+  private async removeVolumesOf(
+    container: ContainerJson,
+    name: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const mounted = new Set((container.Mounts ?? []).map((mount) => mount.Name).filter(Boolean));
+    if (mounted.size === 0) return;
+    const { Volumes } = await this.call<{ Volumes: VolumeSummary[] | null }>(
+      `listing the volumes of ${name}`,
+      signal,
+      {
+        method: 'GET',
+        path: '/volumes',
+        query: {
+          filters: { label: [...namespaceFilter(this.namespace), `${VOLUME_CONTAINER_LABEL}=${name}`] },
+        },
+      },
+    );
+    for (const volume of Volumes ?? []) {
+      if (!mounted.has(volume.Name)) continue;
+      try {
+        await engineCall(this.docker, { method: 'DELETE', path: `/volumes/${volume.Name}`, signal });
+      } catch (error) {
+        if (!isNotFound(error)) {
+          throw toDdeError(error, {
+            what: `removal of volume ${volume.Name}`,
+            engine: this.engine.url,
+            signal,
+          });
+        }
+      }
+    }
+  }
+
+  /** The inspected container named `name` if it is ours; undefined otherwise. */
+  private async findOurs(name: string, signal: AbortSignal | undefined): Promise<ContainerJson | undefined> {
+    if (typeof name !== 'string' || !isValidName(name)) return undefined;
+    const container = await this.inspectRaw(name, signal);
+    // The engine also resolves ids and id prefixes: insist on the exact name.
+    if (container === undefined || container.Name !== `/${name}` || !isOurs(container, this.namespace)) {
+      return undefined;
+    }
+    return container;
+  }
+
+  private async inspectId(id: string, signal: AbortSignal | undefined): Promise<ContainerInfo | undefined> {
+    const container = await this.inspectRaw(id, signal);
+    return container && this.toInfo(container);
+  }
+
+  private async inspectRaw(
+    nameOrId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ContainerJson | undefined> {
+    try {
+      return await engineCall<ContainerJson>(this.docker, {
+        method: 'GET',
+        path: `/containers/${encodeURIComponent(nameOrId)}/json`,
+        signal,
+      });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toDdeError(error, { what: `inspect of container ${nameOrId}`, engine: this.engine.url, signal });
+    }
+  }
+
+  private toInfo(container: ContainerJson): ContainerInfo | undefined {
+    return toContainerInfo(container, this.namespace, this.policy);
+  }
+
+  private async call<T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    request: Parameters<typeof engineCall>[1],
+  ): Promise<T> {
+    try {
+      return await engineCall<T>(this.docker, { ...request, signal });
+    } catch (error) {
+      throw toDdeError(error, { what, engine: this.engine.url, signal });
+    }
+  }
+}
+
+function describeClient(docker: Dockerode): { summary: EngineSummary; host: string | undefined } {
+  const modem = docker.modem as unknown as {
+    host?: string;
+    port?: string | number;
+    protocol?: string;
+    socketPath?: unknown;
+  };
+  if (modem.host) {
+    const ssh = modem.protocol === 'ssh';
+    const url = `${ssh ? 'ssh' : 'tcp'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
+    return { summary: { url, local: !ssh && isLoopbackHost(modem.host) }, host: modem.host };
+  }
+  // docker-modem's own default is a function that picks ~/.docker/run/docker.sock or the system socket.
+  const socket = typeof modem.socketPath === 'string' ? modem.socketPath : DEFAULT_SOCKET_PATH;
+  return { summary: { url: `unix://${socket}`, local: true }, host: undefined };
+}
+
+function notFound(name: string): DdeError {
+  return new DdeError('NOT_FOUND', `No container named ${name} is managed in this namespace`, {
+    field: 'name',
+  });
+}
+
+function unixSeconds(date: Date): string {
+  const millis = date.getTime();
+  return `${Math.floor(millis / 1000)}.${String(millis % 1000).padStart(3, '0')}`;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

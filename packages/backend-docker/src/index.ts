@@ -1,0 +1,15 @@
+export type { EngineSummary } from './docker-backend.ts';
+export { DockerBackend, VOLUME_CONTAINER_LABEL } from './docker-backend.ts';
+export type {
+  EngineEndpoint,
+  EngineTls,
+  ResolvedEngine,
+  ResolveEngineOptions,
+  SocketEndpoint,
+  SshEndpoint,
+  TcpEndpoint,
+} from './engine.ts';
+export { DEFAULT_SOCKET_PATH, dockerodeOptions, resolveEngine } from './engine.ts';
+export type { RegistryAuth, RegistryCredentials } from './image.ts';
+export type { DockerBackendOptions, PullPolicy } from './options.ts';
+export type { UpstreamMode } from './upstream.ts';

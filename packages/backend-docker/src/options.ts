@@ -1,0 +1,133 @@
+import { isIP } from 'node:net';
+import { DEFAULT_NAMESPACE, invalidOption, validateNamespace } from '@dde/core';
+import type Dockerode from 'dockerode';
+import type { RegistryAuth } from './image.ts';
+import type { UpstreamMode } from './upstream.ts';
+
+/** When {@link DockerBackend.launch} pulls the image. */
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/** Options of {@link DockerBackend}. */
+export interface DockerBackendOptions {
+  /**
+   * The dockerode client to use. Default: one built from the docker CLI's configuration
+   * (`DOCKER_HOST`, `DOCKER_CONTEXT`, the current context, else `/var/run/docker.sock`; see
+   * {@link resolveEngine}). Give your own to reuse a client; do not give it a `timeout`, which
+   * cuts the long event and log streams.
+   */
+  docker?: Dockerode;
+  /**
+   * Which containers this backend owns: several applications (or a test run) can share an
+   * engine without seeing each other's containers. Default `"default"`.
+   */
+  namespace?: string;
+  /**
+   * How the proxy reaches containers (see {@link UpstreamMode}). Default `auto`: the bridge
+   * address for a local engine on Linux, the published port otherwise.
+   */
+  upstream?: UpstreamMode;
+  /**
+   * Host address to publish container ports on. Default `127.0.0.1` for a local engine. A remote
+   * engine needs one (its address that the proxy can reach, e.g. a private VPC address) unless
+   * `upstream` is `bridge`. `0.0.0.0` exposes every container on every interface of the host:
+   * only when you really mean it.
+   */
+  publishHostIp?: string;
+  /** Docker network the containers join. Default: the engine's default bridge. */
+  network?: string;
+  /** When to pull the image: `missing` (default), `always`, or `never` (fail if absent). */
+  pullPolicy?: PullPolicy;
+  /** Registry credentials for pulls. */
+  registryAuth?: RegistryAuth;
+}
+
+/** The validated form of {@link DockerBackendOptions}. */
+export interface ResolvedOptions {
+  readonly docker: Dockerode | undefined;
+  readonly namespace: string;
+  readonly upstream: UpstreamMode;
+  readonly publishHostIp: string | undefined;
+  readonly network: string | undefined;
+  readonly pullPolicy: PullPolicy;
+  readonly registryAuth: RegistryAuth | undefined;
+}
+
+const KNOWN = new Set([
+  'docker',
+  'namespace',
+  'upstream',
+  'publishHostIp',
+  'network',
+  'pullPolicy',
+  'registryAuth',
+]);
+const UPSTREAM_MODES: readonly UpstreamMode[] = ['auto', 'bridge', 'published'];
+const PULL_POLICIES: readonly PullPolicy[] = ['missing', 'always', 'never'];
+const NETWORK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Validates options; throws `INVALID_OPTION` naming the first field at fault. */
+export function validateOptions(options: DockerBackendOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOption('options', 'must be an object such as { namespace: "my-app" }');
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key))
+      throw invalidOption(key, `is not an option of DockerBackend (known: ${[...KNOWN].join(', ')})`);
+  }
+  const { docker, upstream = 'auto', publishHostIp, network, pullPolicy = 'missing', registryAuth } = options;
+  if (
+    docker !== undefined &&
+    (typeof docker !== 'object' || docker === null || typeof docker.modem?.dial !== 'function')
+  ) {
+    throw invalidOption('docker', 'must be a dockerode instance (new Dockerode(...))');
+  }
+  const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
+  if (!UPSTREAM_MODES.includes(upstream)) {
+    throw invalidOption(
+      'upstream',
+      `must be one of ${UPSTREAM_MODES.join(', ')}, got ${JSON.stringify(upstream)}`,
+    );
+  }
+  if (publishHostIp !== undefined && (typeof publishHostIp !== 'string' || isIP(publishHostIp) === 0)) {
+    throw invalidOption(
+      'publishHostIp',
+      `must be an IP address such as 10.0.1.5, got ${JSON.stringify(publishHostIp)}`,
+    );
+  }
+  if (network !== undefined && (typeof network !== 'string' || !NETWORK.test(network))) {
+    throw invalidOption('network', `must be a Docker network name, got ${JSON.stringify(network)}`);
+  }
+  if (!PULL_POLICIES.includes(pullPolicy)) {
+    throw invalidOption(
+      'pullPolicy',
+      `must be one of ${PULL_POLICIES.join(', ')}, got ${JSON.stringify(pullPolicy)}`,
+    );
+  }
+  validateRegistryAuth(registryAuth);
+  return { docker, namespace, upstream, publishHostIp, network, pullPolicy, registryAuth };
+}
+
+function validateRegistryAuth(auth: unknown): void {
+  if (auth === undefined || typeof auth === 'function') return;
+  if (typeof auth !== 'object' || auth === null || Array.isArray(auth)) {
+    throw invalidOption(
+      'registryAuth',
+      'must map registry hosts to credentials, or be a function of the registry host',
+    );
+  }
+  for (const [registry, credentials] of Object.entries(auth)) {
+    const field = `registryAuth.${registry}`;
+    if (typeof credentials !== 'object' || credentials === null) {
+      throw invalidOption(field, 'must be an object such as { username, password }');
+    }
+    for (const [key, value] of Object.entries(credentials)) {
+      if (!['username', 'password', 'identityToken', 'registryToken'].includes(key)) {
+        throw invalidOption(
+          `${field}.${key}`,
+          'is not a credential field (username, password, identityToken, registryToken)',
+        );
+      }
+      if (typeof value !== 'string') throw invalidOption(`${field}.${key}`, 'must be a string');
+    }
+  }
+}

@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import Dockerode from 'dockerode';
+import { pack } from 'tar-stream';
+import { describe, it } from 'vitest';
+
+/** The label dde puts on everything it creates for a namespace (`LABELS.namespace` in @dde/core). */
+export const NAMESPACE_LABEL = 'dde.namespace';
+
+/**
+ * A dockerode client for the engine the tests use: the default docker-modem resolution
+ * (`DOCKER_HOST`, else the local socket), with no timeout.
+ */
+export function testDocker(): Dockerode {
+  return new Dockerode();
+}
+
+/** Whether a Docker Engine answers a ping within `timeoutMs`. */
+export async function dockerAvailable(docker: Dockerode = testDocker(), timeoutMs = 5_000): Promise<boolean> {
+  try {
+    // dockerode's types lack the abortSignal its methods accept.
+    const client = docker as unknown as { ping(options: { abortSignal: AbortSignal }): Promise<unknown> };
+    await client.ping({ abortSignal: AbortSignal.timeout(timeoutMs) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The engine to run integration tests against, or undefined when none answers locally.
+ * With `CI=true` a missing engine throws instead: CI must never skip these tests silently.
+ */
+export async function requireDocker(docker: Dockerode = testDocker()): Promise<Dockerode | undefined> {
+  if (await dockerAvailable(docker)) return docker;
+  if (process.env.CI === 'true') {
+    throw new Error(
+      'CI=true but no Docker Engine answers (DOCKER_HOST or /var/run/docker.sock): start dockerd before the tests',
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Declares a suite that needs a Docker Engine. Without one it shows up as skipped locally and
+ * fails under `CI=true`. Call it at the top level of a test file with `await`:
+ *
+ * ```ts
+ * await describeWithDocker('DockerBackend', (docker) => {
+ *   it('pings', async () => { await docker.ping(); });
+ * });
+ * ```
+ */
+export async function describeWithDocker(title: string, factory: (docker: Dockerode) => void): Promise<void> {
+  const docker = await requireDocker();
+  if (docker) {
+    describe(title, () => factory(docker));
+  } else {
+    describe.skip(title, () => {
+      it('needs a Docker Engine: none answered (start dockerd or set DOCKER_HOST)', () => {});
+    });
+  }
+}
+
+/** A fresh namespace (and label value) for one test file, e.g. `bdtest-3f9a1c`. */
+export function uniqueNamespace(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Options of {@link buildImage}. */
+export interface BuildImageOptions {
+  /** Extra files of the build context, by relative path. */
+  files?: Record<string, string | Uint8Array>;
+  /** The Dockerfile. Default {@link BUSYBOX_DOCKERFILE}. */
+  dockerfile?: string;
+  /** Labels of the image; give `{ [NAMESPACE_LABEL]: namespace }` so {@link cleanupNamespace} removes it. */
+  labels?: Record<string, string>;
+  /** Cancels the build. */
+  signal?: AbortSignal;
+}
+
+/**
+ * An image of nothing but a static busybox with its applets linked into /bin (`sh`, `httpd`,
+ * `mkdir`, `sleep`, ...). Builds offline: the build context carries the host's busybox.
+ */
+export const BUSYBOX_DOCKERFILE: string = [
+  'FROM scratch',
+  'COPY busybox /bin/busybox',
+  'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
+  '',
+].join('\n');
+
+const BUSYBOX_PATHS = ['/bin/busybox', '/usr/bin/busybox'];
+
+/**
+ * Builds `tag` through the engine API (no docker CLI needed) from a context holding the host's
+ * static busybox as `busybox`, the Dockerfile and `files`. Builds without the cache so that
+ * concurrent test files never share layers that another file removes. Throws with the
+ * builder's message when the build fails.
+ */
+export async function buildImage(
+  docker: Dockerode,
+  tag: string,
+  options: BuildImageOptions = {},
+): Promise<string> {
+  const busybox = BUSYBOX_PATHS.find((path) => existsSync(path));
+  if (!busybox)
+    throw new Error('busybox not found: install a static busybox (apt-get install busybox-static)');
+  const context = await tarball({
+    busybox: { content: readFileSync(busybox), mode: 0o755 },
+    Dockerfile: { content: options.dockerfile ?? BUSYBOX_DOCKERFILE, mode: 0o644 },
+    ...Object.fromEntries(
+      Object.entries(options.files ?? {}).map(([path, content]) => [path, { content, mode: 0o644 }]),
+    ),
+  });
+  const stream = await docker.buildImage(
+    context as unknown as NodeJS.ReadableStream,
+    {
+      t: tag,
+      labels: options.labels ?? {},
+      nocache: true,
+      rm: true,
+      forcerm: true,
+      ...(options.signal ? { abortSignal: options.signal } : {}),
+    } as Dockerode.ImageBuildOptions,
+  );
+  const output = await new Promise<{ error?: string; stream?: string }[]>((resolve, reject) => {
+    docker.modem.followProgress(stream, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+  const failure = output.find((line) => line.error !== undefined);
+  if (failure) throw new Error(`Building ${tag} failed: ${failure.error}`);
+  return tag;
+}
+
+/**
+ * Removes everything labelled with `namespace`: containers (forced, with anonymous volumes),
+ * volumes and images. Safe to call when some are already gone; call it in `afterAll`.
+ */
+export async function cleanupNamespace(docker: Dockerode, namespace: string): Promise<void> {
+  const filters = { label: [`${NAMESPACE_LABEL}=${namespace}`] };
+  const ignoreGone = (error: { statusCode?: number }) => {
+    if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+  };
+  for (const container of await docker.listContainers({ all: true, filters })) {
+    await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(ignoreGone);
+  }
+  const { Volumes } = await docker.listVolumes({ filters });
+  for (const volume of Volumes ?? []) {
+    await docker.getVolume(volume.Name).remove().catch(ignoreGone);
+  }
+  for (const image of await docker.listImages({ filters })) {
+    await docker.getImage(image.Id).remove({ force: true }).catch(ignoreGone);
+  }
+}
+
+/** Removes one image by reference, if present. */
+export async function removeImage(docker: Dockerode, reference: string): Promise<void> {
+  await docker
+    .getImage(reference)
+    .remove({ force: true })
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
+    });
+}
+
+async function tarball(
+  entries: Record<string, { content: string | Uint8Array; mode: number }>,
+): Promise<Buffer> {
+  const archive = pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    archive.on('data', (chunk) => chunks.push(chunk as Buffer));
+    archive.on('end', resolve);
+    archive.on('error', reject);
+  });
+  for (const [name, { content, mode }] of Object.entries(entries)) {
+    const data = Buffer.from(content);
+    archive.entry({ name, mode, size: data.length }, data);
+  }
+  archive.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
