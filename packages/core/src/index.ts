@@ -28,6 +28,7 @@ export {
   isDdeError,
   throwIfAborted,
 } from './errors.ts';
+export * from './history/index.ts';
 export type {
   EnvInputOptions,
   FileInputOptions,
@@ -63,8 +64,11 @@ export type { Logger } from './lifecycle/logger.ts';
 export { silentLogger } from './lifecycle/logger.ts';
 export type { MetricsOptions, RemovalReason } from './lifecycle/metrics.ts';
 export { DdeMetrics } from './lifecycle/metrics.ts';
+export * from './manager/index.ts';
 export type { LaunchPlan } from './plan.ts';
 export { planLaunch } from './plan.ts';
+export * from './proxy/index.ts';
+export * from './routing/index.ts';
 export type { ContainerSpec, ReadinessSpec, ResolvedSpec } from './spec.ts';
 export {
   DEFAULT_READINESS_TIMEOUT_MS,

@@ -1,0 +1,127 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileHistory } from './file-history.ts';
+import type { ActivityRecord } from './history.ts';
+
+function http(time: number, path = '/'): ActivityRecord {
+  return {
+    type: 'http',
+    time,
+    method: 'GET',
+    path,
+    status: 200,
+    bytesIn: 1,
+    bytesOut: 2,
+    durationMs: 0,
+    user: 'u',
+  };
+}
+
+describe('FileHistory', () => {
+  let directory: string;
+  let file: string;
+  beforeEach(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'dde-history-'));
+    file = join(directory, 'nested', 'history.jsonl');
+  });
+  afterEach(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('survives a restart: records written before close are there after re-open', async () => {
+    const first = await FileHistory.open(file);
+    first.record('a', http(1000, '/x'));
+    first.record('a', {
+      type: 'websocket',
+      event: 'close',
+      time: 2000,
+      path: '/ws',
+      status: 101,
+      bytesIn: 3,
+      bytesOut: 4,
+      durationMs: 50,
+    });
+    first.record('b', http(1500));
+    await first.close();
+
+    const second = await FileHistory.open(file);
+    expect(await second.query('a')).toEqual([
+      http(1000, '/x'),
+      {
+        type: 'websocket',
+        event: 'close',
+        time: 2000,
+        path: '/ws',
+        status: 101,
+        bytesIn: 3,
+        bytesOut: 4,
+        durationMs: 50,
+      },
+    ]);
+    expect(second.lastActivity('a')?.getTime()).toBe(2050);
+    expect((await second.query('b')).length).toBe(1);
+    await second.close();
+  });
+
+  it('does not write on every record: it batches, then flushes', async () => {
+    const history = await FileHistory.open(file, { flushIntervalMs: 60_000 });
+    history.record('a', http(1));
+    history.record('a', http(2));
+    // Queries see records at once, the file only after a flush.
+    expect((await history.query('a')).length).toBe(2);
+    await expect(readFile(file, 'utf8')).rejects.toThrow(/ENOENT/);
+    await history.flush();
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(2);
+    await history.close();
+  });
+
+  it('flushes by itself once a batch is full or the interval passes', async () => {
+    const history = await FileHistory.open(file, { flushIntervalMs: 20, flushBatchSize: 3 });
+    for (let index = 0; index < 3; index++) history.record('a', http(index));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(3);
+    history.record('a', http(9));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(4);
+    await history.close();
+  });
+
+  it('forgets removed containers across restarts', async () => {
+    const history = await FileHistory.open(file);
+    history.record('a', http(1));
+    history.record('b', http(2));
+    await history.remove('a');
+    await history.close();
+    const reopened = await FileHistory.open(file);
+    expect(await reopened.query('a')).toEqual([]);
+    expect(reopened.lastActivity('a')).toBeUndefined();
+    expect((await reopened.query('b')).length).toBe(1);
+    await reopened.close();
+  });
+
+  it('skips a torn last line and compacts a file holding much more than it keeps', async () => {
+    const lines: string[] = [];
+    for (let index = 0; index < 1500; index++) lines.push(JSON.stringify({ c: 'a', r: http(index) }));
+    await writeFile(join(directory, 'h.jsonl'), `${lines.join('\n')}\n{"c":"a","r":{"ty`);
+    const history = await FileHistory.open(join(directory, 'h.jsonl'), { maxRecordsPerContainer: 100 });
+    const records = await history.query('a');
+    expect(records).toHaveLength(100);
+    expect(records[0]?.time).toBe(1400);
+    const compacted = (await readFile(join(directory, 'h.jsonl'), 'utf8')).trim().split('\n');
+    expect(compacted).toHaveLength(100);
+    await history.close();
+  });
+
+  it('reports write failures without throwing from record', async () => {
+    const errors: unknown[] = [];
+    const history = await FileHistory.open(file, { onError: (error) => errors.push(error) });
+    await rm(join(directory, 'nested'), { recursive: true });
+    await writeFile(join(directory, 'nested'), 'a file where the directory was');
+    history.record('a', http(1));
+    await history.flush();
+    expect(errors.length).toBe(1);
+    expect((await history.query('a')).length).toBe(1);
+  });
+});

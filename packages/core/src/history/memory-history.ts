@@ -1,0 +1,109 @@
+import { invalidOption } from '../errors.ts';
+import type { ActivityRecord, History, HistoryQuery } from './history.ts';
+
+/** Options of {@link MemoryHistory}. */
+export interface MemoryHistoryOptions {
+  /** Records kept per container; older ones are dropped. Default 1000. */
+  maxRecordsPerContainer?: number;
+}
+
+/** A fixed-size ring of the most recent records of one container. */
+class Ring {
+  readonly items: ActivityRecord[] = [];
+  next = 0;
+  last = 0;
+  readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+  push(record: ActivityRecord): void {
+    if (this.items.length < this.capacity) this.items.push(record);
+    else {
+      this.items[this.next] = record;
+      this.next = (this.next + 1) % this.capacity;
+    }
+    const end = record.time + (record.durationMs ?? 0);
+    if (end > this.last) this.last = end;
+  }
+  ordered(): ActivityRecord[] {
+    return this.next === 0
+      ? this.items.slice()
+      : [...this.items.slice(this.next), ...this.items.slice(0, this.next)];
+  }
+}
+
+/** Checks the `maxRecordsPerContainer` option. */
+export function checkMaxRecords(value: number | undefined): number {
+  const max = value ?? 1000;
+  if (!Number.isInteger(max) || max < 1) {
+    throw invalidOption('maxRecordsPerContainer', `must be a positive integer, got ${String(value)}`);
+  }
+  return max;
+}
+
+/**
+ * Activity kept in memory: the most recent records of each container (lost on restart). The
+ * default history of a {@link ContainerManager}.
+ */
+export class MemoryHistory implements History {
+  readonly #rings = new Map<string, Ring>();
+  readonly #max: number;
+
+  constructor(options: MemoryHistoryOptions = {}) {
+    this.#max = checkMaxRecords(options.maxRecordsPerContainer);
+  }
+
+  /** {@inheritDoc History.record} */
+  record(containerName: string, record: ActivityRecord): void {
+    let ring = this.#rings.get(containerName);
+    if (ring === undefined) {
+      ring = new Ring(this.#max);
+      this.#rings.set(containerName, ring);
+    }
+    ring.push(record);
+  }
+
+  /** {@inheritDoc History.query} */
+  async query(containerName: string, options: HistoryQuery = {}): Promise<ActivityRecord[]> {
+    return this.querySync(containerName, options);
+  }
+
+  /** Like {@link MemoryHistory.query}, synchronously. */
+  querySync(containerName: string, options: HistoryQuery = {}): ActivityRecord[] {
+    const ring = this.#rings.get(containerName);
+    if (ring === undefined) return [];
+    let records = ring.ordered();
+    if (options.since !== undefined) {
+      const since = typeof options.since === 'number' ? options.since : options.since.getTime();
+      records = records.filter((record) => record.time >= since);
+    }
+    if (options.limit !== undefined && records.length > options.limit) {
+      records = records.slice(records.length - Math.max(0, options.limit));
+    }
+    return records;
+  }
+
+  /** {@inheritDoc History.lastActivity} */
+  lastActivity(containerName: string): Date | undefined {
+    const ring = this.#rings.get(containerName);
+    return ring === undefined ? undefined : new Date(ring.last);
+  }
+
+  /** Names of the containers with records. */
+  containers(): string[] {
+    return [...this.#rings.keys()];
+  }
+
+  /** {@inheritDoc History.remove} */
+  async remove(containerName: string): Promise<void> {
+    this.forget(containerName);
+  }
+
+  /** Like {@link MemoryHistory.remove}, synchronously. */
+  forget(containerName: string): void {
+    this.#rings.delete(containerName);
+  }
+
+  /** {@inheritDoc History.close} */
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,674 @@
+import { EventEmitter } from 'node:events';
+import type {
+  BackendEvent,
+  ContainerBackend,
+  ContainerInfo,
+  LaunchOptions,
+  LaunchProgress,
+  LogEntry,
+  LogOptions,
+  OperationOptions,
+} from '../backend.ts';
+import { abortError, DdeError, invalidOption, throwIfAborted } from '../errors.ts';
+import type { History } from '../history/history.ts';
+import { MemoryHistory } from '../history/memory-history.ts';
+import { LABELS } from '../labels.ts';
+import type { Logger } from '../lifecycle/logger.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
+import type { LaunchPlan } from '../plan.ts';
+import { planLaunch } from '../plan.ts';
+import type { ContainerSpec } from '../spec.ts';
+import { isValidName } from '../spec.ts';
+import { probeReadiness, sleep } from './readiness.ts';
+import type { ContainerPhase, Route, RouteFailure, UpstreamPoolOptions } from './route-table.ts';
+import { RouteEntry, RouteTable } from './route-table.ts';
+
+/** Options of {@link ContainerManager}. */
+export interface ContainerManagerOptions {
+  /** Where containers run. */
+  backend: ContainerBackend;
+  /** Where the proxy records activity. Default: a {@link MemoryHistory}. */
+  history?: History;
+  /**
+   * How often the route table is rebuilt from `backend.list()`, in ms, catching changes events
+   * missed. Default 30000; 0 turns periodic reconciliation off (events still apply).
+   */
+  reconcileIntervalMs?: number;
+  /** How long "no such container" is remembered after a lookup, in ms. Default 1000. */
+  negativeCacheMs?: number;
+  /** Deadline of the lookup a request for an unknown name triggers, in ms. Default 10000. */
+  lookupTimeoutMs?: number;
+  /** Settings of the keep-alive pool opened to each upstream. */
+  pool?: UpstreamPoolOptions;
+  /** Where to log. Default: nowhere. */
+  logger?: Logger;
+  /** Whether {@link ContainerManager.close} also closes the backend. Default true. */
+  closeBackend?: boolean;
+}
+
+/** A route changed phase. */
+export interface PhaseChange {
+  /** Container name. */
+  readonly name: string;
+  /** The new phase. */
+  readonly phase: ContainerPhase;
+  /** The phase before, or undefined when the route is new. */
+  readonly previous: ContainerPhase | undefined;
+  /** The route (live object). */
+  readonly route: Route;
+}
+
+/** A route left the table (the container is gone, or the manager stopped tracking it). */
+export interface RouteRemoved {
+  /** Container name. */
+  readonly name: string;
+}
+
+/** Events of {@link ContainerManager}, for `manager.on(...)`. */
+export type ContainerManagerEvents = {
+  /** A route was added or changed phase. */
+  phase: [change: PhaseChange];
+  /** A route left the table. */
+  removed: [removed: RouteRemoved];
+};
+
+/** Options of {@link ContainerManager.waitUntilReady}. */
+export interface WaitOptions {
+  /** Deadline or cancellation, e.g. `AbortSignal.timeout(60_000)`. */
+  signal?: AbortSignal;
+}
+
+const PROGRESS_PHASE: Record<LaunchProgress['phase'], ContainerPhase> = {
+  pulling: 'pulling',
+  creating: 'creating',
+  'placing-input': 'creating',
+  starting: 'starting',
+};
+const REMEMBERED_DESTROYED_IDS = 1024;
+const MAX_NEGATIVE_ENTRIES = 10_000;
+// Without pushed events, a container that exits while probed is noticed by inspecting it.
+const PROBE_REFRESH_EVERY_MS = 2000;
+
+/**
+ * Keeps the route table: which managed containers exist, where they listen and whether they
+ * are ready. Fills it from `backend.list()` at {@link ContainerManager.start}, keeps it warm
+ * from backend events and periodic reconciliation, and probes readiness, so that the proxy's
+ * {@link ContainerManager.get} answers without any engine call.
+ *
+ * @example
+ * ```ts
+ * const manager = new ContainerManager({ backend: new DockerBackend() });
+ * await manager.start();
+ * await manager.launch({ name: 'alice-viewer', image: 'nginx:1.27-alpine', port: 80 });
+ * await manager.waitUntilReady('alice-viewer', { signal: AbortSignal.timeout(60_000) });
+ * ```
+ */
+export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
+  /** Where containers run. */
+  readonly backend: ContainerBackend;
+  /** Where the proxy records activity. */
+  readonly history: History;
+  readonly #table: RouteTable;
+  readonly #logger: Logger;
+  readonly #reconcileIntervalMs: number;
+  readonly #negativeCacheMs: number;
+  readonly #lookupTimeoutMs: number;
+  readonly #closeBackend: boolean;
+  readonly #closing = new AbortController();
+  readonly #negative = new Map<string, number>();
+  readonly #lookups = new Map<string, Promise<RouteEntry | undefined>>();
+  readonly #refreshing = new Map<string, { again: boolean }>();
+  readonly #launches = new Map<string, Promise<ContainerInfo>>();
+  readonly #destroyedIds = new Set<string>();
+  #started: Promise<void> | undefined;
+  #watching: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #reconciling: Promise<void> | undefined;
+
+  constructor(options: ContainerManagerOptions) {
+    super();
+    if (typeof options?.backend?.inspect !== 'function') {
+      throw invalidOption('backend', 'is required: a ContainerBackend such as new DockerBackend()');
+    }
+    this.backend = options.backend;
+    this.history = options.history ?? new MemoryHistory();
+    this.#table = new RouteTable(options.pool);
+    this.#logger = options.logger ?? silentLogger;
+    this.#reconcileIntervalMs = nonNegative('reconcileIntervalMs', options.reconcileIntervalMs ?? 30_000);
+    this.#negativeCacheMs = nonNegative('negativeCacheMs', options.negativeCacheMs ?? 1000);
+    this.#lookupTimeoutMs = nonNegative('lookupTimeoutMs', options.lookupTimeoutMs ?? 10_000);
+    this.#closeBackend = options.closeBackend ?? true;
+  }
+
+  /**
+   * Subscribes to backend events, adopts the namespace's existing containers (probing those
+   * that run) and starts periodic reconciliation. Idempotent. Rejects when the backend cannot
+   * list its containers (e.g. `ENGINE_UNAVAILABLE`).
+   */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      throwIfAborted(this.#closing.signal, 'Starting the container manager');
+      this.#watching = this.#watch(this.#closing.signal);
+      await this.reconcile();
+      if (this.#reconcileIntervalMs > 0) {
+        this.#timer = setInterval(() => void this.reconcile().catch(() => {}), this.#reconcileIntervalMs);
+        this.#timer.unref();
+      }
+    })();
+    return this.#started;
+  }
+
+  /**
+   * The route of a container, from the table: no engine call, no allocation. Undefined when
+   * the table does not know the name (see {@link ContainerManager.lookup}).
+   */
+  get(name: string): Route | undefined {
+    return this.#table.get(name);
+  }
+
+  /**
+   * The route of a container, asking the backend once when the table does not know it.
+   * Concurrent lookups of one name share one `inspect`; a miss is remembered briefly.
+   */
+  lookup(name: string): Promise<Route | undefined> {
+    const known = this.#table.get(name);
+    if (known) return Promise.resolve(known);
+    if (!isValidName(name) || this.#closing.signal.aborted) return Promise.resolve(undefined);
+    const until = this.#negative.get(name);
+    if (until !== undefined) {
+      if (until > Date.now()) return Promise.resolve(undefined);
+      this.#negative.delete(name);
+    }
+    let pending = this.#lookups.get(name);
+    if (pending === undefined) {
+      const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#lookupTimeoutMs)]);
+      pending = this.backend
+        .inspect(name, { signal })
+        .then((info) => {
+          if (info !== undefined) return this.#apply(info);
+          this.#rememberMissing(name);
+          return undefined;
+        })
+        .finally(() => this.#lookups.delete(name));
+      this.#lookups.set(name, pending);
+    }
+    return pending;
+  }
+
+  /** Every route in the table (no engine call). */
+  list(): Route[] {
+    return [...this.#table.entries()];
+  }
+
+  /**
+   * Launches a container through the backend and tracks it: its route shows the launch steps
+   * (`pulling`, `creating`, `starting`), then `probing` and `ready` (or `failed`). Resolves once
+   * the container runs, before it is ready: see {@link ContainerManager.waitUntilReady}. An
+   * invalid spec throws before anything is created.
+   */
+  async launch(spec: ContainerSpec, options: LaunchOptions = {}): Promise<ContainerInfo> {
+    const plan = planLaunch(spec, this.backend);
+    const name = plan.spec.name;
+    throwIfAborted(options.signal, `Launching ${name}`);
+    throwIfAborted(this.#closing.signal, `Launching ${name}`);
+    if (this.#launches.has(name)) {
+      throw new DdeError(
+        'CONFLICT',
+        `${name} is already being launched: wait for it or choose another name`,
+        {
+          field: 'name',
+        },
+      );
+    }
+    const launch = this.#launch(plan, spec, options);
+    this.#launches.set(name, launch);
+    try {
+      return await launch;
+    } finally {
+      this.#launches.delete(name);
+    }
+  }
+
+  async #launch(plan: LaunchPlan, spec: ContainerSpec, options: LaunchOptions): Promise<ContainerInfo> {
+    const name = plan.spec.name;
+    this.#negative.delete(name);
+    let entry = this.#table.get(name);
+    const provisional = entry === undefined;
+    if (entry === undefined) {
+      entry = this.#table.add(new RouteEntry(provisionalInfo(plan, this.backend.namespace), 'creating'));
+      this.#emitPhase(entry);
+    }
+    const launching = entry;
+    launching.launching = true;
+    const onProgress = (progress: LaunchProgress): void => {
+      const phase = PROGRESS_PHASE[progress.phase];
+      if (
+        this.#table.get(name) === launching &&
+        (launching.phase === 'pulling' || launching.phase === 'creating' || launching.phase === 'starting')
+      ) {
+        this.#setPhase(launching, phase);
+      }
+      options.onProgress?.(progress);
+    };
+    try {
+      const info = await this.backend.launch(spec, { ...options, onProgress });
+      launching.launching = false;
+      this.#logger.info({ name, image: info.image }, 'launched container');
+      this.#apply(info);
+      return info;
+    } catch (error) {
+      launching.launching = false;
+      if (provisional && this.#table.get(name) === launching && launching.info.id === '') {
+        this.#removeEntry(launching);
+      }
+      this.#logger.warn({ name, error }, 'launch failed');
+      throw error;
+    }
+  }
+
+  /**
+   * Resolves with the route once the container is ready. Rejects with `LAUNCH_FAILED` when it
+   * fails (exit code in the message), `NOT_FOUND` when it does not exist or goes away, and
+   * `TIMEOUT`/`ABORTED` when the signal fires. A launch under way is awaited first.
+   */
+  async waitUntilReady(name: string, options: WaitOptions = {}): Promise<Route> {
+    const { signal } = options;
+    throwIfAborted(signal, `Waiting for ${name}`);
+    const launch = this.#launches.get(name);
+    if (launch) await abortable(launch, signal, `Waiting for ${name}`);
+    const route =
+      this.#table.get(name) ?? (await abortable(this.lookup(name), signal, `Waiting for ${name}`));
+    if (route === undefined) throw notFound(name);
+    return new Promise<Route>((resolve, reject) => {
+      const cleanup = (): void => {
+        this.off('phase', check);
+        this.off('removed', check);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(abortError(signal as AbortSignal, `Waiting for ${name} to be ready`));
+      };
+      const check = (): void => {
+        if (this.#table.get(name) !== route) {
+          cleanup();
+          reject(new DdeError('NOT_FOUND', `Container ${name} went away before it was ready`));
+        } else if (route.phase === 'ready') {
+          cleanup();
+          resolve(route);
+        } else if (route.phase === 'failed') {
+          cleanup();
+          reject(
+            new DdeError('LAUNCH_FAILED', `Container ${name} failed: ${route.failure?.message ?? 'unknown'}`),
+          );
+        }
+      };
+      this.on('phase', check);
+      this.on('removed', check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      check();
+    });
+  }
+
+  /**
+   * Removes the container (whatever its state, with its volumes) and forgets its history.
+   * Returns false when there was no such managed container.
+   */
+  async remove(name: string, options: OperationOptions = {}): Promise<boolean> {
+    const entry = this.#table.get(name);
+    entry?.probe?.abort();
+    const removed = await this.backend.remove(name, options);
+    const current = this.#table.get(name);
+    if (current && !current.launching) {
+      this.#rememberDestroyed(current.info.id);
+      this.#removeEntry(current);
+    }
+    await this.history.remove(name);
+    this.#logger.info({ name, removed }, 'removed container');
+    return removed;
+  }
+
+  /** The container's output (see {@link ContainerBackend.logs}). */
+  logs(name: string, options?: LogOptions): Promise<LogEntry[]> {
+    return this.backend.logs(name, options);
+  }
+
+  /**
+   * Counts an open WebSocket session on the route (a live session is activity: culling and
+   * eviction skip such containers). Returns the function that counts it closed.
+   */
+  openedWebSocket(name: string): () => void {
+    const entry = this.#table.get(name);
+    if (entry === undefined) return () => {};
+    entry.openWebSockets++;
+    let open = true;
+    return () => {
+      if (open) entry.openWebSockets--;
+      open = false;
+    };
+  }
+
+  /**
+   * Rebuilds the table from `backend.list()`: adds and updates every managed container and
+   * drops routes whose container is gone (launches under way excepted). Concurrent calls share
+   * one listing.
+   */
+  reconcile(): Promise<void> {
+    this.#reconciling ??= (async () => {
+      try {
+        const infos = await this.backend.list({ signal: this.#closing.signal });
+        if (this.#closing.signal.aborted) return;
+        const seen = new Set<string>();
+        for (const info of infos) {
+          seen.add(info.name);
+          this.#apply(info);
+        }
+        for (const entry of [...this.#table.entries()]) {
+          if (!seen.has(entry.name) && !entry.launching && !this.#refreshing.has(entry.name)) {
+            this.#removeEntry(entry);
+          }
+        }
+        const now = Date.now();
+        for (const [name, until] of this.#negative) if (until <= now) this.#negative.delete(name);
+      } catch (error) {
+        if (!this.#closing.signal.aborted) this.#logger.warn({ error }, 'reconciliation failed');
+        throw error;
+      } finally {
+        this.#reconciling = undefined;
+      }
+    })();
+    return this.#reconciling;
+  }
+
+  /**
+   * Stops watching and probing, closes the upstream pools, flushes the history and (unless
+   * `closeBackend: false`) closes the backend. Containers keep running: a new manager adopts them.
+   */
+  async close(): Promise<void> {
+    if (this.#closing.signal.aborted) return;
+    this.#closing.abort();
+    if (this.#timer) clearInterval(this.#timer);
+    this.#table.clear();
+    await this.#watching?.catch(() => {});
+    await this.history.close();
+    if (this.#closeBackend) await this.backend.close();
+  }
+
+  async #watch(signal: AbortSignal): Promise<void> {
+    let backoff = 500;
+    while (!signal.aborted) {
+      try {
+        for await (const event of this.backend.events({ signal })) {
+          backoff = 500;
+          this.#onEvent(event);
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#logger.warn({ error }, 'backend event stream failed; reconnecting');
+      }
+      if (signal.aborted) return;
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 30_000);
+      // Events may have been missed while the stream was down.
+      void this.reconcile().catch(() => {});
+    }
+  }
+
+  #onEvent(event: BackendEvent): void {
+    if (event.type === 'resync') {
+      void this.reconcile().catch(() => {});
+      return;
+    }
+    if (event.type === 'health') return;
+    const entry = this.#table.get(event.name);
+    if (event.type === 'destroyed') {
+      this.#rememberDestroyed(event.id);
+      if (entry && !entry.launching && (entry.info.id === event.id || entry.info.id === ''))
+        this.#removeEntry(entry);
+      return;
+    }
+    this.#negative.delete(event.name);
+    if (event.type === 'died' && entry && entry.info.id === event.id) {
+      this.#fail(entry, exited(event.exitCode));
+    }
+    this.#refresh(event.name);
+  }
+
+  /** Inspects the container again (single flight per name; re-runs if asked again meanwhile). */
+  #refresh(name: string): void {
+    const running = this.#refreshing.get(name);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: true };
+    this.#refreshing.set(name, state);
+    void (async () => {
+      try {
+        while (state.again && !this.#closing.signal.aborted) {
+          state.again = false;
+          const info = await this.backend.inspect(name, { signal: this.#closing.signal });
+          if (this.#closing.signal.aborted) return;
+          if (info) this.#apply(info);
+          else {
+            const entry = this.#table.get(name);
+            if (entry && !entry.launching) this.#removeEntry(entry);
+          }
+        }
+      } catch (error) {
+        if (!this.#closing.signal.aborted) this.#logger.warn({ name, error }, 'cannot inspect container');
+      } finally {
+        this.#refreshing.delete(name);
+      }
+    })();
+  }
+
+  /** Brings the route of `info.name` in line with what the backend says. */
+  #apply(info: ContainerInfo): RouteEntry | undefined {
+    if (this.#destroyedIds.has(info.id) || info.namespace !== this.backend.namespace) return undefined;
+    if (this.#closing.signal.aborted) return undefined;
+    this.#negative.delete(info.name);
+    let entry = this.#table.get(info.name);
+    if (entry === undefined) {
+      entry = this.#table.add(new RouteEntry(info, 'starting'));
+    } else {
+      if (entry.info.id !== '' && entry.info.id !== info.id) {
+        // Another container took the name: start over.
+        entry.probe?.abort();
+        entry.probe = undefined;
+        entry.failure = undefined;
+        this.#table.disconnect(entry);
+        entry.phase = 'starting';
+      }
+    }
+    entry.info = info;
+    switch (info.state) {
+      case 'running':
+        if (info.upstream === undefined) {
+          this.#fail(entry, {
+            reason: 'no-upstream',
+            exitCode: undefined,
+            message: 'the backend reports no address to reach the container',
+          });
+        } else if (entry.phase === 'failed' && entry.failure?.reason === 'readiness-timeout') {
+          // Keep the verdict for this container: probing it again on every reconciliation
+          // would make it flap between failed and probing.
+        } else if (
+          (entry.phase === 'probing' || entry.phase === 'ready') &&
+          entry.pool !== undefined &&
+          entry.upstream?.host === info.upstream.host &&
+          entry.upstream.port === info.upstream.port
+        ) {
+          // Unchanged.
+        } else {
+          this.#startProbe(entry, info);
+        }
+        break;
+      case 'created':
+      case 'restarting':
+      case 'unknown':
+        this.#table.disconnect(entry);
+        if (!entry.launching) this.#setPhase(entry, 'starting');
+        break;
+      case 'exited':
+      case 'dead':
+        this.#fail(entry, exited(info.exitCode));
+        break;
+      case 'paused':
+        this.#fail(entry, { reason: 'paused', exitCode: undefined, message: 'the container is paused' });
+        break;
+      case 'removing':
+        this.#removeEntry(entry);
+        return undefined;
+    }
+    if (!entry.announced) this.#emitPhase(entry);
+    return entry;
+  }
+
+  #startProbe(entry: RouteEntry, info: ContainerInfo): void {
+    entry.probe?.abort();
+    this.#table.connect(entry, info.upstream as NonNullable<ContainerInfo['upstream']>);
+    this.#setPhase(entry, 'probing');
+    const probe = new AbortController();
+    entry.probe = probe;
+    const pool = entry.pool;
+    if (pool === undefined) return;
+    const { path, timeoutMs } = info.readiness;
+    let lastRefresh = Date.now();
+    void probeReadiness(pool, path, {
+      deadline: Date.now() + timeoutMs,
+      signal: AbortSignal.any([probe.signal, this.#closing.signal]),
+      onAttempt: () => {
+        if (!this.backend.capabilities.pushesEvents && Date.now() - lastRefresh >= PROBE_REFRESH_EVERY_MS) {
+          lastRefresh = Date.now();
+          this.#refresh(entry.name);
+        }
+      },
+    }).then((ready) => {
+      if (entry.probe !== probe || probe.signal.aborted) return;
+      entry.probe = undefined;
+      if (ready) {
+        this.#setPhase(entry, 'ready');
+        this.#logger.info({ name: entry.name }, 'container ready');
+      } else {
+        this.#fail(entry, {
+          reason: 'readiness-timeout',
+          exitCode: undefined,
+          message: `GET ${path} did not answer 200 within ${Math.round(timeoutMs / 1000)} s`,
+        });
+      }
+    });
+  }
+
+  #fail(entry: RouteEntry, failure: RouteFailure): void {
+    entry.probe?.abort();
+    entry.probe = undefined;
+    this.#table.disconnect(entry);
+    const changed = entry.phase !== 'failed' || entry.failure?.reason !== failure.reason;
+    entry.failure = failure;
+    if (changed) {
+      this.#setPhase(entry, 'failed', true);
+      this.#logger.warn({ name: entry.name, failure }, 'container failed');
+    }
+  }
+
+  #setPhase(entry: RouteEntry, phase: ContainerPhase, force = false): void {
+    if (entry.phase === phase && !force) return;
+    const previous = entry.phase;
+    entry.phase = phase;
+    entry.phaseSince = Date.now();
+    if (phase !== 'failed') entry.failure = undefined;
+    this.#emitPhase(entry, previous);
+  }
+
+  #emitPhase(entry: RouteEntry, previous?: ContainerPhase): void {
+    const announced = entry.announced;
+    entry.announced = true;
+    this.emit('phase', {
+      name: entry.name,
+      phase: entry.phase,
+      previous: announced ? previous : undefined,
+      route: entry,
+    });
+  }
+
+  #removeEntry(entry: RouteEntry): void {
+    if (this.#table.get(entry.name) !== entry) return;
+    this.#table.delete(entry);
+    this.emit('removed', { name: entry.name });
+  }
+
+  #rememberMissing(name: string): void {
+    if (this.#negativeCacheMs === 0) return;
+    if (this.#negative.size >= MAX_NEGATIVE_ENTRIES) this.#negative.clear();
+    this.#negative.set(name, Date.now() + this.#negativeCacheMs);
+  }
+
+  #rememberDestroyed(id: string): void {
+    if (id === '') return;
+    this.#destroyedIds.add(id);
+    if (this.#destroyedIds.size > REMEMBERED_DESTROYED_IDS) {
+      const oldest = this.#destroyedIds.values().next().value;
+      if (oldest !== undefined) this.#destroyedIds.delete(oldest);
+    }
+  }
+}
+
+/** What the route shows while a launch has not reported the container yet. */
+function provisionalInfo(plan: LaunchPlan, namespace: string): ContainerInfo {
+  const spec = plan.spec;
+  return {
+    name: spec.name,
+    id: '',
+    image: spec.image,
+    namespace,
+    state: 'created',
+    exitCode: undefined,
+    createdAt: new Date(),
+    startedAt: undefined,
+    finishedAt: undefined,
+    port: spec.port,
+    upstream: undefined,
+    readiness: { ...spec.readiness },
+    owner: spec.owner,
+    memoryReservationMb: spec.memoryReservationMb,
+    memoryLimitMb: spec.memoryLimitMb,
+    cpus: spec.cpus,
+    specHash: plan.labels[LABELS.specHash] ?? '',
+    labels: { ...spec.labels },
+  };
+}
+
+function exited(exitCode: number | undefined): RouteFailure {
+  return {
+    reason: 'exited',
+    exitCode,
+    message: exitCode === undefined ? 'the container stopped' : `the container exited with code ${exitCode}`,
+  };
+}
+
+function notFound(name: string): DdeError {
+  return new DdeError('NOT_FOUND', `No managed container named ${name}`);
+}
+
+function nonNegative(field: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0)
+    throw invalidOption(field, `must be a number of ms >= 0, got ${value}`);
+  return value;
+}
+
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return promise;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        onAbort = () => reject(abortError(signal, what));
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}

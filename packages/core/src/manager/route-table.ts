@@ -1,0 +1,157 @@
+import { Pool } from 'undici';
+import type { ContainerInfo, Upstream } from '../backend.ts';
+
+/**
+ * Where a container is on its way to serving requests:
+ * `pulling` → `creating` → `starting` (launch steps, or a created/restarting container) →
+ * `probing` (running; readiness path not answering 200 yet) → `ready`; or `failed` (exited,
+ * paused, or readiness timed out).
+ */
+export type ContainerPhase = 'pulling' | 'creating' | 'starting' | 'probing' | 'ready' | 'failed';
+
+/** Why a container is {@link ContainerPhase | failed}. */
+export interface RouteFailure {
+  /** `exited`: its process stopped; `readiness-timeout`: it never answered 200 in time; `paused`. */
+  readonly reason: 'exited' | 'readiness-timeout' | 'paused' | 'no-upstream';
+  /** The exit code, when it exited. */
+  readonly exitCode: number | undefined;
+  /** A sentence for people. */
+  readonly message: string;
+}
+
+/**
+ * A container in the route table: what the proxy reads on every request, without any engine
+ * call. The object is live: the manager updates it in place as the container changes.
+ */
+export interface Route {
+  /** Container name. */
+  readonly name: string;
+  /** What the backend last said about the container (provisional while launching). */
+  readonly info: ContainerInfo;
+  /** Where it is on its way to serving requests. */
+  readonly phase: ContainerPhase;
+  /** Set when `phase` is `failed`. */
+  readonly failure: RouteFailure | undefined;
+  /** Where the proxy connects, once the container runs. */
+  readonly upstream: Upstream | undefined;
+  /** `http://host:port` of the upstream, once the container runs. */
+  readonly origin: string | undefined;
+  /** Keep-alive connection pool to the upstream; set while probing and ready. */
+  readonly pool: Pool | undefined;
+  /** When the phase last changed (ms since the epoch). */
+  readonly phaseSince: number;
+  /** WebSocket (upgraded) sessions open through the proxy right now. */
+  readonly openWebSockets: number;
+}
+
+/** Options of the per-upstream pools the manager creates. */
+export interface UpstreamPoolOptions {
+  /** Most connections per upstream; unlimited by default (idle ones close after keepAliveTimeoutMs). */
+  connections?: number;
+  /** How long an idle upstream connection stays open, in ms. Default 4000. */
+  keepAliveTimeoutMs?: number;
+  /** How long connecting to an upstream may take, in ms. Default 10000. */
+  connectTimeoutMs?: number;
+}
+
+/** The mutable record behind a {@link Route}; only the manager changes it. */
+export class RouteEntry implements Route {
+  readonly name: string;
+  info: ContainerInfo;
+  phase: ContainerPhase;
+  failure: RouteFailure | undefined = undefined;
+  upstream: Upstream | undefined = undefined;
+  origin: string | undefined = undefined;
+  pool: Pool | undefined = undefined;
+  phaseSince: number = Date.now();
+  openWebSockets = 0;
+  /** A launch through this manager is under way. */
+  launching = false;
+  /** A `phase` event was emitted for this entry (the first one says `previous: undefined`). */
+  announced = false;
+  /** Cancels the readiness probe under way. */
+  probe: AbortController | undefined = undefined;
+
+  constructor(info: ContainerInfo, phase: ContainerPhase) {
+    this.name = info.name;
+    this.info = info;
+    this.phase = phase;
+  }
+}
+
+/**
+ * Routing state: container name → {@link RouteEntry}, and the upstream pools tied to entries.
+ * Kept apart from the manager's lifecycle logic so that policies (capacity, culling) read it
+ * without knowing how it is filled.
+ */
+export class RouteTable {
+  readonly #entries = new Map<string, RouteEntry>();
+  readonly #poolOptions: Pool.Options;
+
+  constructor(options: UpstreamPoolOptions = {}) {
+    this.#poolOptions = {
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 4000,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      pipelining: 1,
+      ...(options.connections === undefined ? {} : { connections: options.connections }),
+    };
+  }
+
+  /** The entry of that name. */
+  get(name: string): RouteEntry | undefined {
+    return this.#entries.get(name);
+  }
+
+  /** Adds an entry (replacing none: callers check first). */
+  add(entry: RouteEntry): RouteEntry {
+    this.#entries.set(entry.name, entry);
+    return entry;
+  }
+
+  /** Every entry. */
+  entries(): IterableIterator<RouteEntry> {
+    return this.#entries.values();
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Points the entry at an upstream, opening a pool for it; a different upstream closes the old
+   * pool first. Returns whether anything changed.
+   */
+  connect(entry: RouteEntry, upstream: Upstream): boolean {
+    if (entry.pool && entry.upstream?.host === upstream.host && entry.upstream.port === upstream.port)
+      return false;
+    this.disconnect(entry);
+    const host = upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host;
+    entry.upstream = upstream;
+    entry.origin = `http://${host}:${upstream.port}`;
+    entry.pool = new Pool(entry.origin, this.#poolOptions);
+    return true;
+  }
+
+  /** Closes the entry's pool (in-flight requests finish) and forgets its upstream. */
+  disconnect(entry: RouteEntry): void {
+    const pool = entry.pool;
+    entry.pool = undefined;
+    entry.upstream = undefined;
+    entry.origin = undefined;
+    if (pool) void pool.close().catch(() => {});
+  }
+
+  /** Removes the entry and closes its pool and probe. */
+  delete(entry: RouteEntry): void {
+    if (this.#entries.get(entry.name) === entry) this.#entries.delete(entry.name);
+    entry.probe?.abort();
+    entry.probe = undefined;
+    this.disconnect(entry);
+  }
+
+  /** Removes every entry. */
+  clear(): void {
+    for (const entry of [...this.#entries.values()]) this.delete(entry);
+  }
+}

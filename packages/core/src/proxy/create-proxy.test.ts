@@ -1,0 +1,973 @@
+import { createHash } from 'node:crypto';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Upstream } from '../backend.ts';
+import { MemoryHistory } from '../history/memory-history.ts';
+import { ContainerManager } from '../manager/container-manager.ts';
+import { hostnameRouter } from '../routing/hostname-router.ts';
+import { pathRouter } from '../routing/path-router.ts';
+import type { Router } from '../routing/router.ts';
+import { MemoryBackend } from '../testing/memory-backend.ts';
+import type { ProxyOptions } from './create-proxy.ts';
+import { createProxy } from './create-proxy.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
+/** A local HTTP server standing in for a container's tool. */
+async function tool(
+  handler: Handler,
+): Promise<{ upstream: Upstream; server: Server; connections: () => number }> {
+  let connections = 0;
+  const server = createServer(handler);
+  server.on('connection', () => connections++);
+  const port = await listen(server);
+  return { upstream: { host: '127.0.0.1', port }, server, connections: () => connections };
+}
+
+/** Echoes what the tool saw: method, url, headers and body digest. */
+const echo: Handler = (req, res) => {
+  const hash = createHash('sha256');
+  let length = 0;
+  req.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    length += chunk.length;
+  });
+  req.on('end', () => {
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        length,
+        sha256: hash.digest('hex'),
+      }),
+    );
+  });
+};
+
+interface Setup {
+  backend: MemoryBackend;
+  manager: ContainerManager;
+  history: MemoryHistory;
+  port: number;
+  /** Adds a running container whose tool is `handler`, and waits until it is ready. */
+  addTool(
+    name: string,
+    handler: Handler,
+    owner?: string,
+  ): Promise<{ upstream: Upstream; connections: () => number }>;
+}
+
+async function setup(options: Partial<ProxyOptions> = {}, router: Router = pathRouter()): Promise<Setup> {
+  const backend = new MemoryBackend({ namespace: 'proxy-unit' });
+  const history = new MemoryHistory();
+  const manager = new ContainerManager({ backend, history, reconcileIntervalMs: 0, negativeCacheMs: 0 });
+  cleanups.push(() => manager.close());
+  await manager.start();
+  const proxy = createProxy({ manager, router, ...options });
+  cleanups.push(() => proxy.close());
+  const server = createServer((req, res) =>
+    proxy.handleRequest(req, res, () => {
+      res.setHeader('x-app', 'parent');
+      res.end('parent app');
+    }),
+  );
+  server.on('upgrade', (req, socket, head) => {
+    if (!proxy.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  const port = await listen(server);
+  return {
+    backend,
+    manager,
+    history,
+    port,
+    async addTool(name, handler, owner) {
+      const started = await tool(handler);
+      backend.setUpstream(name, started.upstream);
+      backend.add({ name, owner });
+      await manager.waitUntilReady(name, { signal: AbortSignal.timeout(3000) });
+      return started;
+    },
+  };
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: Buffer;
+  text: string;
+}
+
+function send(
+  port: number,
+  options: {
+    method?: string;
+    path: string;
+    headers?: Record<string, string | string[]>;
+    body?: Buffer | string | Buffer[];
+  },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: options.method ?? 'GET',
+        path: options.path,
+        headers: options.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            body,
+            text: body.toString(),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (Array.isArray(options.body)) {
+      // Written piecewise without a length: sent chunked.
+      for (const part of options.body) req.write(part);
+      req.end();
+    } else {
+      if (options.body !== undefined) req.setHeader('content-length', Buffer.byteLength(options.body));
+      req.end(options.body);
+    }
+  });
+}
+
+const html = { accept: 'text/html,application/xhtml+xml' };
+const json = { accept: 'application/json' };
+
+describe('createProxy: forwarding', () => {
+  it('forwards to the container with the prefix stripped and the query intact', async () => {
+    const { port, addTool } = await setup();
+    await addTool('alice', echo);
+    const reply = await send(port, { path: '/docker/alice/api/items?x=1&y=%20z' });
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.text)).toMatchObject({ method: 'GET', url: '/api/items?x=1&y=%20z' });
+  });
+
+  it('passes requests the router does not match to next(), and answers 404 without next', async () => {
+    const { port, manager } = await setup();
+    const reply = await send(port, { path: '/elsewhere' });
+    expect(reply.text).toBe('parent app');
+    expect(reply.headers['x-app']).toBe('parent');
+
+    const bare = createProxy({ manager, router: pathRouter() });
+    const server = createServer((req, res) => bare.handleRequest(req, res));
+    const barePort = await listen(server);
+    expect((await send(barePort, { path: '/elsewhere' })).status).toBe(404);
+  });
+
+  it('uses the url argument instead of req.url (frameworks that rewrite req.url)', async () => {
+    const { manager, backend } = await setup();
+    const started = await tool(echo);
+    backend.setUpstream('mounted', started.upstream);
+    backend.add({ name: 'mounted' });
+    await manager.waitUntilReady('mounted');
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const server = createServer((req, res) => {
+      const original = req.url ?? '/';
+      req.url = original.replace(/^\/docker/, '');
+      proxy.handleRequest(req, res, undefined, original);
+    });
+    const port = await listen(server);
+    expect(JSON.parse((await send(port, { path: '/docker/mounted/x?y' })).text).url).toBe('/x?y');
+  });
+
+  it('removes hop-by-hop request headers and sets the forwarding headers', async () => {
+    const { port, addTool } = await setup();
+    await addTool('headers', echo);
+    const reply = await send(port, {
+      path: '/docker/headers/',
+      headers: {
+        host: 'public.example:8000',
+        connection: 'keep-alive, X-Hop-Custom',
+        'x-hop-custom': 'secret',
+        'keep-alive': 'timeout=5',
+        'proxy-authorization': 'Basic xyz',
+        'proxy-connection': 'keep-alive',
+        te: 'trailers',
+        'x-forwarded-for': '203.0.113.7',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'spoofed.example',
+        forwarded: 'for=203.0.113.7',
+        cookie: 'session=parent; theme=dark',
+        'x-custom': 'kept',
+      },
+    });
+    const seen = JSON.parse(reply.text).headers as Record<string, string>;
+    for (const name of ['x-hop-custom', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te']) {
+      expect(seen[name], name).toBeUndefined();
+    }
+    expect(seen.connection).toBe('keep-alive'); // undici's own, to the tool
+    expect(seen['x-custom']).toBe('kept');
+    expect(seen.cookie).toBe('session=parent; theme=dark');
+    expect(seen.host).toBe('public.example:8000');
+    expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    // Not trusted by default: the proxy's own view replaces what the client claims.
+    expect(seen['x-forwarded-proto']).toBe('http');
+    expect(seen['x-forwarded-host']).toBe('public.example:8000');
+    expect(seen['x-forwarded-prefix']).toBe('/docker/headers');
+    expect(seen.forwarded).toBe('for=203.0.113.7, for=127.0.0.1;host="public.example:8000";proto=http');
+  });
+
+  it('keeps incoming X-Forwarded-Proto and -Host when told to trust them', async () => {
+    const { port, addTool } = await setup({ trustForwarded: true });
+    await addTool('trusted', echo);
+    const seen = JSON.parse(
+      (
+        await send(port, {
+          path: '/docker/trusted/',
+          headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'outer.example' },
+        })
+      ).text,
+    ).headers;
+    expect(seen['x-forwarded-proto']).toBe('https');
+    expect(seen['x-forwarded-host']).toBe('outer.example');
+  });
+
+  it.each([
+    ['upstream', (upstream: Upstream) => `127.0.0.1:${upstream.port}`],
+    ['tool.internal', () => 'tool.internal'],
+  ])('sets the Host the container sees: %s', async (mode, expected) => {
+    const { port, addTool } = await setup({ upstreamHost: mode });
+    const { upstream } = await addTool('host-mode', echo);
+    const seen = JSON.parse(
+      (await send(port, { path: '/docker/host-mode/', headers: { host: 'public.example' } })).text,
+    );
+    expect(seen.headers.host).toBe(expected(upstream));
+  });
+
+  it('removes hop-by-hop response headers and keeps every Set-Cookie', async () => {
+    const { port, addTool } = await setup({ rewriteCookiePath: false });
+    await addTool('response', (_req, res) => {
+      res.writeHead(
+        200,
+        [
+          ['connection', 'keep-alive, x-hop'],
+          ['x-hop', '1'],
+          ['keep-alive', 'timeout=9'],
+          ['proxy-authenticate', 'Basic'],
+          ['set-cookie', 'a=1; Path=/'],
+          ['set-cookie', 'b=2; Path=/x'],
+          ['x-tool', 'yes'],
+        ].flat(),
+      );
+      res.end('body');
+    });
+    const reply = await send(port, { path: '/docker/response/' });
+    expect(reply.headers['x-hop']).toBeUndefined();
+    expect(reply.headers['proxy-authenticate']).toBeUndefined();
+    expect(reply.headers['keep-alive']).toBeUndefined();
+    expect(reply.headers['x-tool']).toBe('yes');
+    expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/x']);
+    expect(reply.text).toBe('body');
+  });
+
+  it('rewrites Location and Set-Cookie paths under the prefix', async () => {
+    const { port, addTool } = await setup();
+    let location = '';
+    const { upstream } = await addTool('rewrite', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(
+        302,
+        [
+          ['location', location],
+          ['set-cookie', 'sid=1; Path=/; HttpOnly'],
+          ['set-cookie', 'pref=2; path=/app'],
+          ['set-cookie', 'raw=3'],
+        ].flat(),
+      );
+      res.end();
+    });
+    const cases: [string, string][] = [
+      ['/login?next=/x', '/docker/rewrite/login?next=/x'],
+      ['/docker/rewrite/already', '/docker/rewrite/already'],
+      [`http://127.0.0.1:${upstream.port}/abs`, '/docker/rewrite/abs'],
+      ['http://public.example:8000/home', '/docker/rewrite/home'],
+      ['http://public.example:8000', '/docker/rewrite/'],
+      ['https://elsewhere.example/x', 'https://elsewhere.example/x'],
+      ['relative/path', 'relative/path'],
+      ['//elsewhere.example/x', '//elsewhere.example/x'],
+    ];
+    for (const [from, to] of cases) {
+      location = from;
+      const reply = await send(port, {
+        path: '/docker/rewrite/go',
+        headers: { host: 'public.example:8000' },
+      });
+      expect(reply.headers.location, from).toBe(to);
+      expect(reply.headers['set-cookie']).toEqual([
+        'sid=1; Path=/docker/rewrite; HttpOnly',
+        'pref=2; path=/docker/rewrite/app',
+        'raw=3',
+      ]);
+    }
+  });
+
+  it('leaves Location alone when rewriting is off, and under the hostname router', async () => {
+    const { port, addTool } = await setup({ rewriteLocation: false });
+    await addTool('plain', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(302, { location: '/login' });
+      res.end();
+    });
+    expect((await send(port, { path: '/docker/plain/go' })).headers.location).toBe('/login');
+
+    const byHost = await setup({}, hostnameRouter({ suffix: 'docker.localhost' }));
+    await byHost.addTool('hosted', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(
+        302,
+        [
+          ['location', '/login'],
+          ['set-cookie', 'a=1; Path=/'],
+        ].flat(),
+      );
+      res.end();
+    });
+    const reply = await send(byHost.port, { path: '/go', headers: { host: 'hosted.docker.localhost:1234' } });
+    expect(reply.headers.location).toBe('/login');
+    expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/']);
+  });
+
+  it('routes by hostname with the path unchanged, passing other hosts through', async () => {
+    const { port, addTool } = await setup({}, hostnameRouter({ suffix: 'docker.localhost' }));
+    await addTool('viewer', echo);
+    const seen = JSON.parse(
+      (await send(port, { path: '/api?q=1', headers: { host: 'viewer.docker.localhost:8000' } })).text,
+    );
+    expect(seen.url).toBe('/api?q=1');
+    expect(seen.headers['x-forwarded-prefix']).toBeUndefined();
+    expect((await send(port, { path: '/api', headers: { host: 'example.org' } })).text).toBe('parent app');
+    expect((await send(port, { path: '/', headers: { host: 'a..docker.localhost' } })).status).toBe(400);
+  });
+
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])('forwards %s with its body', async (method) => {
+    const { port, addTool } = await setup();
+    await addTool('methods', echo);
+    const body = Buffer.from(`payload for ${method}`);
+    const reply = await send(port, {
+      method,
+      path: '/docker/methods/m',
+      body,
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(JSON.parse(reply.text)).toMatchObject({
+      method,
+      url: '/m',
+      length: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+    });
+  });
+
+  it('answers HEAD with the headers only', async () => {
+    const { port, addTool } = await setup();
+    await addTool('head', (req, res) => {
+      if (req.method === 'GET') return res.end('ready');
+      res.setHeader('content-length', '5');
+      res.end('hello');
+    });
+    const reply = await send(port, { method: 'HEAD', path: '/docker/head/' });
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-length']).toBe('5');
+    expect(reply.body.length).toBe(0);
+  });
+
+  it('streams large chunked uploads and downloads without buffering them', async () => {
+    const { port, addTool } = await setup();
+    const size = 10 * 1024 * 1024;
+    const block = Buffer.alloc(64 * 1024, 7);
+    await addTool('big', (req, res) => {
+      if (req.method === 'POST') return echo(req, res);
+      res.setHeader('content-type', 'application/octet-stream');
+      let sent = 0;
+      const write = (): void => {
+        while (sent < size) {
+          sent += block.length;
+          if (!res.write(block)) {
+            res.once('drain', write);
+            return;
+          }
+        }
+        res.end();
+      };
+      write();
+    });
+    const parts = Array.from({ length: 80 }, (_, index) => Buffer.alloc(64 * 1024, index));
+    const upload = await send(port, { method: 'POST', path: '/docker/big/upload', body: parts });
+    const expected = createHash('sha256');
+    for (const part of parts) expected.update(part);
+    expect(JSON.parse(upload.text)).toMatchObject({ length: 80 * 64 * 1024, sha256: expected.digest('hex') });
+
+    const download = await send(port, { path: '/docker/big/file' });
+    expect(download.headers['transfer-encoding']).toBe('chunked');
+    expect(download.body.length).toBe(size);
+  });
+
+  it('delivers server-sent events as they come', async () => {
+    const { port, addTool } = await setup();
+    let finish: (() => void) | undefined;
+    await addTool('sse', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      finish = () => res.end('data: last\n\n');
+    });
+    const first = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/docker/sse/events', agent: false },
+        (res) => {
+          res.once('data', (chunk: Buffer) => {
+            resolve(chunk.toString());
+            finish?.();
+            res.resume();
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(first).toBe('data: first\n\n');
+  });
+
+  it("keeps upstream connections alive even when clients send 'Connection: close'", async () => {
+    const { port, addTool } = await setup();
+    const { connections } = await addTool('keepalive', (_req, res) => res.end('ok'));
+    const before = connections();
+    for (let index = 0; index < 20; index++) {
+      const reply = await send(port, { path: '/docker/keepalive/', headers: { connection: 'close' } });
+      expect(reply.status).toBe(200);
+      expect(reply.headers.connection).toBe('close');
+    }
+    expect(connections() - before).toBeLessThanOrEqual(1);
+  });
+
+  it('records each request in the history, with the user when known', async () => {
+    const { port, addTool, history } = await setup({
+      userOf: (req) => req.headers['x-user'] as string | undefined,
+    });
+    await addTool('recorded', echo);
+    await send(port, {
+      method: 'POST',
+      path: '/docker/recorded/p?secret=1',
+      body: 'abc',
+      headers: { 'x-user': 'alice' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const records = await history.query('recorded');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      type: 'http',
+      method: 'POST',
+      path: '/p',
+      status: 200,
+      bytesIn: 3,
+      user: 'alice',
+    });
+    expect(records[0]?.type === 'http' && records[0].bytesOut > 0).toBe(true);
+    expect(history.lastActivity('recorded')).toBeDefined();
+  });
+});
+
+describe('createProxy: the hot path', () => {
+  it('makes no backend call for 200 requests to a ready container', async () => {
+    const { port, addTool, backend } = await setup();
+    await addTool('hot', (_req, res) => res.end('ok'));
+    backend.resetCalls();
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, () => send(port, { path: '/docker/hot/x' })),
+    );
+    expect(replies.every((reply) => reply.status === 200 && reply.text === 'ok')).toBe(true);
+    expect(backend.calls).toEqual({
+      launch: 0,
+      inspect: 0,
+      list: 0,
+      remove: 0,
+      logs: 0,
+      events: 0,
+      close: 0,
+    });
+  });
+
+  it('looks an unknown name up once for concurrent requests, then serves from the table', async () => {
+    const { port, backend } = await setup();
+    const started = await tool((_req, res) => res.end('found'));
+    backend.setUpstream('late', started.upstream);
+    backend.add({ name: 'late' }, { silent: true });
+    backend.setInspectDelay(20);
+    backend.resetCalls();
+    const replies = await Promise.all(
+      Array.from({ length: 10 }, () => send(port, { path: '/docker/late/', headers: json })),
+    );
+    expect(backend.calls.inspect).toBe(1);
+    // Found running but not yet probed: please wait.
+    expect(replies.every((reply) => reply.status === 503 || reply.status === 200)).toBe(true);
+  });
+});
+
+describe('createProxy: errors', () => {
+  it('answers 502 with a clear body when the container refuses the connection', async () => {
+    const { port, backend, manager } = await setup();
+    const started = await tool((_req, res) => res.end('ok'));
+    backend.setUpstream('refuses', started.upstream);
+    backend.add({ name: 'refuses' });
+    await manager.waitUntilReady('refuses');
+    started.server.closeAllConnections();
+    await new Promise<void>((resolve) => started.server.close(() => resolve()));
+    const reply = await send(port, { path: '/docker/refuses/' });
+    expect(reply.status).toBe(502);
+    expect(reply.text).toMatch(
+      /Bad gateway: the tool in container refuses refused or dropped the connection/,
+    );
+    const asJson = await send(port, { path: '/docker/refuses/', headers: json });
+    expect(JSON.parse(asJson.text)).toMatchObject({ status: 'error', code: 'UPSTREAM_UNAVAILABLE' });
+    // A request with a body gets its 502 too.
+    expect(
+      (await send(port, { method: 'POST', path: '/docker/refuses/', body: 'x'.repeat(10_000) })).status,
+    ).toBe(502);
+  });
+
+  it('answers 504 when the container does not answer in time', async () => {
+    const { port, addTool, history } = await setup({ upstreamTimeoutMs: 150 });
+    await addTool('slow', (req, res) => {
+      if (req.url === '/') res.end('ready');
+      // Otherwise never answers.
+    });
+    const reply = await send(port, { path: '/docker/slow/hang' });
+    expect(reply.status).toBe(504);
+    expect(reply.text).toMatch(/Gateway timeout/);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await history.query('slow')).at(-1)).toMatchObject({ status: 504 });
+  });
+
+  it('cuts the client connection when the container dies mid-response', async () => {
+    const { port, addTool } = await setup();
+    await addTool('dies', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const outcome = await new Promise<string>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/docker/dies/x', agent: false }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve('ended'));
+        res.on('error', () => resolve('aborted'));
+        res.on('aborted', () => resolve('aborted'));
+      });
+      req.on('error', () => resolve('aborted'));
+      req.end();
+    });
+    expect(outcome).toBe('aborted');
+    expect((await send(port, { path: '/docker/dies/' })).status).toBe(200);
+  });
+
+  it('survives a client leaving mid-stream, and stops the upstream request', async () => {
+    const { port, addTool, history } = await setup();
+    let upstreamClosed: () => void = () => {};
+    const closed = new Promise<void>((resolve) => {
+      upstreamClosed = resolve;
+    });
+    await addTool('stream', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const timer = setInterval(() => res.write(Buffer.alloc(16 * 1024)), 5);
+      res.on('close', () => {
+        clearInterval(timer);
+        upstreamClosed();
+      });
+    });
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/docker/stream/forever', agent: false },
+        (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {});
+      req.end();
+    });
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await history.query('stream')).at(-1)).toMatchObject({ path: '/forever', status: 499 });
+    expect((await send(port, { path: '/docker/stream/' })).text).toBe('ready');
+  });
+
+  it('survives a client aborting an upload', async () => {
+    const { port, addTool } = await setup();
+    await addTool('upload', echo);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/docker/upload/',
+        agent: false,
+        headers: { 'content-length': '1000000' },
+      });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(1000));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 20);
+    });
+    expect((await send(port, { path: '/docker/upload/' })).status).toBe(200);
+  });
+
+  it('redirects /docker/<name> with 301 for GET and 308 otherwise, keeping the query', async () => {
+    const { port } = await setup();
+    const get = await send(port, { path: '/docker/alice?x=1' });
+    expect(get.status).toBe(301);
+    expect(get.headers.location).toBe('/docker/alice/?x=1');
+    expect((await send(port, { method: 'POST', path: '/docker/alice' })).status).toBe(308);
+  });
+
+  it('refuses path escapes with 400', async () => {
+    const { port, addTool } = await setup();
+    await addTool('victim', echo);
+    for (const path of ['/docker/victim/..%2Fother/', '/docker/victim/%2e%2e/x', '/docker/victim/a%5Cb']) {
+      const reply = await send(port, { path });
+      expect(reply.status, path).toBe(400);
+      expect(reply.text).toMatch(/Bad request/);
+    }
+  });
+
+  it('gives the same 404 for absent containers and impossible names', async () => {
+    const { port } = await setup();
+    const absent = await send(port, { path: '/docker/nobody/' });
+    const invalid = await send(port, { path: '/docker/Not_Valid/' });
+    expect(absent.status).toBe(404);
+    expect(invalid.status).toBe(404);
+    expect(invalid.text).toBe(absent.text);
+    expect(invalid.headers['content-type']).toBe(absent.headers['content-type']);
+  });
+});
+
+describe('createProxy: starting and failed containers', () => {
+  it('shows the please-wait page to browsers, with Retry-After and a polling script', async () => {
+    const { port, backend } = await setup({
+      pleaseWait: {
+        title: 'Warming up <tool>',
+        body: '<p id="custom">Custom body</p>',
+        retryAfterSeconds: 7,
+      },
+    });
+    backend.add({ name: 'starting', state: 'created' });
+    const reply = await send(port, { path: '/docker/starting/', headers: html });
+    expect(reply.status).toBe(503);
+    expect(reply.headers['retry-after']).toBe('7');
+    expect(reply.headers['content-type']).toMatch(/text\/html/);
+    expect(reply.headers['cache-control']).toBe('no-store');
+    expect(reply.text).toContain('<title>Warming up &#60;tool&#62;</title>');
+    expect(reply.text).toContain('<p id="custom">Custom body</p>');
+    expect(reply.text).toContain('"/docker/starting/.dde/ready"');
+  });
+
+  it('answers API clients and non-GET requests with JSON 503', async () => {
+    const { port, backend } = await setup();
+    backend.add({ name: 'starting', state: 'created' });
+    const api = await send(port, { path: '/docker/starting/api', headers: json });
+    expect(api.status).toBe(503);
+    expect(api.headers['retry-after']).toBe('2');
+    expect(JSON.parse(api.text)).toEqual({
+      status: 'starting',
+      name: 'starting',
+      phase: 'starting',
+      retryAfter: 2,
+    });
+    const post = await send(port, { method: 'POST', path: '/docker/starting/api', headers: html, body: 'x' });
+    expect(post.status).toBe(503);
+    expect(JSON.parse(post.text)).toMatchObject({ status: 'starting' });
+  });
+
+  it('serves the readiness endpoint: 503 while starting, 200 once ready, never forwarded', async () => {
+    const { port, backend, manager } = await setup();
+    const seen: string[] = [];
+    const started = await tool((req, res) => {
+      seen.push(req.url ?? '');
+      res.end('ok');
+    });
+    backend.add({ name: 'tool', state: 'created' });
+    await manager.lookup('tool');
+    const starting = await send(port, { path: '/docker/tool/.dde/ready' });
+    expect(starting.status).toBe(503);
+    expect(JSON.parse(starting.text)).toEqual({ name: 'tool', status: 'starting', phase: 'starting' });
+    backend.drop('tool');
+    while (manager.get('tool') !== undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+    backend.setUpstream('tool', started.upstream);
+    backend.add({ name: 'tool' });
+    await manager.waitUntilReady('tool');
+    const ready = await send(port, { path: '/docker/tool/.dde/ready' });
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.text)).toMatchObject({ status: 'ready' });
+    expect((await send(port, { path: '/docker/tool/.dde/other' })).status).toBe(404);
+    expect(seen.some((path) => path.startsWith('/.dde'))).toBe(false);
+  });
+
+  it('shows a failed container’s exit code and last log lines, escaped', async () => {
+    const { port, backend, manager } = await setup();
+    backend.add({ name: 'crashed' });
+    backend.writeLogs('crashed', ['starting up', 'fatal: <script>alert(1)</script> & more']);
+    backend.exit('crashed', 3);
+    await manager.lookup('crashed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const page = await send(port, { path: '/docker/crashed/', headers: html });
+    expect(page.status).toBe(502);
+    expect(page.text).toContain('Exit code: <strong>3</strong>');
+    expect(page.text).toContain('fatal: &#60;script&#62;alert(1)&#60;/script&#62; &#38; more');
+    expect(page.text).not.toContain('<script>alert(1)');
+    const api = await send(port, { path: '/docker/crashed/', headers: json });
+    expect(JSON.parse(api.text)).toMatchObject({
+      status: 'failed',
+      phase: 'failed',
+      reason: 'exited',
+      exitCode: 3,
+      logs: ['starting up', 'fatal: <script>alert(1)</script> & more'],
+    });
+    expect((await send(port, { path: '/docker/crashed/.dde/ready' })).status).toBe(502);
+  });
+});
+
+describe('createProxy: authorization and logs', () => {
+  it('lets the hook decide, from the container’s owner', async () => {
+    const contexts: string[] = [];
+    const { port, addTool } = await setup({
+      authorize: async ({ req, container, name }) => {
+        contexts.push(`${name}:${container.owner}`);
+        return req.headers['x-user'] === container.owner;
+      },
+    });
+    await addTool('owned', echo, 'alice');
+    expect((await send(port, { path: '/docker/owned/', headers: { 'x-user': 'alice' } })).status).toBe(200);
+    const denied = await send(port, { path: '/docker/owned/', headers: { 'x-user': 'bob' } });
+    expect(denied.status).toBe(403);
+    expect(denied.text).toBe('Forbidden\n');
+    expect(contexts).toEqual(['owned:alice', 'owned:alice']);
+  });
+
+  it('can deny with a 404 identical to a missing container', async () => {
+    const { port, addTool } = await setup({ authorize: () => false, denyStatus: 404 });
+    await addTool('hidden', echo);
+    const denied = await send(port, { path: '/docker/hidden/' });
+    const missing = await send(port, { path: '/docker/missing/' });
+    expect(denied.status).toBe(404);
+    expect(denied.text).toBe(missing.text);
+    expect(denied.headers['content-type']).toBe(missing.headers['content-type']);
+  });
+
+  it('denies with 500 when the hook throws, and hides the state of starting containers', async () => {
+    const { port, backend } = await setup({
+      authorize: ({ req }) => {
+        if (req.headers['x-boom']) throw new Error('boom');
+        return false;
+      },
+    });
+    backend.add({ name: 'starting', state: 'created' });
+    expect((await send(port, { path: '/docker/starting/', headers: { 'x-boom': '1' } })).status).toBe(500);
+    const denied = await send(port, { path: '/docker/starting/.dde/ready' });
+    expect(denied.status).toBe(403);
+  });
+
+  it('serves the logs view when enabled, behind authorization', async () => {
+    const { port, backend, manager } = await setup({
+      logsPath: '.dde/logs',
+      authorize: ({ req }) => req.headers['x-user'] === 'admin',
+    });
+    backend.add({ name: 'logged', state: 'created' });
+    backend.writeLogs('logged', ['one', 'two', 'three']);
+    await manager.lookup('logged');
+    const logs = await send(port, {
+      path: '/docker/logged/.dde/logs?tail=2',
+      headers: { 'x-user': 'admin' },
+    });
+    expect(logs.status).toBe(200);
+    expect(logs.headers['content-type']).toMatch(/text\/plain/);
+    expect(logs.text).toBe('two\nthree\n');
+    expect((await send(port, { path: '/docker/logged/.dde/logs' })).status).toBe(403);
+
+    const off = await setup();
+    off.backend.add({ name: 'logged', state: 'created' });
+    expect((await send(off.port, { path: '/docker/logged/.dde/logs' })).status).toBe(404);
+  });
+
+  it('validates its options', async () => {
+    const { manager } = await setup();
+    expect(() => createProxy({ manager, router: pathRouter(), logsPath: 'logs' })).toThrow(/logsPath/);
+    expect(() => createProxy({ manager, router: pathRouter(), denyStatus: 401 as never })).toThrow(
+      /denyStatus/,
+    );
+    expect(() => createProxy({ manager, router: pathRouter(), upstreamTimeoutMs: 0 })).toThrow(
+      /upstreamTimeoutMs/,
+    );
+    expect(() => createProxy({ manager } as never)).toThrow(/router/);
+  });
+});
+
+describe('createProxy: WebSockets', () => {
+  async function echoTool(): Promise<{
+    upstream: Upstream;
+    paths: string[];
+    headers: IncomingHttpHeaders[];
+  }> {
+    const paths: string[] = [];
+    const headers: IncomingHttpHeaders[] = [];
+    const server = createServer((_req, res) => res.end('ok'));
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (socket, req) => {
+      paths.push(req.url ?? '');
+      headers.push(req.headers);
+      socket.on('message', (data, binary) => socket.send(data, { binary }));
+    });
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    const port = await listen(server);
+    return { upstream: { host: '127.0.0.1', port }, paths, headers };
+  }
+
+  function connect(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { headers });
+      socket.once('open', () => resolve(socket));
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+      socket.once('error', reject);
+    });
+  }
+
+  function roundTrip(socket: WebSocket, message: string): Promise<string> {
+    return new Promise((resolve) => {
+      socket.once('message', (data) => resolve(data.toString()));
+      socket.send(message);
+    });
+  }
+
+  it('proxies WebSocket sessions both ways, records them and counts them open', async () => {
+    const { port, backend, manager, history } = await setup();
+    const echoServer = await echoTool();
+    backend.setUpstream('ws', echoServer.upstream);
+    backend.add({ name: 'ws' });
+    await manager.waitUntilReady('ws');
+    const socket = await connect(`ws://127.0.0.1:${port}/docker/ws/socket?room=1`, {
+      cookie: 'session=parent',
+    });
+    expect(await roundTrip(socket, 'hello')).toBe('hello');
+    expect(await roundTrip(socket, 'x'.repeat(100_000))).toHaveLength(100_000);
+    expect(echoServer.paths).toEqual(['/socket?room=1']);
+    expect(echoServer.headers[0]).toMatchObject({
+      cookie: 'session=parent',
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-prefix': '/docker/ws',
+    });
+    expect(manager.get('ws')?.openWebSockets).toBe(1);
+    socket.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(manager.get('ws')?.openWebSockets).toBe(0);
+    const records = await history.query('ws');
+    expect(records.map((record) => record.type === 'websocket' && record.event)).toEqual(['open', 'close']);
+    const closed = records[1];
+    expect(
+      closed?.type === 'websocket' && (closed.bytesIn ?? 0) > 100_000 && (closed.bytesOut ?? 0) > 100_000,
+    ).toBe(true);
+  });
+
+  it('proxies WebSockets by hostname too', async () => {
+    const { port, backend, manager } = await setup({}, hostnameRouter({ suffix: 'docker.localhost' }));
+    const echoServer = await echoTool();
+    backend.setUpstream('hosted', echoServer.upstream);
+    backend.add({ name: 'hosted' });
+    await manager.waitUntilReady('hosted');
+    const socket = await connect(`ws://127.0.0.1:${port}/live`, { host: 'hosted.docker.localhost' });
+    expect(await roundTrip(socket, 'by host')).toBe('by host');
+    expect(echoServer.paths).toEqual(['/live']);
+    socket.close();
+  });
+
+  it('refuses upgrades with a proper HTTP answer: unknown, starting, denied, refused', async () => {
+    const { port, backend, manager } = await setup({
+      authorize: ({ req }) => req.headers['x-user'] !== 'mallory',
+    });
+    await expect(connect(`ws://127.0.0.1:${port}/docker/nobody/`)).rejects.toThrow('status 404');
+    backend.add({ name: 'starting', state: 'created' });
+    await expect(connect(`ws://127.0.0.1:${port}/docker/starting/`)).rejects.toThrow('status 503');
+    const echoServer = await echoTool();
+    backend.setUpstream('guarded', echoServer.upstream);
+    backend.add({ name: 'guarded' });
+    await manager.waitUntilReady('guarded');
+    await expect(connect(`ws://127.0.0.1:${port}/docker/guarded/`, { 'x-user': 'mallory' })).rejects.toThrow(
+      'status 403',
+    );
+    backend.setUpstream('refusing', { host: '127.0.0.1', port: 9 });
+    backend.add({ name: 'refusing' });
+    // Force it ready: nothing listens there, so its probe would never succeed.
+    const route = await manager.lookup('refusing');
+    Object.assign(route as object, { phase: 'ready' });
+    await expect(connect(`ws://127.0.0.1:${port}/docker/refusing/`)).rejects.toThrow('status 502');
+    await expect(connect(`ws://127.0.0.1:${port}/docker/guarded/..%2Fx`)).rejects.toThrow('status 400');
+  });
+
+  it('leaves upgrades it does not route to other handlers, and survives clients leaving mid-lookup', async () => {
+    const { manager, backend } = await setup();
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const server = createServer();
+    const others: string[] = [];
+    server.on('upgrade', (req, socket: Socket, head) => {
+      if (proxy.handleUpgrade(req, socket, head)) return;
+      others.push(req.url ?? '');
+      socket.destroy();
+    });
+    const port = await listen(server);
+    await expect(connect(`ws://127.0.0.1:${port}/elsewhere`)).rejects.toThrow();
+    expect(others).toEqual(['/elsewhere']);
+
+    backend.setInspectDelay(50);
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/docker/slow-lookup/`);
+    socket.on('error', () => {});
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    socket.terminate();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    // Still serving.
+    await expect(connect(`ws://127.0.0.1:${port}/docker/nobody/`)).rejects.toThrow('status 404');
+  });
+});

@@ -1,0 +1,549 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ContainerInfo, LogEntry, LogOptions } from '../backend.ts';
+import { invalidOption, isDdeError } from '../errors.ts';
+import type { History } from '../history/history.ts';
+import type { Route } from '../manager/route-table.ts';
+import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
+import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
+import { forwardHttp } from './forward-http.ts';
+import type { UpgradedPair } from './forward-upgrade.ts';
+import { forwardUpgrade } from './forward-upgrade.ts';
+import type { ResponseRewrite } from './headers.ts';
+import { upstreamAuthorities, upstreamRequestHeaders } from './headers.ts';
+import type { PageSettings, PleaseWaitOptions } from './pages.ts';
+import {
+  pageSettings,
+  send,
+  sendError,
+  sendFailure,
+  sendJson,
+  sendNotFound,
+  sendPleaseWait,
+  writeSocketResponse,
+} from './pages.ts';
+
+/**
+ * What the proxy reads from the manager: a {@link ContainerManager} is one. The hot path only
+ * calls `get`.
+ */
+export interface RouteSource {
+  /** The route of a name, from memory. */
+  get(name: string): Route | undefined;
+  /** The route of a name, asking the backend when memory does not know it. */
+  lookup(name: string): Promise<Route | undefined>;
+  /** A container's output, for failure pages and the logs view. */
+  logs(name: string, options?: LogOptions): Promise<LogEntry[]>;
+  /** Where activity is recorded. */
+  readonly history: History;
+  /** Counts an open WebSocket session; returns the function that counts it closed. */
+  openedWebSocket(name: string): () => void;
+}
+
+/** What an {@link ProxyOptions.authorize} hook is given. */
+export interface AuthorizeContext {
+  /** The incoming request (for a WebSocket, the upgrade request). */
+  readonly req: IncomingMessage;
+  /** The container (provisional while a launch is under way). */
+  readonly container: ContainerInfo;
+  /** Its name. */
+  readonly name: string;
+  /** Its route (phase, upstream). */
+  readonly route: Route;
+  /** Whether this is a WebSocket (upgrade) request. */
+  readonly upgrade: boolean;
+}
+
+/** Options of {@link createProxy}. */
+export interface ProxyOptions {
+  /** Where routes come from: a {@link ContainerManager}. */
+  manager: RouteSource;
+  /** Maps requests onto containers: {@link pathRouter} or {@link hostnameRouter}. */
+  router: Router;
+  /**
+   * Decides whether a request may reach a container (e.g. compare `container.owner` with the
+   * session's user). Runs before anything reveals the container's state. A throwing hook
+   * denies with 500.
+   */
+  authorize?: (context: AuthorizeContext) => boolean | Promise<boolean>;
+  /** Status for denied requests: 403, or 404 to answer exactly like a missing container. Default 403. */
+  denyStatus?: 403 | 404;
+  /** The page shown while a container starts. */
+  pleaseWait?: PleaseWaitOptions;
+  /**
+   * The `Host` header the container sees: `preserve` (the client's, default), `upstream` (the
+   * container's own address) or a fixed value.
+   */
+  upstreamHost?: 'preserve' | 'upstream' | (string & {});
+  /** Rewrite `Location` under the path prefix. Default: on for routers that rewrite paths. */
+  rewriteLocation?: boolean;
+  /** Rewrite `Set-Cookie` `Path=` under the path prefix. Default: on for routers that rewrite paths. */
+  rewriteCookiePath?: boolean;
+  /**
+   * Serve the container's output as text at this path under the container, e.g. `.dde/logs`
+   * (`?tail=N` lines, default 200). It must lie under dde's reserved `.dde/` so it never shadows
+   * a tool's own path. Authorization applies. Off by default.
+   */
+  logsPath?: string;
+  /** How long a container may take to send response headers (or answer a handshake), in ms. Default 60000. */
+  upstreamTimeoutMs?: number;
+  /** How long a response body may stall between chunks, in ms; 0 for never (SSE). Default 0. */
+  upstreamIdleTimeoutMs?: number;
+  /** Keep incoming `X-Forwarded-Proto` and `-Host` (set when a trusted proxy sits in front). Default false. */
+  trustForwarded?: boolean;
+  /** The user behind a request, for activity records. */
+  userOf?: (req: IncomingMessage) => string | undefined;
+  /** Log lines shown on a failure page. Default 20. */
+  failureLogLines?: number;
+}
+
+/** The proxy: one handler for requests, one for upgrades. Mount it with an adapter or directly. */
+export interface DdeProxy {
+  /**
+   * Handles a request. Requests the router does not recognise go to `next` (called
+   * synchronously, before anything is written), or get a 404 without `next`.
+   *
+   * @param url - The original request target when a framework rewrote `req.url` (Express's
+   *   `req.originalUrl`, Koa's `ctx.originalUrl`). Default `req.url`.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, next?: () => void, url?: string): void;
+  /**
+   * Handles a server `upgrade` event. Returns false (touching nothing) when the router does not
+   * recognise the request, so other upgrade handlers can take it.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url?: string): boolean;
+  /** Closes open WebSocket sessions. The manager (and its pools) stays open. */
+  close(): Promise<void>;
+}
+
+/** The readiness endpoint under every container (see {@link RESERVED_PATH_PREFIX}). */
+const READY_PATH = `${RESERVED_PATH_PREFIX}ready`;
+
+/**
+ * Creates the proxy engine. Requests for a ready container go straight to its keep-alive pool
+ * (no engine call); unknown names trigger one lookup; starting containers get the please-wait
+ * page; failed ones a failure page; denied ones a 403/404.
+ *
+ * @example
+ * ```ts
+ * const proxy = createProxy({ manager, router: pathRouter() });
+ * const server = http.createServer((req, res) => proxy.handleRequest(req, res));
+ * server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head) || socket.destroy());
+ * ```
+ */
+export function createProxy(options: ProxyOptions): DdeProxy {
+  const settings = resolveOptions(options);
+  const { manager, router } = options;
+  const sessions = new Set<UpgradedPair>();
+
+  function serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch, route: Route): void {
+    if (match.path.startsWith(RESERVED_PATH_PREFIX)) {
+      serveReserved(req, res, match, route);
+      return;
+    }
+    if (route.phase === 'ready' && route.pool !== undefined) {
+      const host = hostFor(req, route, settings.upstreamHost);
+      forwardHttp({
+        req,
+        res,
+        route,
+        path: match.path,
+        headers: upstreamRequestHeaders(req, {
+          prefix: match.prefix,
+          host,
+          trustForwarded: settings.trustForwarded,
+          upgrade: false,
+        }),
+        rewrite: rewriteFor(match, route, host, settings),
+        headersTimeoutMs: settings.upstreamTimeoutMs,
+        bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
+        history: manager.history,
+        user: options.userOf?.(req),
+      });
+      return;
+    }
+    if (route.phase === 'failed') {
+      void showFailure(req, res, route);
+      return;
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      sendPleaseWait(req, res, route, `${match.prefix}${READY_PATH}`, settings.pages);
+    } else {
+      sendJson(
+        req,
+        res,
+        503,
+        {
+          status: 'starting',
+          name: route.name,
+          phase: route.phase,
+          retryAfter: settings.pages.retryAfterSeconds,
+        },
+        ['retry-after', String(settings.pages.retryAfterSeconds)],
+      );
+    }
+  }
+
+  async function showFailure(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    let logs: LogEntry[] = [];
+    if (settings.failureLogLines > 0) {
+      try {
+        logs = await manager.logs(route.name, {
+          tail: settings.failureLogLines,
+          signal: AbortSignal.timeout(settings.upstreamTimeoutMs),
+        });
+      } catch {
+        // The page still helps without logs.
+      }
+    }
+    if (!res.destroyed) sendFailure(req, res, route, logs);
+  }
+
+  function serveReserved(req: IncomingMessage, res: ServerResponse, match: RouteMatch, route: Route): void {
+    const query = match.path.indexOf('?');
+    const path = query === -1 ? match.path : match.path.slice(0, query);
+    if (path === READY_PATH) {
+      const status = route.phase === 'ready' ? 'ready' : route.phase === 'failed' ? 'failed' : 'starting';
+      const code = status === 'ready' ? 200 : status === 'failed' ? 502 : 503;
+      sendJson(req, res, code, { name: route.name, status, phase: route.phase });
+      return;
+    }
+    if (settings.logsPath !== undefined && path === settings.logsPath) {
+      void serveLogs(req, res, route, query === -1 ? '' : match.path.slice(query + 1));
+      return;
+    }
+    sendNotFound(req, res);
+  }
+
+  async function serveLogs(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    query: string,
+  ): Promise<void> {
+    const requested = Number(new URLSearchParams(query).get('tail') ?? 200);
+    const tail = Number.isInteger(requested) && requested > 0 ? Math.min(requested, 10_000) : 200;
+    try {
+      const logs = await manager.logs(route.name, {
+        tail,
+        signal: AbortSignal.timeout(settings.upstreamTimeoutMs),
+      });
+      let text = '';
+      for (const entry of logs) text += `${entry.text}\n`;
+      send(req, res, 200, 'text/plain; charset=utf-8', text);
+    } catch (error) {
+      const status = isDdeError(error) ? error.httpStatus : 502;
+      const code = isDdeError(error) ? error.code : 'ENGINE_ERROR';
+      sendError(req, res, status, code, `Cannot read the logs of ${route.name}.`);
+    }
+  }
+
+  function deny(req: IncomingMessage, res: ServerResponse): void {
+    if (settings.denyStatus === 404) sendNotFound(req, res);
+    else sendError(req, res, 403, 'FORBIDDEN', 'Forbidden');
+  }
+
+  /** Runs the hook; calls `allowed` (maybe synchronously) or answers the denial itself. */
+  function authorizeThen(
+    context: AuthorizeContext,
+    allowed: () => void,
+    denied: (status: 403 | 404 | 500) => void,
+  ): void {
+    const hook = options.authorize;
+    if (hook === undefined) {
+      allowed();
+      return;
+    }
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = hook(context);
+    } catch {
+      denied(500);
+      return;
+    }
+    if (verdict === true) allowed();
+    else if (verdict === false) denied(settings.denyStatus);
+    else {
+      Promise.resolve(verdict).then(
+        (ok) => (ok === true ? allowed() : denied(settings.denyStatus)),
+        () => denied(500),
+      );
+    }
+  }
+
+  function handleRoute(req: IncomingMessage, res: ServerResponse, match: RouteMatch, route: Route): void {
+    authorizeThen(
+      { req, container: route.info, name: route.name, route, upgrade: false },
+      () => serve(req, res, match, route),
+      (status) => {
+        if (status === 500) sendError(req, res, 500, 'FORBIDDEN', 'Authorization failed.');
+        else deny(req, res);
+      },
+    );
+  }
+
+  function answerOther(
+    req: IncomingMessage,
+    res: ServerResponse,
+    result: Exclude<RouteResult, RouteMatch>,
+  ): void {
+    if (result.kind === 'redirect') {
+      const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
+      send(req, res, status, 'text/plain; charset=utf-8', `Moved to ${result.location}\n`, [
+        'location',
+        result.location,
+      ]);
+    } else if (result.status === 404) sendNotFound(req, res);
+    else sendError(req, res, 400, 'BAD_REQUEST', `Bad request: ${result.reason}.`);
+  }
+
+  function lookupFailed(error: unknown): { status: number; code: string; message: string } {
+    if (isDdeError(error)) {
+      return {
+        status: error.httpStatus,
+        code: error.code,
+        message: 'The container engine cannot be reached.',
+      };
+    }
+    return { status: 502, code: 'ENGINE_ERROR', message: 'The container engine cannot be reached.' };
+  }
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse, next?: () => void, url?: string): void {
+    const result = router.match(req.headers.host, url ?? req.url ?? '/');
+    if (result === undefined) {
+      if (next) next();
+      else sendNotFound(req, res);
+      return;
+    }
+    if (result.kind !== 'match') {
+      answerOther(req, res, result);
+      return;
+    }
+    const route = manager.get(result.name);
+    if (route !== undefined) {
+      handleRoute(req, res, result, route);
+      return;
+    }
+    manager.lookup(result.name).then(
+      (found) => {
+        if (res.destroyed) return;
+        if (found === undefined) sendNotFound(req, res);
+        else handleRoute(req, res, result, found);
+      },
+      (error: unknown) => {
+        const { status, code, message } = lookupFailed(error);
+        sendError(req, res, status === 404 ? 503 : status, code, message);
+      },
+    );
+  }
+
+  function upgradeRoute(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    match: RouteMatch,
+    route: Route,
+  ): void {
+    authorizeThen(
+      { req, container: route.info, name: route.name, route, upgrade: true },
+      () => {
+        if (socket.destroyed) return;
+        if (route.phase === 'failed') {
+          writeSocketResponse(
+            socket,
+            502,
+            `Container ${route.name} failed: ${route.failure?.message ?? 'unknown'}.`,
+          );
+          return;
+        }
+        if (route.phase !== 'ready' || route.upstream === undefined) {
+          writeSocketResponse(
+            socket,
+            503,
+            `Container ${route.name} is starting.`,
+            `retry-after: ${settings.pages.retryAfterSeconds}\r\n`,
+          );
+          return;
+        }
+        if (match.path.startsWith(RESERVED_PATH_PREFIX)) {
+          writeSocketResponse(socket, 404, 'Not found');
+          return;
+        }
+        const host = hostFor(req, route, settings.upstreamHost);
+        let pair: UpgradedPair | undefined;
+        pair = forwardUpgrade({
+          req,
+          socket,
+          head,
+          route,
+          path: match.path,
+          headers: upstreamRequestHeaders(req, {
+            prefix: match.prefix,
+            host,
+            trustForwarded: settings.trustForwarded,
+            upgrade: true,
+          }),
+          timeoutMs: settings.upstreamTimeoutMs,
+          history: manager.history,
+          user: options.userOf?.(req),
+          opened: () => manager.openedWebSocket(route.name),
+          onClose: () => {
+            if (pair) sessions.delete(pair);
+          },
+        });
+        sessions.add(pair);
+      },
+      (status) => {
+        if (status === 403) writeSocketResponse(socket, 403, 'Forbidden');
+        else if (status === 404) writeSocketResponse(socket, 404, 'Not found');
+        else writeSocketResponse(socket, 500, 'Authorization failed.');
+      },
+    );
+  }
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url?: string): boolean {
+    const result = router.match(req.headers.host, url ?? req.url ?? '/');
+    if (result === undefined) return false;
+    // Before any await: a client leaving must not crash the process.
+    socket.on('error', ignore);
+    if (result.kind === 'redirect') {
+      writeSocketResponse(socket, 308, `Moved to ${result.location}`, `location: ${result.location}\r\n`);
+      return true;
+    }
+    if (result.kind === 'reject') {
+      writeSocketResponse(
+        socket,
+        result.status,
+        result.status === 404 ? 'Not found' : `Bad request: ${result.reason}.`,
+      );
+      return true;
+    }
+    const route = manager.get(result.name);
+    if (route !== undefined) {
+      upgradeRoute(req, socket, head, result, route);
+      return true;
+    }
+    manager.lookup(result.name).then(
+      (found) => {
+        if (found === undefined) writeSocketResponse(socket, 404, 'Not found');
+        else upgradeRoute(req, socket, head, result, found);
+      },
+      (error: unknown) => {
+        const { status, message } = lookupFailed(error);
+        writeSocketResponse(socket, status === 404 ? 503 : status, message);
+      },
+    );
+    return true;
+  }
+
+  return {
+    handleRequest,
+    handleUpgrade,
+    async close(): Promise<void> {
+      for (const pair of sessions) {
+        pair.upstream.destroy();
+        pair.client.destroy();
+      }
+      sessions.clear();
+    },
+  };
+}
+
+function ignore(): void {}
+
+interface Settings {
+  readonly pages: PageSettings;
+  readonly denyStatus: 403 | 404;
+  readonly upstreamHost: string;
+  readonly rewriteLocation: boolean;
+  readonly rewriteCookiePath: boolean;
+  readonly logsPath: string | undefined;
+  readonly upstreamTimeoutMs: number;
+  readonly upstreamIdleTimeoutMs: number;
+  readonly trustForwarded: boolean;
+  readonly failureLogLines: number;
+}
+
+function resolveOptions(options: ProxyOptions): Settings {
+  if (typeof options?.manager?.get !== 'function') {
+    throw invalidOption('manager', 'is required: a ContainerManager');
+  }
+  if (typeof options.router?.match !== 'function') {
+    throw invalidOption('router', 'is required: pathRouter() or hostnameRouter({ suffix })');
+  }
+  const denyStatus = options.denyStatus ?? 403;
+  if (denyStatus !== 403 && denyStatus !== 404) throw invalidOption('denyStatus', 'must be 403 or 404');
+  const upstreamHost = options.upstreamHost ?? 'preserve';
+  if (typeof upstreamHost !== 'string' || upstreamHost === '' || /[\s\r\n]/.test(upstreamHost)) {
+    throw invalidOption('upstreamHost', 'must be "preserve", "upstream" or a host name');
+  }
+  let logsPath: string | undefined;
+  if (options.logsPath !== undefined) {
+    if (typeof options.logsPath !== 'string' || !/^\/?[A-Za-z0-9._~/-]+$/.test(options.logsPath)) {
+      throw invalidOption('logsPath', 'must be a path such as ".dde/logs"');
+    }
+    logsPath = options.logsPath.startsWith('/') ? options.logsPath : `/${options.logsPath}`;
+    if (!logsPath.startsWith(RESERVED_PATH_PREFIX) || logsPath === READY_PATH) {
+      throw invalidOption('logsPath', `must lie under "${RESERVED_PATH_PREFIX.slice(1)}" (e.g. ".dde/logs")`);
+    }
+  }
+  const retry = options.pleaseWait?.retryAfterSeconds;
+  if (retry !== undefined && (!Number.isInteger(retry) || retry < 0)) {
+    throw invalidOption('pleaseWait.retryAfterSeconds', 'must be a whole number of seconds');
+  }
+  return {
+    pages: pageSettings(options.pleaseWait),
+    denyStatus,
+    upstreamHost,
+    rewriteLocation: options.rewriteLocation ?? options.router.rewritesPaths,
+    rewriteCookiePath: options.rewriteCookiePath ?? options.router.rewritesPaths,
+    logsPath,
+    upstreamTimeoutMs: positiveMs('upstreamTimeoutMs', options.upstreamTimeoutMs ?? 60_000, false),
+    upstreamIdleTimeoutMs: positiveMs('upstreamIdleTimeoutMs', options.upstreamIdleTimeoutMs ?? 0, true),
+    trustForwarded: options.trustForwarded ?? false,
+    failureLogLines: Math.max(0, Math.floor(options.failureLogLines ?? 20)),
+  };
+}
+
+function positiveMs(field: string, value: number, zeroAllowed: boolean): number {
+  if (!Number.isFinite(value) || value < 0 || (!zeroAllowed && value === 0)) {
+    throw invalidOption(
+      field,
+      `must be a ${zeroAllowed ? 'non-negative' : 'positive'} number of ms, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** The `Host` header to send upstream. */
+function hostFor(req: IncomingMessage, route: Route, mode: string): string | undefined {
+  if (mode === 'preserve') return req.headers.host ?? upstreamAuthority(route);
+  if (mode === 'upstream') return upstreamAuthority(route);
+  return mode;
+}
+
+function upstreamAuthority(route: Route): string | undefined {
+  const upstream = route.upstream;
+  if (upstream === undefined) return undefined;
+  return `${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
+}
+
+function rewriteFor(
+  match: RouteMatch,
+  route: Route,
+  host: string | undefined,
+  settings: Settings,
+): ResponseRewrite | undefined {
+  if (match.prefix === '' || (!settings.rewriteLocation && !settings.rewriteCookiePath)) return undefined;
+  let authorities: string[] | undefined;
+  return {
+    prefix: match.prefix,
+    location: settings.rewriteLocation,
+    cookiePath: settings.rewriteCookiePath,
+    authorities: () => {
+      const upstream = route.upstream;
+      authorities ??= upstream ? upstreamAuthorities(host, upstream.host, upstream.port) : [];
+      return authorities;
+    },
+  };
+}

@@ -1,0 +1,9 @@
+export { attachUpgrades } from './attach.ts';
+export {
+  type AuthorizeContext,
+  createProxy,
+  type DdeProxy,
+  type ProxyOptions,
+  type RouteSource,
+} from './create-proxy.ts';
+export type { PleaseWaitOptions } from './pages.ts';

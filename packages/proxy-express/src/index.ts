@@ -1,0 +1,1 @@
+export { type ExpressProxy, type ExpressProxyOptions, expressProxy } from './express-proxy.ts';

@@ -1,0 +1,1 @@
+export { type KoaProxy, type KoaProxyOptions, koaProxy } from './koa-proxy.ts';

@@ -1,0 +1,4 @@
+import { packageProject } from '../../vitest.shared.ts';
+
+// Integration tests build images and start real containers: allow them two minutes each.
+export default packageProject('proxy-koa', { testTimeout: 120_000 });
