@@ -9,16 +9,29 @@ import type {
   LogOptions,
   OperationOptions,
 } from '../backend.ts';
-import { abortError, DdeError, invalidOption, throwIfAborted } from '../errors.ts';
+import { abortError, DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { LABELS } from '../labels.ts';
+import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
+import type { CullDecision } from '../lifecycle/culling.ts';
+import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { silentLogger } from '../lifecycle/logger.ts';
+import type { DdeMetrics, RemovalReason } from '../lifecycle/metrics.ts';
 import type { LaunchPlan } from '../plan.ts';
 import { planLaunch } from '../plan.ts';
 import type { ContainerSpec } from '../spec.ts';
 import { isValidName } from '../spec.ts';
+import type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } from './policies.ts';
+import {
+  capacityCandidates,
+  capacityExceeded,
+  checkLimits,
+  cullCandidates,
+  lastActiveMs,
+  validatePolicies,
+} from './policies.ts';
 import { probeReadiness, sleep } from './readiness.ts';
 import type { ContainerPhase, Route, RouteFailure, UpstreamPoolOptions } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
@@ -44,6 +57,19 @@ export interface ContainerManagerOptions {
   logger?: Logger;
   /** Whether {@link ContainerManager.close} also closes the backend. Default true. */
   closeBackend?: boolean;
+  /** A memory budget with LRU eviction. Default: none. */
+  capacity?: CapacityOptions;
+  /** Count limits (per owner, total, concurrent starts). Default: none. */
+  limits?: LimitOptions;
+  /** Idle culling and maximum lifetime. Default: none. */
+  culling?: CullingOptions;
+  /**
+   * Start on demand: the spec of a container that should start when a request arrives for a
+   * name that does not exist yet, or undefined. See {@link declaredTools}.
+   */
+  onDemand?: (name: string) => ContainerSpec | undefined;
+  /** Prometheus metrics to record into. Default: none. */
+  metrics?: DdeMetrics;
 }
 
 /** A route changed phase. */
@@ -62,6 +88,23 @@ export interface PhaseChange {
 export interface RouteRemoved {
   /** Container name. */
   readonly name: string;
+  /** Why, when this manager removed it; undefined when the container went away by itself. */
+  readonly reason: RemovalReason | undefined;
+}
+
+/** Options of {@link ContainerManager.remove}. */
+export interface RemoveOptions extends OperationOptions {
+  /** Why (for metrics and the `removed` event). Default `manual`. */
+  reason?: RemovalReason;
+}
+
+/** A launch under way: later launches of the same spec join it. */
+interface PendingLaunch {
+  readonly specHash: string;
+  /** Settles once capacity and limits admitted the launch and its route exists. */
+  readonly admitted: Promise<RouteEntry>;
+  /** Settles when the container runs (or the launch failed). */
+  readonly done: Promise<ContainerInfo>;
 }
 
 /** Events of {@link ContainerManager}, for `manager.on(...)`. */
@@ -118,7 +161,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #negative = new Map<string, number>();
   readonly #lookups = new Map<string, Promise<RouteEntry | undefined>>();
   readonly #refreshing = new Map<string, { again: boolean }>();
-  readonly #launches = new Map<string, Promise<ContainerInfo>>();
+  readonly #launches = new Map<string, PendingLaunch>();
+  /** Prometheus metrics, when configured. */
+  readonly metrics: DdeMetrics | undefined;
+  readonly #capacity: CapacityOptions | undefined;
+  readonly #limits: LimitOptions | undefined;
+  readonly #culling: CullingOptions | undefined;
+  readonly #onDemand: ((name: string) => ContainerSpec | undefined) | undefined;
+  // Admission (limits, capacity, eviction) runs one launch at a time so that two launches
+  // never both count the same free memory.
+  #admissions: Promise<unknown> = Promise.resolve();
+  #cullTimer: NodeJS.Timeout | undefined;
   readonly #destroyedIds = new Set<string>();
   #started: Promise<void> | undefined;
   #watching: Promise<void> | undefined;
@@ -138,6 +191,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#negativeCacheMs = nonNegative('negativeCacheMs', options.negativeCacheMs ?? 1000);
     this.#lookupTimeoutMs = nonNegative('lookupTimeoutMs', options.lookupTimeoutMs ?? 10_000);
     this.#closeBackend = options.closeBackend ?? true;
+    validatePolicies(options);
+    this.#capacity = options.capacity;
+    this.#limits = options.limits;
+    this.#culling = options.culling;
+    this.#onDemand = options.onDemand;
+    this.metrics = options.metrics;
+    this.metrics?.countContainersWith(() => {
+      const counts: Record<string, number> = {};
+      for (const entry of this.#table.entries()) counts[entry.phase] = (counts[entry.phase] ?? 0) + 1;
+      return counts;
+    });
   }
 
   /**
@@ -154,6 +218,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         this.#timer = setInterval(() => void this.reconcile().catch(() => {}), this.#reconcileIntervalMs);
         this.#timer.unref();
       }
+      const culling = this.#culling;
+      if (culling && (culling.idleTimeoutMs !== undefined || culling.maxLifetimeMs !== undefined)) {
+        this.#cullTimer = setInterval(() => void this.cull().catch(() => {}), culling.intervalMs ?? 30_000);
+        this.#cullTimer.unref();
+      }
     })();
     return this.#started;
   }
@@ -168,12 +237,16 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * The route of a container, asking the backend once when the table does not know it.
-   * Concurrent lookups of one name share one `inspect`; a miss is remembered briefly.
+   * Concurrent lookups of one name share one `inspect`; a miss is remembered briefly. A name
+   * the `onDemand` option declares starts a container and resolves with its route while it
+   * starts (rejecting with `LIMIT_EXCEEDED` or `CAPACITY_EXCEEDED` when it may not start).
    */
   lookup(name: string): Promise<Route | undefined> {
     const known = this.#table.get(name);
     if (known) return Promise.resolve(known);
     if (!isValidName(name) || this.#closing.signal.aborted) return Promise.resolve(undefined);
+    const launching = this.#launches.get(name);
+    if (launching) return launching.admitted;
     const until = this.#negative.get(name);
     if (until !== undefined) {
       if (until > Date.now()) return Promise.resolve(undefined);
@@ -186,6 +259,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         .inspect(name, { signal })
         .then((info) => {
           if (info !== undefined) return this.#apply(info);
+          const spec = this.#onDemand?.(name);
+          if (spec !== undefined) return this.#startOnDemand(name, spec);
           this.#rememberMissing(name);
           return undefined;
         })
@@ -203,43 +278,125 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /**
    * Launches a container through the backend and tracks it: its route shows the launch steps
    * (`pulling`, `creating`, `starting`), then `probing` and `ready` (or `failed`). Resolves once
-   * the container runs, before it is ready: see {@link ContainerManager.waitUntilReady}. An
-   * invalid spec throws before anything is created.
+   * the container runs, before it is ready: see {@link ContainerManager.waitUntilReady}.
+   *
+   * Single-flight: launching a spec that is already launching, or already running under this
+   * name, joins that container; a different spec under a taken name is a `CONFLICT`. Under a
+   * memory budget the least recently used containers are evicted first; when that cannot make
+   * room it fails with `CAPACITY_EXCEEDED` (or starts over budget, if so configured). Count
+   * limits fail with `LIMIT_EXCEEDED`. An invalid spec throws before anything is created.
    */
   async launch(spec: ContainerSpec, options: LaunchOptions = {}): Promise<ContainerInfo> {
     const plan = planLaunch(spec, this.backend);
     const name = plan.spec.name;
+    const hash = plan.labels[LABELS.specHash] ?? '';
     throwIfAborted(options.signal, `Launching ${name}`);
     throwIfAborted(this.#closing.signal, `Launching ${name}`);
-    if (this.#launches.has(name)) {
-      throw new DdeError(
-        'CONFLICT',
-        `${name} is already being launched: wait for it or choose another name`,
-        {
-          field: 'name',
-        },
+    const pending = this.#launches.get(name);
+    if (pending !== undefined) {
+      if (pending.specHash !== hash) throw conflict(name, 'is being launched with another spec');
+      return abortable(pending.done, options.signal, `Launching ${name}`);
+    }
+    const existing = this.#table.get(name);
+    if (existing !== undefined && existing.info.id !== '') {
+      if (existing.info.specHash === hash && existing.phase !== 'failed') return existing.info;
+      throw conflict(
+        name,
+        existing.phase === 'failed' ? 'exists and has failed: remove it first' : 'runs another spec',
       );
     }
-    const launch = this.#launch(plan, spec, options);
-    this.#launches.set(name, launch);
-    try {
-      return await launch;
-    } finally {
-      this.#launches.delete(name);
+    return this.#begin(plan, spec, options).done;
+  }
+
+  /** Registers the launch (so that others join it), then admits and runs it. */
+  #begin(plan: LaunchPlan, spec: ContainerSpec, options: LaunchOptions, onDemand = false): PendingLaunch {
+    const name = plan.spec.name;
+    const admitted = this.#admit(plan);
+    const done = admitted.then(
+      (entry) => this.#run(plan, spec, options, entry, onDemand),
+      (error: unknown) => {
+        this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
+        throw error;
+      },
+    );
+    const pending: PendingLaunch = { specHash: plan.labels[LABELS.specHash] ?? '', admitted, done };
+    this.#launches.set(name, pending);
+    const forget = (): void => {
+      if (this.#launches.get(name) === pending) this.#launches.delete(name);
+    };
+    done.then(forget, forget);
+    return pending;
+  }
+
+  /** Starts a container for a request to a declared but absent name; resolves with its route. */
+  #startOnDemand(name: string, spec: ContainerSpec): Promise<RouteEntry> {
+    const pending = this.#launches.get(name);
+    if (pending) return pending.admitted;
+    const plan = planLaunch({ ...spec, name }, this.backend);
+    this.#logger.info({ name }, 'starting container on demand');
+    const started = this.#begin(plan, { ...spec, name }, {}, true);
+    started.done.catch(() => {}); // the route shows the failure
+    return started.admitted;
+  }
+
+  /**
+   * Checks the limits and the memory budget (evicting LRU containers when needed), then adds
+   * the provisional route. One admission at a time.
+   */
+  #admit(plan: LaunchPlan): Promise<RouteEntry> {
+    const admission = this.#admissions.then(async () => {
+      const spec = plan.spec;
+      checkLimits(this.#limits, spec, this.#table.entries());
+      if (this.#capacity !== undefined) await this.#makeRoom(plan);
+      throwIfAborted(this.#closing.signal, `Launching ${spec.name}`);
+      this.#negative.delete(spec.name);
+      let entry = this.#table.get(spec.name);
+      if (entry === undefined) {
+        entry = this.#table.add(new RouteEntry(provisionalInfo(plan, this.backend.namespace), 'creating'));
+        this.#emitPhase(entry);
+      }
+      entry.launching = true;
+      return entry;
+    });
+    this.#admissions = admission.catch(() => {});
+    return admission;
+  }
+
+  async #makeRoom(plan: LaunchPlan): Promise<void> {
+    const capacity = this.#capacity as CapacityOptions;
+    const spec = plan.spec;
+    const decision = planCapacity({
+      budgetMb: capacity.memoryBudgetMb,
+      requestMb: spec.memoryReservationMb ?? 0,
+      running: capacityCandidates(this.#table.entries(), this.history, spec.name),
+      overBudget: capacity.overBudget ?? 'refuse',
+    });
+    if (decision.outcome === 'refuse') throw capacityExceeded(spec, decision, capacity.memoryBudgetMb);
+    if (decision.outcome === 'over-budget') {
+      this.#logger.warn(
+        {
+          name: spec.name,
+          usedMb: decision.usedMb,
+          afterMb: decision.afterMb,
+          budgetMb: capacity.memoryBudgetMb,
+        },
+        'starting over the memory budget',
+      );
+    }
+    for (const victim of decision.evict) {
+      this.#logger.info({ name: victim, for: spec.name }, 'evicting least recently used container');
+      await this.remove(victim, { reason: 'lru', signal: this.#closing.signal });
     }
   }
 
-  async #launch(plan: LaunchPlan, spec: ContainerSpec, options: LaunchOptions): Promise<ContainerInfo> {
+  async #run(
+    plan: LaunchPlan,
+    spec: ContainerSpec,
+    options: LaunchOptions,
+    launching: RouteEntry,
+    onDemand: boolean,
+  ): Promise<ContainerInfo> {
     const name = plan.spec.name;
-    this.#negative.delete(name);
-    let entry = this.#table.get(name);
-    const provisional = entry === undefined;
-    if (entry === undefined) {
-      entry = this.#table.add(new RouteEntry(provisionalInfo(plan, this.backend.namespace), 'creating'));
-      this.#emitPhase(entry);
-    }
-    const launching = entry;
-    launching.launching = true;
     const onProgress = (progress: LaunchProgress): void => {
       const phase = PROGRESS_PHASE[progress.phase];
       if (
@@ -251,19 +408,38 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       options.onProgress?.(progress);
     };
     try {
-      const info = await this.backend.launch(spec, { ...options, onProgress });
+      let info: ContainerInfo;
+      try {
+        info = await this.backend.launch(spec, { ...options, onProgress });
+      } catch (error) {
+        // Another manager of this namespace launched the same spec first: join it.
+        const joined =
+          isDdeError(error) && error.code === 'CONFLICT' ? await this.#sameSpec(name, plan) : undefined;
+        if (joined === undefined) throw error;
+        info = joined;
+      }
       launching.launching = false;
       this.#logger.info({ name, image: info.image }, 'launched container');
+      this.metrics?.launchSucceeded();
       this.#apply(info);
       return info;
     } catch (error) {
       launching.launching = false;
-      if (provisional && this.#table.get(name) === launching && launching.info.id === '') {
-        this.#removeEntry(launching);
+      this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
+      if (this.#table.get(name) === launching && launching.info.id === '') {
+        // A request started it: keep the route so its users see why, instead of starting again.
+        if (onDemand) this.#fail(launching, launchFailure(error));
+        else this.#removeEntry(launching);
       }
       this.#logger.warn({ name, error }, 'launch failed');
       throw error;
     }
+  }
+
+  /** The running container of that name when it was launched from the same spec. */
+  async #sameSpec(name: string, plan: LaunchPlan): Promise<ContainerInfo | undefined> {
+    const info = await this.backend.inspect(name, { signal: this.#closing.signal }).catch(() => undefined);
+    return info !== undefined && info.specHash === plan.labels[LABELS.specHash] ? info : undefined;
   }
 
   /**
@@ -275,7 +451,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const { signal } = options;
     throwIfAborted(signal, `Waiting for ${name}`);
     const launch = this.#launches.get(name);
-    if (launch) await abortable(launch, signal, `Waiting for ${name}`);
+    if (launch) await abortable(launch.done, signal, `Waiting for ${name}`);
     const route =
       this.#table.get(name) ?? (await abortable(this.lookup(name), signal, `Waiting for ${name}`));
     if (route === undefined) throw notFound(name);
@@ -314,18 +490,105 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * Removes the container (whatever its state, with its volumes) and forgets its history.
    * Returns false when there was no such managed container.
    */
-  async remove(name: string, options: OperationOptions = {}): Promise<boolean> {
+  async remove(name: string, options: RemoveOptions = {}): Promise<boolean> {
+    const reason = options.reason ?? 'manual';
     const entry = this.#table.get(name);
     entry?.probe?.abort();
     const removed = await this.backend.remove(name, options);
     const current = this.#table.get(name);
     if (current && !current.launching) {
       this.#rememberDestroyed(current.info.id);
-      this.#removeEntry(current);
+      this.#removeEntry(current, reason);
     }
     await this.history.remove(name);
-    this.#logger.info({ name, removed }, 'removed container');
+    if (removed || current) this.metrics?.removed(reason);
+    this.#logger.info({ name, removed, reason }, 'removed container');
     return removed;
+  }
+
+  /**
+   * Removes the containers the culling policy selects now (idle for `idleTimeoutMs`, or older
+   * than `maxLifetimeMs`; an open WebSocket is activity). Runs periodically after
+   * {@link ContainerManager.start} when culling is configured; returns what it removed.
+   */
+  async cull(options: OperationOptions = {}): Promise<CullDecision[]> {
+    const culling = this.#culling ?? {};
+    const decisions = selectForCulling(
+      cullCandidates(this.#table.entries(), this.history),
+      culling,
+      Date.now(),
+    );
+    for (const decision of decisions) {
+      await this.remove(decision.name, { ...options, reason: decision.reason });
+    }
+    return decisions;
+  }
+
+  /**
+   * Removes every container without activity for `idleMs` (one that never had any counts from
+   * its start; an open WebSocket is activity). Returns the names removed.
+   */
+  async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
+    await this.reconcile();
+    const decisions = selectForCulling(
+      cullCandidates(this.#table.entries(), this.history),
+      { idleTimeoutMs: idleMs },
+      Date.now(),
+    );
+    return this.#removeEach(
+      decisions.map((decision) => decision.name),
+      'idle',
+      options,
+    );
+  }
+
+  /** Removes every container carrying the label `key=value`. Returns the names removed. */
+  async purgeByLabel(key: string, value: string, options: OperationOptions = {}): Promise<string[]> {
+    await this.reconcile();
+    const names = this.list()
+      .filter((route) => route.info.labels[key] === value)
+      .map((route) => route.name);
+    return this.#removeEach(names, 'label', options);
+  }
+
+  /** Removes every container of the namespace (for scripts and shutdown). Returns the names removed. */
+  async removeAll(options: OperationOptions = {}): Promise<string[]> {
+    await this.reconcile();
+    return this.#removeEach(
+      this.list().map((route) => route.name),
+      'manual',
+      options,
+    );
+  }
+
+  async #removeEach(
+    names: readonly string[],
+    reason: RemovalReason,
+    options: OperationOptions,
+  ): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of [...names].sort()) {
+      throwIfAborted(options.signal, 'Purging containers');
+      if (await this.remove(name, { ...options, reason })) removed.push(name);
+    }
+    return removed;
+  }
+
+  /** The memory budget in use and what LRU eviction would remove next (no engine call). */
+  capacity(): CapacitySnapshot {
+    let usedMb = 0;
+    for (const entry of this.#table.entries()) usedMb += entry.info.memoryReservationMb ?? 0;
+    return {
+      budgetMb: this.#capacity?.memoryBudgetMb,
+      usedMb,
+      evictionOrder: evictionOrder(capacityCandidates(this.#table.entries(), this.history, '')),
+    };
+  }
+
+  /** When the container last saw activity (its start when none was recorded), or undefined if unknown. */
+  lastActivity(name: string): Date | undefined {
+    const entry = this.#table.get(name);
+    return entry === undefined ? undefined : new Date(lastActiveMs(entry, this.history));
   }
 
   /** The container's output (see {@link ContainerBackend.logs}). */
@@ -341,10 +604,13 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const entry = this.#table.get(name);
     if (entry === undefined) return () => {};
     entry.openWebSockets++;
+    this.metrics?.websocketOpened();
     let open = true;
     return () => {
-      if (open) entry.openWebSockets--;
+      if (!open) return;
       open = false;
+      entry.openWebSockets--;
+      this.metrics?.websocketClosed();
     };
   }
 
@@ -388,6 +654,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#cullTimer) clearInterval(this.#cullTimer);
     this.#table.clear();
     await this.#watching?.catch(() => {});
     await this.history.close();
@@ -575,8 +842,12 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   #setPhase(entry: RouteEntry, phase: ContainerPhase, force = false): void {
     if (entry.phase === phase && !force) return;
     const previous = entry.phase;
+    const now = Date.now();
+    if (this.metrics && previous !== 'ready' && previous !== 'failed') {
+      this.metrics.phaseDuration(previous, (now - entry.phaseSince) / 1000);
+    }
     entry.phase = phase;
-    entry.phaseSince = Date.now();
+    entry.phaseSince = now;
     if (phase !== 'failed') entry.failure = undefined;
     this.#emitPhase(entry, previous);
   }
@@ -592,10 +863,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     });
   }
 
-  #removeEntry(entry: RouteEntry): void {
+  #removeEntry(entry: RouteEntry, reason?: RemovalReason): void {
     if (this.#table.get(entry.name) !== entry) return;
     this.#table.delete(entry);
-    this.emit('removed', { name: entry.name });
+    this.emit('removed', { name: entry.name, reason });
   }
 
   #rememberMissing(name: string): void {
@@ -644,6 +915,36 @@ function exited(exitCode: number | undefined): RouteFailure {
     reason: 'exited',
     exitCode,
     message: exitCode === undefined ? 'the container stopped' : `the container exited with code ${exitCode}`,
+  };
+}
+
+function conflict(name: string, why: string): DdeError {
+  return new DdeError('CONFLICT', `Container ${name} ${why}: choose another name`, { field: 'name' });
+}
+
+function launchFailure(error: unknown): RouteFailure {
+  return {
+    reason: 'launch-failed',
+    exitCode: undefined,
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+/**
+ * The `onDemand` option for a fixed set of tools: each name starts its template (the
+ * template's own `name`, if any, is replaced by the requested one).
+ *
+ * @example
+ * ```ts
+ * new ContainerManager({ backend, onDemand: declaredTools({ notebook: { image: 'jupyter/base', port: 8888 } }) });
+ * ```
+ */
+export function declaredTools(
+  templates: Readonly<Record<string, Omit<ContainerSpec, 'name'>>>,
+): (name: string) => ContainerSpec | undefined {
+  return (name) => {
+    const template = Object.hasOwn(templates, name) ? templates[name] : undefined;
+    return template === undefined ? undefined : { ...template, name };
   };
 }
 

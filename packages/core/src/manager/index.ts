@@ -2,8 +2,11 @@ export {
   ContainerManager,
   type ContainerManagerEvents,
   type ContainerManagerOptions,
+  declaredTools,
   type PhaseChange,
+  type RemoveOptions,
   type RouteRemoved,
   type WaitOptions,
 } from './container-manager.ts';
+export type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } from './policies.ts';
 export type { ContainerPhase, Route, RouteFailure, UpstreamPoolOptions } from './route-table.ts';

@@ -11,8 +11,11 @@ export type ContainerPhase = 'pulling' | 'creating' | 'starting' | 'probing' | '
 
 /** Why a container is {@link ContainerPhase | failed}. */
 export interface RouteFailure {
-  /** `exited`: its process stopped; `readiness-timeout`: it never answered 200 in time; `paused`. */
-  readonly reason: 'exited' | 'readiness-timeout' | 'paused' | 'no-upstream';
+  /**
+   * `exited`: its process stopped; `readiness-timeout`: it never answered 200 in time; `paused`;
+   * `no-upstream`: no address to reach it; `launch-failed`: starting it on demand failed.
+   */
+  readonly reason: 'exited' | 'readiness-timeout' | 'paused' | 'no-upstream' | 'launch-failed';
   /** The exit code, when it exited. */
   readonly exitCode: number | undefined;
   /** A sentence for people. */

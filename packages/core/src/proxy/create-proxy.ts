@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ContainerInfo, LogEntry, LogOptions } from '../backend.ts';
 import { invalidOption, isDdeError } from '../errors.ts';
 import type { History } from '../history/history.ts';
+import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
 import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
@@ -38,6 +39,8 @@ export interface RouteSource {
   readonly history: History;
   /** Counts an open WebSocket session; returns the function that counts it closed. */
   openedWebSocket(name: string): () => void;
+  /** Where proxied responses are counted, when metrics are on. */
+  readonly metrics?: DdeMetrics | undefined;
 }
 
 /** What an {@link ProxyOptions.authorize} hook is given. */
@@ -158,6 +161,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         headersTimeoutMs: settings.upstreamTimeoutMs,
         bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
         history: manager.history,
+        metrics: manager.metrics,
         user: options.userOf?.(req),
       });
       return;
@@ -297,15 +301,27 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     else sendError(req, res, 400, 'BAD_REQUEST', `Bad request: ${result.reason}.`);
   }
 
-  function lookupFailed(error: unknown): { status: number; code: string; message: string } {
-    if (isDdeError(error)) {
+  function lookupFailed(error: unknown): {
+    status: number;
+    code: string;
+    message: string;
+    retryAfter: string[];
+  } {
+    if (isDdeError(error) && (error.code === 'LIMIT_EXCEEDED' || error.code === 'CAPACITY_EXCEEDED')) {
+      // Starting on demand was refused: the client may retry once capacity frees up.
       return {
         status: error.httpStatus,
         code: error.code,
-        message: 'The container engine cannot be reached.',
+        message: error.message,
+        retryAfter: ['retry-after', String(settings.pages.retryAfterSeconds * 5)],
       };
     }
-    return { status: 502, code: 'ENGINE_ERROR', message: 'The container engine cannot be reached.' };
+    return {
+      status: isDdeError(error) ? error.httpStatus : 502,
+      code: isDdeError(error) ? error.code : 'ENGINE_ERROR',
+      message: 'The container engine cannot be reached.',
+      retryAfter: [],
+    };
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, next?: () => void, url?: string): void {
@@ -331,8 +347,9 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         else handleRoute(req, res, result, found);
       },
       (error: unknown) => {
-        const { status, code, message } = lookupFailed(error);
-        sendError(req, res, status === 404 ? 503 : status, code, message);
+        if (res.destroyed) return;
+        const { status, code, message, retryAfter } = lookupFailed(error);
+        sendError(req, res, status === 404 ? 503 : status, code, message, retryAfter);
       },
     );
   }
@@ -429,8 +446,9 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         else upgradeRoute(req, socket, head, result, found);
       },
       (error: unknown) => {
-        const { status, message } = lookupFailed(error);
-        writeSocketResponse(socket, status === 404 ? 503 : status, message);
+        const { status, message, retryAfter } = lookupFailed(error);
+        const extra = retryAfter.length === 2 ? `${retryAfter[0]}: ${retryAfter[1]}\r\n` : undefined;
+        writeSocketResponse(socket, status === 404 ? 503 : status, message, extra);
       },
     );
     return true;

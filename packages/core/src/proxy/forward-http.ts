@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { History } from '../history/history.ts';
+import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { ResponseRewrite } from './headers.ts';
 import { clientResponseHeaders } from './headers.ts';
@@ -19,6 +20,7 @@ export interface ForwardRequest {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly history: History;
+  readonly metrics: DdeMetrics | undefined;
   readonly user: string | undefined;
 }
 
@@ -114,6 +116,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.#status = statusCode;
+    this.#forward.metrics?.upstreamLatency((Date.now() - this.#start) / 1000);
     const out = clientResponseHeaders(headers, this.#forward.rewrite);
     // Node accepts a flat [name, value, ...] array; values may be arrays (Set-Cookie).
     const flat = out as unknown as string[];
@@ -166,6 +169,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (this.#ended) return;
     this.#ended = true;
     const { req, res, path, history, route, user } = this.#forward;
+    this.#forward.metrics?.proxied(status);
     res.off('drain', this.#onDrain);
     res.off('close', this.#onClose);
     const query = path.indexOf('?');

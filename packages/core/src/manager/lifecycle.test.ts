@@ -1,0 +1,299 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Upstream } from '../backend.ts';
+import type { DdeError } from '../errors.ts';
+import { MemoryHistory } from '../history/memory-history.ts';
+import { DdeMetrics } from '../lifecycle/metrics.ts';
+import { MemoryBackend } from '../testing/memory-backend.ts';
+import type { ContainerManagerOptions, RouteRemoved } from './container-manager.ts';
+import { ContainerManager, declaredTools } from './container-manager.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+let upstream: Upstream;
+let server: Server;
+
+/** One local server stands in for every container's tool. */
+async function tool(): Promise<Upstream> {
+  if (!server?.listening) {
+    server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    upstream = { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanups.push(() => server.closeAllConnections());
+  }
+  return upstream;
+}
+
+async function setup(options: Partial<ContainerManagerOptions> = {}, backendOptions = {}) {
+  const address = await tool();
+  const backend = new MemoryBackend({ namespace: 'life', upstreamFor: () => address, ...backendOptions });
+  const history = new MemoryHistory();
+  const manager = new ContainerManager({ backend, history, reconcileIntervalMs: 0, ...options });
+  cleanups.push(() => manager.close());
+  await manager.start();
+  const removed: RouteRemoved[] = [];
+  manager.on('removed', (event) => removed.push(event));
+  return { backend, history, manager, removed };
+}
+
+const spec = (name: string, extra: Record<string, unknown> = {}) => ({ name, image: 'tool:1', ...extra });
+
+async function failure(promise: Promise<unknown>): Promise<DdeError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as DdeError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function touch(history: MemoryHistory, name: string, time: number): void {
+  history.record(name, {
+    type: 'http',
+    time,
+    method: 'GET',
+    path: '/',
+    status: 200,
+    bytesIn: 0,
+    bytesOut: 2,
+    durationMs: 1,
+  });
+}
+
+describe('ContainerManager lifecycle', () => {
+  describe('single-flight launches', () => {
+    it('turns 20 concurrent launches of one spec into one container', async () => {
+      const { backend, manager } = await setup({}, { stepDelayMs: 20 });
+      const infos = await Promise.all(Array.from({ length: 20 }, () => manager.launch(spec('one'))));
+      expect(backend.calls.launch).toBe(1);
+      expect(new Set(infos.map((info) => info.id)).size).toBe(1);
+      expect(await manager.launch(spec('one'))).toMatchObject({ id: infos[0]?.id });
+      expect(backend.calls.launch).toBe(1);
+    });
+
+    it('refuses another spec under a name that is launching or running', async () => {
+      const { manager } = await setup({}, { stepDelayMs: 20 });
+      const first = manager.launch(spec('taken'));
+      expect((await failure(manager.launch(spec('taken', { image: 'other:2' })))).code).toBe('CONFLICT');
+      await first;
+      const error = await failure(manager.launch(spec('taken', { port: 8080 })));
+      expect(error.code).toBe('CONFLICT');
+      expect(error.message).toMatch(/taken runs another spec/);
+    });
+
+    it('joins a container another manager of the namespace launched from the same spec', async () => {
+      const { backend, manager } = await setup();
+      const other = new ContainerManager({ backend, reconcileIntervalMs: 0, closeBackend: false });
+      cleanups.push(() => other.close());
+      const first = await other.launch(spec('shared'));
+      const joined = await manager.launch(spec('shared'));
+      expect(joined.id).toBe(first.id);
+    });
+  });
+
+  describe('memory budget', () => {
+    it('evicts the least recently used container when the third of three 15 MB launches (35 MB budget)', async () => {
+      const { history, manager, removed, backend } = await setup({ capacity: { memoryBudgetMb: 35 } });
+      await manager.launch(spec('first', { memoryReservationMb: 15 }));
+      await manager.launch(spec('second', { memoryReservationMb: 15 }));
+      await manager.waitUntilReady('second');
+      await manager.waitUntilReady('first');
+      // `first` is older, but a request to it makes `second` the least recently used.
+      touch(history, 'second', Date.now() - 1000);
+      touch(history, 'first', Date.now());
+      expect(manager.capacity()).toEqual({ budgetMb: 35, usedMb: 30, evictionOrder: ['second', 'first'] });
+      await manager.launch(spec('third', { memoryReservationMb: 15 }));
+      expect(removed).toEqual([{ name: 'second', reason: 'lru' }]);
+      expect((await backend.list()).map((info) => info.name).sort()).toEqual(['first', 'third']);
+      expect(manager.capacity().usedMb).toBe(30);
+    });
+
+    it('refuses with CAPACITY_EXCEEDED, evicting nothing, when eviction cannot make room', async () => {
+      const { manager, removed } = await setup({ capacity: { memoryBudgetMb: 40 } });
+      await manager.launch(spec('small', { memoryReservationMb: 10 }));
+      const error = await failure(manager.launch(spec('huge', { memoryReservationMb: 50 })));
+      expect(error.code).toBe('CAPACITY_EXCEEDED');
+      expect(error.field).toBe('memoryReservationMb');
+      expect(error.message).toMatch(/reserves 50 MB, 10 of 40 MB are reserved/);
+      expect(removed).toEqual([]);
+      expect(manager.get('huge')).toBeUndefined();
+    });
+
+    it('never evicts a container with an open WebSocket or one still starting', async () => {
+      const { manager } = await setup({ capacity: { memoryBudgetMb: 20 } });
+      await manager.launch(spec('live', { memoryReservationMb: 10 }));
+      await manager.waitUntilReady('live');
+      const close = manager.openedWebSocket('live');
+      await manager.launch(spec('other', { memoryReservationMb: 10 }));
+      // `other` is probing or just ready; `live` is pinned by its WebSocket.
+      expect((await failure(manager.launch(spec('third', { memoryReservationMb: 15 })))).code).toBe(
+        'CAPACITY_EXCEEDED',
+      );
+      close();
+      await manager.waitUntilReady('other');
+      await manager.launch(spec('third', { memoryReservationMb: 15 }));
+      expect(manager.get('third')).toBeDefined();
+    });
+
+    it('starts over budget when told to, and logs it', async () => {
+      const warnings: string[] = [];
+      const logger = {
+        debug() {},
+        info() {},
+        error() {},
+        warn: (_: unknown, message: string) => warnings.push(message),
+      };
+      const { manager } = await setup({
+        capacity: { memoryBudgetMb: 10, overBudget: 'start-anyway' },
+        logger,
+      });
+      await manager.launch(spec('big', { memoryReservationMb: 50 }));
+      expect(manager.get('big')).toBeDefined();
+      expect(warnings).toContain('starting over the memory budget');
+    });
+
+    it('serializes admission so concurrent launches never share free memory', async () => {
+      const { manager } = await setup({ capacity: { memoryBudgetMb: 30 } }, { stepDelayMs: 20 });
+      const results = await Promise.allSettled(
+        ['a', 'b', 'c'].map((name) => manager.launch(spec(name, { memoryReservationMb: 15 }))),
+      );
+      // Two fit; the third finds both still starting (never evicted) and is refused.
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect(manager.capacity().usedMb).toBe(30);
+    });
+  });
+
+  describe('limits', () => {
+    it('enforces per-owner, total and concurrent-start limits with LIMIT_EXCEEDED', async () => {
+      const owners = await setup({ limits: { maxPerOwner: 1 } });
+      await owners.manager.launch(spec('alice-1', { owner: 'alice' }));
+      const perOwner = await failure(owners.manager.launch(spec('alice-2', { owner: 'alice' })));
+      expect(perOwner.code).toBe('LIMIT_EXCEEDED');
+      expect(perOwner.message).toMatch(/alice has 1 containers, the most allowed per owner is 1/);
+      await owners.manager.launch(spec('bob-1', { owner: 'bob' }));
+
+      const total = await setup({ limits: { maxContainers: 1 } });
+      await total.manager.launch(spec('only'));
+      expect((await failure(total.manager.launch(spec('more')))).message).toMatch(/the most allowed is 1/);
+
+      const starts = await setup({ limits: { maxConcurrentStarts: 1 } }, { stepDelayMs: 50 });
+      const first = starts.manager.launch(spec('s1'));
+      expect((await failure(starts.manager.launch(spec('s2')))).message).toMatch(
+        /starting, the most allowed at once is 1/,
+      );
+      await first;
+    });
+
+    it('validates its options', () => {
+      const backend = new MemoryBackend();
+      expect(() => new ContainerManager({ backend, capacity: { memoryBudgetMb: 0 } })).toThrow(
+        /capacity.memoryBudgetMb/,
+      );
+      expect(() => new ContainerManager({ backend, limits: { maxPerOwner: 1.5 } })).toThrow(
+        /limits.maxPerOwner/,
+      );
+      expect(() => new ContainerManager({ backend, culling: { idleTimeoutMs: -1 } })).toThrow(
+        /culling.idleTimeoutMs/,
+      );
+      expect(
+        () =>
+          new ContainerManager({ backend, capacity: { memoryBudgetMb: 1, overBudget: 'maybe' as 'refuse' } }),
+      ).toThrow(/capacity.overBudget/);
+    });
+  });
+
+  describe('culling and purging', () => {
+    it('culls idle containers periodically, sparing one kept alive by a WebSocket', async () => {
+      const { manager, removed, history } = await setup({ culling: { idleTimeoutMs: 150, intervalMs: 50 } });
+      await manager.launch(spec('idle'));
+      await manager.launch(spec('chatty'));
+      await manager.launch(spec('websocket'));
+      const close = manager.openedWebSocket('websocket');
+      const keepChatting = setInterval(() => touch(history, 'chatty', Date.now()), 20);
+      cleanups.push(() => clearInterval(keepChatting));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(removed).toEqual([{ name: 'idle', reason: 'idle' }]);
+      close();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(removed.map((event) => event.name)).toContain('websocket');
+      expect(manager.get('chatty')).toBeDefined();
+    });
+
+    it('removes containers past their maximum lifetime, but protects young ones with the grace period', async () => {
+      const { manager } = await setup();
+      await manager.launch(spec('young'));
+      const lifetime = await setup({ culling: { maxLifetimeMs: 1 } });
+      await lifetime.manager.launch(spec('old'));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await lifetime.manager.cull()).toEqual([{ name: 'old', reason: 'max-lifetime' }]);
+      const grace = await setup({ culling: { idleTimeoutMs: 1, graceMs: 60_000 } });
+      await grace.manager.launch(spec('fresh'));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await grace.manager.cull()).toEqual([]);
+    });
+
+    it('purges by inactivity, by label and everything', async () => {
+      const { manager, history } = await setup();
+      await manager.launch(spec('stale', { labels: { course: 'bio' } }));
+      await manager.launch(spec('fresh', { labels: { course: 'bio' } }));
+      await manager.launch(spec('other', { labels: { course: 'chem' } }));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      touch(history, 'fresh', Date.now());
+      touch(history, 'other', Date.now());
+      expect(await manager.purgeInactive(20)).toEqual(['stale']);
+      expect(await manager.purgeByLabel('course', 'bio')).toEqual(['fresh']);
+      expect(await manager.removeAll()).toEqual(['other']);
+      expect(manager.list()).toEqual([]);
+    });
+  });
+
+  describe('start on demand', () => {
+    it('starts a declared tool on its first lookup and shows it starting', async () => {
+      const { backend, manager } = await setup(
+        { onDemand: declaredTools({ notebook: { image: 'notebook:1', memoryReservationMb: 5 } }) },
+        { stepDelayMs: 30 },
+      );
+      const route = await manager.lookup('notebook');
+      expect(route?.phase).toMatch(/creating|starting/);
+      expect(route?.info.image).toBe('notebook:1');
+      await manager.waitUntilReady('notebook');
+      expect(backend.calls.launch).toBe(1);
+      expect(await manager.lookup('undeclared')).toBeUndefined();
+      expect(await manager.lookup('constructor')).toBeUndefined();
+    });
+
+    it('refuses on-demand starts over a limit or with an invalid spec', async () => {
+      const { manager } = await setup({
+        limits: { maxContainers: 1 },
+        onDemand: (name) =>
+          name.startsWith('broken') ? { name, image: 'NOT A VALID IMAGE' } : { name, image: 'ok:1' },
+      });
+      await manager.launch(spec('running'));
+      expect((await failure(manager.lookup('wanted'))).code).toBe('LIMIT_EXCEEDED');
+      await manager.remove('running');
+      const error = await failure(manager.lookup('broken-1'));
+      expect(error.code).toBe('INVALID_SPEC');
+    });
+  });
+
+  it('records launches, phases, removals and WebSockets in its metrics', async () => {
+    const metrics = new DdeMetrics();
+    const { manager } = await setup({ metrics, capacity: { memoryBudgetMb: 10 } });
+    await manager.launch(spec('measured', { memoryReservationMb: 5 }));
+    await manager.waitUntilReady('measured');
+    await failure(manager.launch(spec('too-big', { memoryReservationMb: 50 })));
+    manager.openedWebSocket('measured')();
+    await manager.remove('measured');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('dde_launches_total{result="success"} 1');
+    expect(text).toContain('dde_launch_failures_total{code="CAPACITY_EXCEEDED"} 1');
+    expect(text).toMatch(/dde_start_phase_seconds_count\{phase="probing"\} 1/);
+    expect(text).toContain('dde_removals_total{reason="manual"} 1');
+    expect(text).toContain('dde_active_websockets 0');
+  });
+});

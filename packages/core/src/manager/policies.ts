@@ -1,0 +1,170 @@
+import { DdeError, invalidOption } from '../errors.ts';
+import type { History } from '../history/history.ts';
+import type { CapacityCandidate, CapacityDecision, OverBudgetPolicy } from '../lifecycle/capacity.ts';
+import type { CullCandidate, CullPolicy } from '../lifecycle/culling.ts';
+import type { ResolvedSpec } from '../spec.ts';
+import type { ContainerPhase, RouteEntry } from './route-table.ts';
+
+/** A memory budget across every managed container (sum of memory reservations). */
+export interface CapacityOptions {
+  /** The budget in MB. */
+  memoryBudgetMb: number;
+  /**
+   * What to do when evicting the least recently used containers cannot make room: refuse the
+   * launch with `CAPACITY_EXCEEDED` (default) or start over budget (logged, never silent).
+   */
+  overBudget?: OverBudgetPolicy;
+}
+
+/** Count limits. A launch over a limit fails with `LIMIT_EXCEEDED` (429 through the proxy). */
+export interface LimitOptions {
+  /** Most containers one owner may have. */
+  maxPerOwner?: number;
+  /** Most containers in all. */
+  maxContainers?: number;
+  /** Most containers starting (pulling, creating, starting or probing) at once. */
+  maxConcurrentStarts?: number;
+}
+
+/** Idle culling and maximum lifetime, checked periodically. */
+export interface CullingOptions extends CullPolicy {
+  /** How often the culler runs, in ms. Default 30000. */
+  intervalMs?: number;
+}
+
+/** The manager's memory budget, as a dashboard shows it. */
+export interface CapacitySnapshot {
+  /** The budget in MB, or undefined when there is none. */
+  readonly budgetMb: number | undefined;
+  /** MB reserved by managed containers. */
+  readonly usedMb: number;
+  /** What LRU eviction would remove next, first first. */
+  readonly evictionOrder: readonly string[];
+}
+
+const STARTING: ReadonlySet<ContainerPhase> = new Set(['pulling', 'creating', 'starting', 'probing']);
+
+/** Throws `INVALID_OPTION` for bad lifecycle options; returns them otherwise. */
+export function validatePolicies(options: {
+  capacity?: CapacityOptions | undefined;
+  limits?: LimitOptions | undefined;
+  culling?: CullingOptions | undefined;
+}): void {
+  const { capacity, limits, culling } = options;
+  if (capacity !== undefined) {
+    positive('capacity.memoryBudgetMb', capacity.memoryBudgetMb);
+    const policy = capacity.overBudget ?? 'refuse';
+    if (policy !== 'refuse' && policy !== 'start-anyway') {
+      throw invalidOption('capacity.overBudget', 'must be "refuse" or "start-anyway"');
+    }
+  }
+  for (const key of ['maxPerOwner', 'maxContainers', 'maxConcurrentStarts'] as const) {
+    const value = limits?.[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      throw invalidOption(`limits.${key}`, `must be a whole number >= 1, got ${value}`);
+    }
+  }
+  for (const key of ['idleTimeoutMs', 'maxLifetimeMs', 'graceMs', 'intervalMs'] as const) {
+    const value = culling?.[key];
+    if (value !== undefined) positive(`culling.${key}`, value);
+  }
+}
+
+/**
+ * Throws `LIMIT_EXCEEDED` when starting `spec` would exceed a count limit, given the
+ * containers already in the table (`name` itself left out).
+ */
+export function checkLimits(
+  limits: LimitOptions | undefined,
+  spec: ResolvedSpec,
+  entries: Iterable<RouteEntry>,
+): void {
+  if (limits === undefined) return;
+  let total = 0;
+  let owned = 0;
+  let starting = 0;
+  for (const entry of entries) {
+    if (entry.name === spec.name) continue;
+    total++;
+    if (spec.owner !== undefined && entry.info.owner === spec.owner) owned++;
+    if (STARTING.has(entry.phase)) starting++;
+  }
+  if (limits.maxContainers !== undefined && total >= limits.maxContainers) {
+    throw limitExceeded(`${total} containers run, the most allowed is ${limits.maxContainers}`);
+  }
+  if (limits.maxPerOwner !== undefined && spec.owner !== undefined && owned >= limits.maxPerOwner) {
+    throw limitExceeded(
+      `${spec.owner} has ${owned} containers, the most allowed per owner is ${limits.maxPerOwner}`,
+    );
+  }
+  if (limits.maxConcurrentStarts !== undefined && starting >= limits.maxConcurrentStarts) {
+    throw limitExceeded(
+      `${starting} containers are starting, the most allowed at once is ${limits.maxConcurrentStarts}`,
+    );
+  }
+}
+
+/** The containers capacity planning weighs, with their recency from the history. */
+export function capacityCandidates(
+  entries: Iterable<RouteEntry>,
+  history: History,
+  except: string,
+): CapacityCandidate[] {
+  const candidates: CapacityCandidate[] = [];
+  for (const entry of entries) {
+    if (entry.name === except) continue;
+    candidates.push({
+      name: entry.name,
+      memoryReservationMb: entry.info.memoryReservationMb ?? 0,
+      lastActivityMs: lastActiveMs(entry, history),
+      // Starting containers and live WebSocket sessions are in use: never evict them.
+      pinned: entry.launching || STARTING.has(entry.phase) || entry.openWebSockets > 0,
+    });
+  }
+  return candidates;
+}
+
+/** The containers the culler weighs. */
+export function cullCandidates(entries: Iterable<RouteEntry>, history: History): CullCandidate[] {
+  const candidates: CullCandidate[] = [];
+  for (const entry of entries) {
+    if (entry.launching) continue;
+    candidates.push({
+      name: entry.name,
+      startedAtMs: startedAtMs(entry),
+      lastActivityMs: history.lastActivity(entry.name)?.getTime(),
+      openWebSockets: entry.openWebSockets,
+    });
+  }
+  return candidates;
+}
+
+/** When the container was last active: its last recorded activity, else when it started. */
+export function lastActiveMs(entry: RouteEntry, history: History): number {
+  return history.lastActivity(entry.name)?.getTime() ?? startedAtMs(entry);
+}
+
+/** The error for a launch the budget cannot hold. */
+export function capacityExceeded(spec: ResolvedSpec, decision: CapacityDecision, budgetMb: number): DdeError {
+  return new DdeError(
+    'CAPACITY_EXCEEDED',
+    `Cannot start ${spec.name}: it reserves ${spec.memoryReservationMb ?? 0} MB, ${decision.usedMb} of ${budgetMb} MB ` +
+      'are reserved, and evicting idle containers cannot free enough. Remove containers, raise the budget, or ' +
+      'set capacity.overBudget to "start-anyway".',
+    { field: 'memoryReservationMb' },
+  );
+}
+
+function startedAtMs(entry: RouteEntry): number {
+  return (entry.info.startedAt ?? entry.info.createdAt).getTime();
+}
+
+function limitExceeded(message: string): DdeError {
+  return new DdeError('LIMIT_EXCEEDED', `Limit reached: ${message}. Try again once a container is removed.`);
+}
+
+function positive(field: string, value: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw invalidOption(field, `must be a positive number, got ${String(value)}`);
+  }
+}
