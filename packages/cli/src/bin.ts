@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { main } from './cli.ts';
+
+// Ctrl-C and SIGTERM end long-running commands gracefully; a second Ctrl-C exits at once.
+const controller = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  });
+}
+
+process.exitCode = await main(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  signal: controller.signal,
+});

@@ -1,0 +1,167 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import {
+  buildImage,
+  cleanupNamespace,
+  describeWithDocker,
+  NAMESPACE_LABEL,
+  uniqueNamespace,
+} from '@dde/test-support';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
+const namespace = uniqueNamespace('clitest');
+const image = `dde-cli-test:${namespace}`;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the real `dde` binary (from source, on this Node) in the test's namespace. */
+function start(args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
+    env: { ...process.env, DDE_NAMESPACE: namespace },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function dde(...args: string[]): Promise<Result> {
+  const child = start(args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+await describeWithDocker('dde CLI against the engine', (docker) => {
+  beforeAll(async () => {
+    await buildImage(docker, image, { labels: { [NAMESPACE_LABEL]: namespace } });
+  });
+  afterAll(async () => {
+    await cleanupNamespace(docker, namespace);
+  });
+
+  it('runs a container with its input, waits until ready, and lists it', async () => {
+    const run = await dde(
+      'run',
+      image,
+      '--name',
+      'web',
+      '--port',
+      '8080',
+      '--memory-reservation',
+      '16',
+      '--label',
+      'course=bio',
+      '--input',
+      '{"hello":"cli"}',
+      '--deliver',
+      'file:/www/input.json',
+      '--readiness-path',
+      '/input.json',
+      '--wait',
+      '--json',
+      '--',
+      'httpd',
+      '-f',
+      '-p',
+      '8080',
+      '-h',
+      '/www',
+    );
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.code).toBe(0);
+    const launched = JSON.parse(run.stdout) as { name: string; state: string; memoryReservationMb: number };
+    expect(launched).toMatchObject({ name: 'web', state: 'running', memoryReservationMb: 16 });
+
+    const listed = await dde('ls', '--json');
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((container) => container.name)).toEqual([
+      'web',
+    ]);
+    const table = await dde('ls');
+    expect(table.stdout).toMatch(/^NAME\s+STATE\s+OWNER\s+MEMORY\s+AGE\s+UPSTREAM\s+IMAGE$/m);
+    expect(table.stdout).toMatch(/^web\s+running\s+-\s+16 MB\s/m);
+  });
+
+  it('refuses a taken name with exit code 1 and the CONFLICT code', async () => {
+    const again = await dde('run', image, '--name', 'web', '--', 'sleep', '60');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/CONFLICT/);
+  });
+
+  it('proxies the container over HTTP and stops on SIGINT', async () => {
+    const proxy = start(['proxy', '--port', '0']);
+    try {
+      const [chunk] = (await once(proxy.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+      const origin = chunk.toString().trim();
+      expect(origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const response = await fetch(`${origin}/docker/web/input.json`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ hello: 'cli' });
+      expect((await fetch(`${origin}/docker/absent/`)).status).toBe(404);
+    } finally {
+      proxy.kill('SIGINT');
+    }
+    const [code] = (await once(proxy, 'exit')) as [number | null];
+    expect(code).toBe(0);
+  });
+
+  it('prints stdout and stderr logs separately', async () => {
+    const run = await dde(
+      'run',
+      image,
+      '--name',
+      'talker',
+      '--',
+      'sh',
+      '-c',
+      'echo to-out; echo to-err >&2; sleep 600',
+    );
+    expect(run.code).toBe(0);
+    let logs: Result = { code: null, stdout: '', stderr: '' };
+    for (let attempt = 0; attempt < 50 && !logs.stderr.includes('to-err'); attempt++) {
+      logs = await dde('logs', 'talker', '--tail', '10');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toBe('to-out\n');
+    expect(logs.stderr).toBe('to-err\n');
+    const missing = await dde('logs', 'nobody');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/NOT_FOUND: No container named nobody/);
+  });
+
+  it('purges by label, by idleness and removes by name', async () => {
+    const byLabel = await dde('purge', '--label', 'course=bio', '--json');
+    expect(byLabel.code).toBe(0);
+    expect(JSON.parse(byLabel.stdout)).toEqual({ removed: ['web'] });
+
+    const idle = await dde('purge', '--idle', '1h');
+    expect(idle.code).toBe(0);
+    expect(idle.stdout).toBe('');
+    const removed = await dde('rm', 'talker');
+    expect(removed).toMatchObject({ code: 0, stdout: 'talker\n' });
+    const gone = await dde('rm', 'talker');
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/no container named talker/);
+    expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
+  });
+
+  it('purges containers idle since they started', async () => {
+    expect((await dde('run', image, '--name', 'sleepy', '--', 'sleep', '600')).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const idle = await dde('purge', '--idle', '1s', '--json');
+    expect(idle.code).toBe(0);
+    expect(JSON.parse(idle.stdout)).toEqual({ removed: ['sleepy'] });
+  });
+});

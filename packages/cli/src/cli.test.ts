@@ -1,0 +1,87 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from './cli.ts';
+import type { CliIo } from './context.ts';
+
+/** Runs the CLI in-process; no engine is touched because every case fails before it would be. */
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  stderr.on('data', (chunk) => {
+    err += chunk;
+  });
+  const io: CliIo = {
+    stdout,
+    stderr,
+    env: {},
+    backend: () => {
+      throw new Error('the engine must not be reached for a usage error');
+    },
+  };
+  const code = await main(argv, io);
+  return { code, stdout: out, stderr: err };
+}
+
+describe('dde command line', () => {
+  it('prints help with examples, per command too', async () => {
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: dde <command>/);
+    expect(help.stdout).toMatch(/Examples:/);
+    const run = await cli('run', '--help');
+    expect(run.stdout).toMatch(/Usage: dde run <image>/);
+    expect((await cli('help', 'purge')).stdout).toMatch(/--idle <time>/);
+  });
+
+  it('prints its version', async () => {
+    expect((await cli('--version')).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it.each([
+    [[], /Usage: dde <command>/, 'stdout'],
+    [['frobnicate'], /unknown command "frobnicate"/, 'stderr'],
+    [['run'], /an image is required/, 'stderr'],
+    [['run', 'busybox', '--port', 'abc'], /--port expects a whole number, got "abc"/, 'stderr'],
+    [['run', 'busybox', '--env', 'NOVALUE'], /--env expects KEY=VALUE/, 'stderr'],
+    [['run', 'busybox', '--input', '{bad'], /--input is not valid JSON/, 'stderr'],
+    [
+      ['run', 'busybox', '--input', '1', '--input-file', 'x.json'],
+      /either --input or --input-file/,
+      'stderr',
+    ],
+    [
+      ['run', 'busybox', '--deliver', 'carrier-pigeon'],
+      /--deliver expects env, file:\/path or url:/,
+      'stderr',
+    ],
+    [['run', 'busybox', '--bogus'], /Unknown option '--bogus'/, 'stderr'],
+    [['run', 'busybox', '--name', 'Bad_Name'], /name "Bad_Name" must be lowercase letters/, 'stderr'],
+    [['run', 'busybox', '--memory-limit', '2'], /memoryLimitMb must be from 6/, 'stderr'],
+    [['run', 'busybox', '--readiness-timeout', 'soon'], /"soon" is not a duration/, 'stderr'],
+    [['ls', 'extra'], /ls takes no arguments/, 'stderr'],
+    [['logs'], /exactly one container name/, 'stderr'],
+    [['rm'], /at least one container name/, 'stderr'],
+    [['purge'], /exactly one of --idle/, 'stderr'],
+    [['purge', '--idle', '5x'], /"5x" is not a duration/, 'stderr'],
+    [['purge', '--label', 'novalue'], /--label expects KEY=VALUE/, 'stderr'],
+    [['purge', '--all', '--history', 'h.jsonl'], /--history only goes with --idle/, 'stderr'],
+    [['proxy', '--prefix', '/x', '--hostname-suffix', 'y'], /not both/, 'stderr'],
+    [['proxy', '--port', '70000'], /at most 65535/, 'stderr'],
+    [['ls', '--namespace', 'Bad NS'], /namespace "Bad NS" must be/, 'stderr'],
+    [['ls', '--namespace'], /--namespace needs a value/, 'stderr'],
+  ])('exits 2 with a clear message for %j', async (argv, message, stream) => {
+    const result = await cli(...argv);
+    expect(result.code).toBe(2);
+    expect(stream === 'stdout' ? result.stdout : result.stderr).toMatch(message);
+  });
+
+  it('points at the right help page after a usage error', async () => {
+    expect((await cli('purge')).stderr).toMatch(/Run 'dde purge --help' for usage\./);
+    expect((await cli('frobnicate')).stderr).toMatch(/Run 'dde --help' for usage\./);
+  });
+});

@@ -1,0 +1,46 @@
+import type { Writable } from 'node:stream';
+import { DockerBackend } from '@dde/backend-docker';
+import type { ContainerBackend } from '@dde/core';
+import { DEFAULT_NAMESPACE, validateNamespace } from '@dde/core';
+
+/** Where a command writes and what it runs against: the process, or a test's stand-ins. */
+export interface CliIo {
+  /** Normal output. */
+  readonly stdout: Writable & { isTTY?: boolean };
+  /** Errors and progress. */
+  readonly stderr: Writable & { isTTY?: boolean };
+  /** Environment variables (DDE_NAMESPACE, DOCKER_HOST, ...). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Stops long-running commands (`dde proxy`); the process wires it to SIGINT and SIGTERM. */
+  readonly signal?: AbortSignal;
+  /** Makes the backend; default: a {@link DockerBackend} for the namespace. */
+  readonly backend?: (namespace: string) => ContainerBackend;
+}
+
+/** What every command gets: its parsed global options and the way to reach the engine. */
+export interface CommandContext {
+  /** The namespace chosen by --namespace or DDE_NAMESPACE. */
+  readonly namespace: string;
+  /** Whether --json was given. */
+  readonly json: boolean;
+  /** Output and environment. */
+  readonly io: CliIo;
+  /** Makes the backend for the namespace. */
+  backend(): ContainerBackend;
+}
+
+/** Builds the command context from global options. */
+export function commandContext(io: CliIo, namespace: string | undefined, json: boolean): CommandContext {
+  const chosen = validateNamespace(namespace ?? io.env.DDE_NAMESPACE ?? DEFAULT_NAMESPACE);
+  return {
+    namespace: chosen,
+    json,
+    io,
+    backend: () => (io.backend ? io.backend(chosen) : new DockerBackend({ namespace: chosen })),
+  };
+}
+
+/** Writes a line to a stream. */
+export function writeLine(stream: Writable, line = ''): void {
+  stream.write(`${line}\n`);
+}

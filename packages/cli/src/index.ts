@@ -1,0 +1,2 @@
+export { main } from './cli.ts';
+export type { CliIo } from './context.ts';
