@@ -3,17 +3,26 @@ import { DockerBackend } from '@dde/backend-docker';
 import type { ContainerBackend } from '@dde/core';
 import { DEFAULT_NAMESPACE, validateNamespace } from '@dde/core';
 
+/** An output stream, a terminal or not (`isTTY`: progress is then redrawn in place). */
+export type OutputStream = Writable & TerminalFlag;
+
+/** Whether a stream is a terminal. */
+export interface TerminalFlag {
+  /** True on a terminal. */
+  isTTY?: boolean;
+}
+
 /** Where a command writes and what it runs against: the process, or a test's stand-ins. */
 export interface CliIo {
   /** Normal output. */
-  readonly stdout: Writable & { isTTY?: boolean };
+  readonly stdout: OutputStream;
   /** Errors and progress. */
-  readonly stderr: Writable & { isTTY?: boolean };
+  readonly stderr: OutputStream;
   /** Environment variables (DDE_NAMESPACE, DOCKER_HOST, ...). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Stops long-running commands (`dde proxy`); the process wires it to SIGINT and SIGTERM. */
   readonly signal?: AbortSignal;
-  /** Makes the backend; default: a {@link DockerBackend} for the namespace. */
+  /** Makes the backend; default: a `DockerBackend` (from @dde/backend-docker) for the namespace. */
   readonly backend?: (namespace: string) => ContainerBackend;
 }
 

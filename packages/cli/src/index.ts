@@ -1,2 +1,2 @@
 export { main } from './cli.ts';
-export type { CliIo } from './context.ts';
+export type { CliIo, OutputStream, TerminalFlag } from './context.ts';

@@ -1,11 +1,11 @@
-import type { Writable } from 'node:stream';
 import type { LaunchProgress } from '@dde/core';
+import type { OutputStream } from './context.ts';
 
 /**
  * Shows launch progress on stderr: on a terminal one line redrawn in place (pull progress by
  * layer, as `docker pull` does), elsewhere one line per phase.
  */
-export function progressReporter(stream: Writable & { isTTY?: boolean }): {
+export function progressReporter(stream: OutputStream): {
   report: (progress: LaunchProgress) => void;
   done: () => void;
 } {
