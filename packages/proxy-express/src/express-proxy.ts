@@ -1,14 +1,12 @@
-import type { Server as HttpServer } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
-import type { DdeProxy, ProxyOptions } from '@dde/core';
-import { attachUpgrades, createProxy } from '@dde/core';
+import type { AttachableProxy, ProxyOptions } from '@dde/core';
+import { attachableProxy, createProxy } from '@dde/core';
 import type { RequestHandler } from 'express';
 
 /** Options of {@link expressProxy}: those of `createProxy` from @dde/core. */
 export type ExpressProxyOptions = ProxyOptions;
 
 /** What {@link expressProxy} returns. */
-export interface ExpressProxy {
+export interface ExpressProxy extends AttachableProxy {
   /**
    * Express middleware: proxies requests the router recognises and calls `next()` for all
    * others. It routes on `req.originalUrl`, so it works at any mount point (`app.use(...)`,
@@ -17,16 +15,6 @@ export interface ExpressProxy {
    * container unread.
    */
   readonly middleware: RequestHandler;
-  /**
-   * Wires the server's `upgrade` event so WebSockets reach containers (upgrades never pass
-   * through Express's middleware). Upgrades the router does not recognise are left to other
-   * `upgrade` listeners, or refused with 404 when there are none. Returns the server.
-   */
-  attach<S extends HttpServer | HttpsServer>(server: S): S;
-  /** The underlying proxy engine. */
-  readonly proxy: DdeProxy;
-  /** Detaches from attached servers and closes open WebSocket sessions. */
-  close(): Promise<void>;
 }
 
 /**
@@ -40,23 +28,12 @@ export interface ExpressProxy {
  * ```
  */
 export function expressProxy(options: ExpressProxyOptions): ExpressProxy {
-  const proxy = createProxy(options);
-  const detachers: (() => void)[] = [];
+  const attachable = attachableProxy(createProxy(options));
+  const { proxy } = attachable;
 
   const middleware: RequestHandler = (req, res, next) => {
     proxy.handleRequest(req, res, () => next(), req.originalUrl);
   };
 
-  return {
-    middleware,
-    proxy,
-    attach(server) {
-      detachers.push(attachUpgrades(server, proxy));
-      return server;
-    },
-    async close() {
-      for (const detach of detachers.splice(0)) detach();
-      await proxy.close();
-    },
-  };
+  return { ...attachable, middleware };
 }

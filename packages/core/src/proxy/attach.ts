@@ -24,3 +24,33 @@ export function attachUpgrades(server: HttpServer | HttpsServer, proxy: DdeProxy
     server.off('upgrade', onUpgrade);
   };
 }
+
+/** A proxy engine and the servers it serves upgrades for: the part every framework adapter shares. */
+export interface AttachableProxy {
+  /**
+   * Wires the server's `upgrade` event so WebSockets reach containers (upgrades never pass
+   * through framework middleware). Upgrades the router does not recognise are left to other
+   * `upgrade` listeners, or refused with 404 when there are none. Returns the server.
+   */
+  attach<S extends HttpServer | HttpsServer>(server: S): S;
+  /** The underlying proxy engine. */
+  readonly proxy: DdeProxy;
+  /** Detaches from attached servers and closes open WebSocket sessions. */
+  close(): Promise<void>;
+}
+
+/** Wraps a proxy engine with `attach` and `close`, for framework adapters to add their middleware to. */
+export function attachableProxy(proxy: DdeProxy): AttachableProxy {
+  const detachers: (() => void)[] = [];
+  return {
+    proxy,
+    attach(server) {
+      detachers.push(attachUpgrades(server, proxy));
+      return server;
+    },
+    async close() {
+      for (const detach of detachers.splice(0)) detach();
+      await proxy.close();
+    },
+  };
+}

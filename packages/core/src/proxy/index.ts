@@ -1,4 +1,4 @@
-export { attachUpgrades } from './attach.ts';
+export { type AttachableProxy, attachableProxy, attachUpgrades } from './attach.ts';
 export {
   type AuthorizeContext,
   createProxy,
