@@ -103,6 +103,8 @@ await describeWithDocker('ContainerManager on a real engine', (docker) => {
 
   it('evicts the least recently used of three 15 MB containers under a 35 MB budget; a proxied request refreshes recency', async () => {
     const { manager, get } = await stack({ capacity: { memoryBudgetMb: 35 } });
+    const removed: unknown[] = [];
+    manager.on('removed', (event) => removed.push(event));
     await manager.launch(httpd('lru-first', { memoryReservationMb: 15 }));
     await manager.launch(httpd('lru-second', { memoryReservationMb: 15 }));
     await manager.waitUntilReady('lru-first', { signal: AbortSignal.timeout(30_000) });
@@ -114,6 +116,8 @@ await describeWithDocker('ContainerManager on a real engine', (docker) => {
     expect(manager.capacity().evictionOrder).toEqual(['lru-second', 'lru-first']);
     await manager.launch(httpd('lru-third', { memoryReservationMb: 15 }));
     expect(await running(namespace, docker)).toEqual(['lru-first', 'lru-third']);
+    // The engine's own `destroyed` event must not hide why the container went.
+    expect(removed).toEqual([{ name: 'lru-second', reason: 'lru' }]);
   });
 
   it('turns 20 concurrent launches of one name into one container', async () => {
@@ -137,6 +141,8 @@ await describeWithDocker('ContainerManager on a real engine', (docker) => {
 
   it('culls idle containers but keeps one alive while its WebSocket is open', async () => {
     const { manager, port } = await stack({ culling: { idleTimeoutMs: 1500, intervalMs: 250 } });
+    const removed: unknown[] = [];
+    manager.on('removed', (event) => removed.push(event));
     await manager.launch(httpd('quiet'));
     await manager.launch({ name: 'talking', image: nodeImage, port: 80 });
     await manager.waitUntilReady('talking', { signal: AbortSignal.timeout(30_000) });
@@ -147,6 +153,7 @@ await describeWithDocker('ContainerManager on a real engine', (docker) => {
     });
     await new Promise((resolve) => setTimeout(resolve, 2000));
     expect(await running(namespace, docker)).toEqual(['talking']);
+    expect(removed).toEqual([{ name: 'quiet', reason: 'idle' }]);
     socket.close();
     await eventually(async () => ((await running(namespace, docker)).length === 0 ? true : undefined), {
       timeoutMs: 15_000,

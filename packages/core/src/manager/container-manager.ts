@@ -13,6 +13,7 @@ import { abortError, DdeError, invalidOption, isDdeError, throwIfAborted } from 
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { LABELS } from '../labels.ts';
+import type { CapacityDecision } from '../lifecycle/capacity.ts';
 import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
 import type { CullDecision } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
@@ -30,6 +31,7 @@ import {
   checkLimits,
   cullCandidates,
   lastActiveMs,
+  reservedMb,
   validatePolicies,
 } from './policies.ts';
 import { probeReadiness, sleep } from './readiness.ts';
@@ -172,6 +174,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   // never both count the same free memory.
   #admissions: Promise<unknown> = Promise.resolve();
   #cullTimer: NodeJS.Timeout | undefined;
+  // Why each removal under way happens: the engine's `destroyed` event may beat `remove()`.
+  readonly #removing = new Map<string, RemovalReason>();
   readonly #destroyedIds = new Set<string>();
   #started: Promise<void> | undefined;
   #watching: Promise<void> | undefined;
@@ -362,7 +366,18 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     return admission;
   }
 
-  async #makeRoom(plan: LaunchPlan): Promise<void> {
+  /**
+   * Whether a launch of `spec` would be admitted now, without launching or evicting anything:
+   * throws what {@link ContainerManager.launch} would (`INVALID_SPEC`, `LIMIT_EXCEEDED`,
+   * `CAPACITY_EXCEEDED`) and otherwise returns the containers LRU eviction would remove.
+   */
+  checkAdmission(spec: ContainerSpec): string[] {
+    const plan = planLaunch(spec, this.backend);
+    checkLimits(this.#limits, plan.spec, this.#table.entries());
+    return this.#capacity === undefined ? [] : [...this.#capacityDecision(plan).evict];
+  }
+
+  #capacityDecision(plan: LaunchPlan): CapacityDecision {
     const capacity = this.#capacity as CapacityOptions;
     const spec = plan.spec;
     const decision = planCapacity({
@@ -372,6 +387,13 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       overBudget: capacity.overBudget ?? 'refuse',
     });
     if (decision.outcome === 'refuse') throw capacityExceeded(spec, decision, capacity.memoryBudgetMb);
+    return decision;
+  }
+
+  async #makeRoom(plan: LaunchPlan): Promise<void> {
+    const capacity = this.#capacity as CapacityOptions;
+    const spec = plan.spec;
+    const decision = this.#capacityDecision(plan);
     if (decision.outcome === 'over-budget') {
       this.#logger.warn(
         {
@@ -494,14 +516,20 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const reason = options.reason ?? 'manual';
     const entry = this.#table.get(name);
     entry?.probe?.abort();
-    const removed = await this.backend.remove(name, options);
-    const current = this.#table.get(name);
-    if (current && !current.launching) {
-      this.#rememberDestroyed(current.info.id);
-      this.#removeEntry(current, reason);
+    this.#removing.set(name, reason);
+    let removed: boolean;
+    try {
+      removed = await this.backend.remove(name, options);
+    } finally {
+      const current = this.#table.get(name);
+      if (current && !current.launching) {
+        this.#rememberDestroyed(current.info.id);
+        this.#removeEntry(current);
+      }
+      this.#removing.delete(name);
     }
     await this.history.remove(name);
-    if (removed || current) this.metrics?.removed(reason);
+    if (removed || entry !== undefined) this.metrics?.removed(reason);
     this.#logger.info({ name, removed, reason }, 'removed container');
     return removed;
   }
@@ -577,7 +605,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** The memory budget in use and what LRU eviction would remove next (no engine call). */
   capacity(): CapacitySnapshot {
     let usedMb = 0;
-    for (const entry of this.#table.entries()) usedMb += entry.info.memoryReservationMb ?? 0;
+    for (const entry of this.#table.entries()) usedMb += reservedMb(entry);
     return {
       budgetMb: this.#capacity?.memoryBudgetMb,
       usedMb,
@@ -695,7 +723,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       return;
     }
     this.#negative.delete(event.name);
-    if (event.type === 'died' && entry && entry.info.id === event.id) {
+    // A container this manager is removing dies on purpose: it did not fail.
+    if (event.type === 'died' && entry && entry.info.id === event.id && !this.#removing.has(event.name)) {
       this.#fail(entry, exited(event.exitCode));
     }
     this.#refresh(event.name);
@@ -863,10 +892,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     });
   }
 
-  #removeEntry(entry: RouteEntry, reason?: RemovalReason): void {
+  #removeEntry(entry: RouteEntry): void {
     if (this.#table.get(entry.name) !== entry) return;
     this.#table.delete(entry);
-    this.emit('removed', { name: entry.name, reason });
+    this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
   }
 
   #rememberMissing(name: string): void {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Upstream } from '../backend.ts';
 import type { DdeError } from '../errors.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
@@ -157,6 +157,32 @@ describe('ContainerManager lifecycle', () => {
       expect(warnings).toContain('starting over the memory budget');
     });
 
+    it('checks admission without launching or evicting anything', async () => {
+      const { manager, backend } = await setup({
+        capacity: { memoryBudgetMb: 30 },
+        limits: { maxPerOwner: 1 },
+      });
+      await manager.launch(spec('old', { memoryReservationMb: 20, owner: 'bob' }));
+      await manager.waitUntilReady('old');
+      expect(manager.checkAdmission(spec('next', { memoryReservationMb: 20 }))).toEqual(['old']);
+      expect(() => manager.checkAdmission(spec('huge', { memoryReservationMb: 40 }))).toThrow(
+        /CAPACITY|reserves 40 MB/,
+      );
+      expect(() => manager.checkAdmission(spec('second', { owner: 'bob' }))).toThrow(/per owner/);
+      expect(backend.calls.launch).toBe(1);
+      expect(manager.get('old')).toBeDefined();
+    });
+
+    it('counts no memory for containers whose process stopped', async () => {
+      const { manager, backend } = await setup({ capacity: { memoryBudgetMb: 30 } });
+      await manager.launch(spec('crashed', { memoryReservationMb: 20 }));
+      backend.exit('crashed', 1);
+      await vi.waitFor(() => expect(manager.get('crashed')?.phase).toBe('failed'));
+      expect(manager.capacity().usedMb).toBe(0);
+      await manager.launch(spec('fits', { memoryReservationMb: 20 }));
+      expect(manager.get('crashed')).toBeDefined();
+    });
+
     it('serializes admission so concurrent launches never share free memory', async () => {
       const { manager } = await setup({ capacity: { memoryBudgetMb: 30 } }, { stepDelayMs: 20 });
       const results = await Promise.allSettled(
@@ -222,6 +248,18 @@ describe('ContainerManager lifecycle', () => {
       await new Promise((resolve) => setTimeout(resolve, 400));
       expect(removed.map((event) => event.name)).toContain('websocket');
       expect(manager.get('chatty')).toBeDefined();
+    });
+
+    it('never culls a container that is still starting', async () => {
+      // Port 1 refuses connections: probing never ends.
+      const { manager } = await setup(
+        { culling: { idleTimeoutMs: 1 } },
+        { upstreamFor: () => ({ host: '127.0.0.1', port: 1 }) },
+      );
+      await manager.launch({ ...spec('warming'), readiness: { timeoutMs: 60_000 } });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(manager.get('warming')?.phase).toBe('probing');
+      expect(await manager.cull()).toEqual([]);
     });
 
     it('removes containers past their maximum lifetime, but protects young ones with the grace period', async () => {

@@ -115,7 +115,7 @@ export function capacityCandidates(
     if (entry.name === except) continue;
     candidates.push({
       name: entry.name,
-      memoryReservationMb: entry.info.memoryReservationMb ?? 0,
+      memoryReservationMb: reservedMb(entry),
       lastActivityMs: lastActiveMs(entry, history),
       // Starting containers and live WebSocket sessions are in use: never evict them.
       pinned: entry.launching || STARTING.has(entry.phase) || entry.openWebSockets > 0,
@@ -128,7 +128,8 @@ export function capacityCandidates(
 export function cullCandidates(entries: Iterable<RouteEntry>, history: History): CullCandidate[] {
   const candidates: CullCandidate[] = [];
   for (const entry of entries) {
-    if (entry.launching) continue;
+    // Still starting (a slow tool warming up) is not idle: culling waits until it is ready.
+    if (entry.launching || STARTING.has(entry.phase)) continue;
     candidates.push({
       name: entry.name,
       startedAtMs: startedAtMs(entry),
@@ -137,6 +138,12 @@ export function cullCandidates(entries: Iterable<RouteEntry>, history: History):
     });
   }
   return candidates;
+}
+
+/** The memory a container holds: its reservation, or nothing once its process has stopped. */
+export function reservedMb(entry: RouteEntry): number {
+  const state = entry.info.state;
+  return state === 'exited' || state === 'dead' ? 0 : (entry.info.memoryReservationMb ?? 0);
 }
 
 /** When the container was last active: its last recorded activity, else when it started. */
