@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Signer } from '../auth/signer.ts';
+import { FormError } from '../web/form-error.ts';
+import { checkFileName, DataFiles } from './files.ts';
+import { DataServer } from './server.ts';
+
+let root: string;
+let files: DataFiles;
+let server: DataServer;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'dde-demo-data-test-'));
+  await writeFile(join(root, 'sample.csv'), 'a,b\n1,2\n');
+  await writeFile(join(root, 'README.md'), 'not data');
+  files = await DataFiles.open({ samplesDir: root, uploadDir: join(root, 'uploads'), maxUploadBytes: 64 });
+  server = new DataServer(files, new Signer(randomBytes(32)));
+  await server.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await server.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('DataFiles', () => {
+  it('lists the samples for everyone and each upload for its owner only', async () => {
+    const upload = await files.save('alice', 'mine.csv', Readable.from([Buffer.from('x,y\n3,4\n')]));
+    expect(files.list('alice').map((file) => file.name)).toEqual(['sample.csv', 'mine.csv']);
+    expect(files.list('bob').map((file) => file.name)).toEqual(['sample.csv']);
+    expect(files.get(upload.id, 'bob')).toBeUndefined();
+    expect(files.get(upload.id, 'alice')?.bytes).toBe(8);
+    const reopened = await DataFiles.open({
+      samplesDir: root,
+      uploadDir: join(root, 'uploads'),
+      maxUploadBytes: 64,
+    });
+    expect(reopened.get(upload.id, 'alice')?.name).toBe('mine.csv');
+  });
+
+  it('refuses uploads over the limit, binary or empty ones, and keeps nothing of them', async () => {
+    const before = await readdir(join(root, 'uploads'));
+    const cases: Array<[string, Buffer, RegExp, number]> = [
+      ['big.csv', Buffer.alloc(65, 'a'), /larger than the 64 B upload limit/, 413],
+      ['bin.csv', Buffer.from([0x61, 0x00, 0x62]), /not a text file/, 415],
+      ['empty.csv', Buffer.alloc(0), /is empty/, 400],
+    ];
+    for (const [name, content, message, status] of cases) {
+      const error = await files
+        .save('alice', name, Readable.from([content]))
+        .catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(FormError);
+      expect((error as FormError).message).toMatch(message);
+      expect((error as FormError).status).toBe(status);
+    }
+    expect(await readdir(join(root, 'uploads'))).toEqual(before);
+  });
+
+  it('accepts CSV-like names only, without directories', () => {
+    expect(checkFileName('C:\\Users\\me\\data.csv')).toBe('data.csv');
+    expect(checkFileName('../../etc/table.tsv')).toBe('table.tsv');
+    for (const bad of ['', 'run.sh', '.hidden.csv', 'a<b>.csv'])
+      expect(() => checkFileName(bad)).toThrow(FormError);
+  });
+});
+
+describe('DataServer', () => {
+  it('serves a data file by its signed link only', async () => {
+    const sample = files.list('nobody')[0];
+    if (!sample) throw new Error('no sample');
+    const url = server.fileUrl(sample);
+    expect(url.startsWith(server.origin)).toBe(true);
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('a,b\n1,2\n');
+    const forged = url.replace(
+      /\/data\/([^/]+)\/([^/]+)\//,
+      (_all, id: string, signature: string) => `/data/${id}/${signature.slice(1)}x/`,
+    );
+    expect((await fetch(forged)).status).toBe(404);
+    expect((await fetch(`${server.origin}/`)).status).toBe(404);
+    expect((await fetch(url, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('serves published input until it is forgotten', async () => {
+    const url = server.publishInput('alice-viewer', '{"tool":"viewer"}');
+    expect(await (await fetch(url)).json()).toEqual({ tool: 'viewer' });
+    const again = server.publishInput('alice-viewer', '{"tool":"viewer","v":2}');
+    expect((await fetch(url)).status).toBe(404);
+    server.forgetInput('alice-viewer');
+    expect((await fetch(again)).status).toBe(404);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * The data files people can open in a tool: the samples that ship with the demo, and files
+ * people upload (kept on disk, each visible to its owner only).
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FormError } from '../web/form-error.ts';
+
+/** One data file. */
+export interface DataFile {
+  /** Stable id: `s-<name>` for samples, `u-<hex>` for uploads. */
+  readonly id: string;
+  /** File name shown to people (and to tools). */
+  readonly name: string;
+  /** Size in bytes. */
+  readonly bytes: number;
+  /** Who uploaded it; undefined for samples (visible to everyone). */
+  readonly owner: string | undefined;
+  /** Where it is on disk. */
+  readonly path: string;
+}
+
+/** Options of {@link DataFiles.open}. */
+export interface DataFilesOptions {
+  /** Directory with the sample CSV files. */
+  readonly samplesDir: string;
+  /** Directory uploads are stored in (created when missing). */
+  readonly uploadDir: string;
+  /** Largest upload accepted, in bytes. */
+  readonly maxUploadBytes: number;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/;
+const EXTENSIONS = /\.(csv|tsv|txt)$/i;
+
+/** Checks an uploaded file's name; returns it without any directory part. */
+export function checkFileName(name: string): string {
+  const base = basename(name.replaceAll('\\', '/')).trim();
+  if (base === '') throw new FormError('upload', 'Choose a file to upload.');
+  if (!NAME.test(base) || !EXTENSIONS.test(base)) {
+    throw new FormError(
+      'upload',
+      `"${base.slice(0, 120)}" is not an accepted file name: use letters, digits, dots, dashes or spaces, ending in .csv, .tsv or .txt.`,
+    );
+  }
+  return base;
+}
+
+/** Samples and uploads, by id. */
+export class DataFiles {
+  readonly #files = new Map<string, DataFile>();
+  readonly #options: DataFilesOptions;
+
+  private constructor(options: DataFilesOptions) {
+    this.#options = options;
+  }
+
+  /** Reads the samples and the uploads already on disk. */
+  static async open(options: DataFilesOptions): Promise<DataFiles> {
+    const files = new DataFiles(options);
+    await mkdir(options.uploadDir, { recursive: true });
+    for (const entry of (await readdir(options.samplesDir)).sort()) {
+      if (!EXTENSIONS.test(entry)) continue;
+      const path = join(options.samplesDir, entry);
+      const id = `s-${entry
+        .replace(/\.[^.]+$/, '')
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')}`;
+      files.#files.set(id, { id, name: entry, bytes: (await stat(path)).size, owner: undefined, path });
+    }
+    for (const entry of await readdir(options.uploadDir)) {
+      if (!entry.endsWith('.json')) continue;
+      try {
+        const meta = JSON.parse(await readFile(join(options.uploadDir, entry), 'utf8')) as DataFile;
+        const path = join(options.uploadDir, `${meta.id}.data`);
+        files.#files.set(meta.id, { ...meta, path, bytes: (await stat(path)).size });
+      } catch {
+        // A half-written upload from a crash: ignore it.
+      }
+    }
+    return files;
+  }
+
+  /** The largest upload accepted, in bytes. */
+  get maxUploadBytes(): number {
+    return this.#options.maxUploadBytes;
+  }
+
+  /** The samples, then `owner`'s uploads, newest first. */
+  list(owner: string): DataFile[] {
+    const all = [...this.#files.values()];
+    return [
+      ...all.filter((file) => file.owner === undefined),
+      ...all.filter((file) => file.owner === owner).reverse(),
+    ];
+  }
+
+  /** The file, when `owner` may use it (samples are everyone's). */
+  get(id: string, owner: string): DataFile | undefined {
+    const file = this.#files.get(id);
+    return file && (file.owner === undefined || file.owner === owner) ? file : undefined;
+  }
+
+  /** The file whatever its owner (for serving it to a container that was given its link). */
+  find(id: string): DataFile | undefined {
+    return this.#files.get(id);
+  }
+
+  /**
+   * Stores an upload for `owner`. Refuses names that are not CSV-like, files over the size
+   * limit, empty files and binary content (NUL bytes); nothing is kept then.
+   */
+  async save(owner: string, name: string, content: Readable): Promise<DataFile> {
+    const fileName = checkFileName(name);
+    const id = `u-${randomBytes(6).toString('hex')}`;
+    const path = join(this.#options.uploadDir, `${id}.data`);
+    const partial = `${path}.partial`;
+    const limit = this.#options.maxUploadBytes;
+    let bytes = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length;
+        if (bytes > limit) {
+          callback(
+            new FormError(
+              'upload',
+              `${fileName} is larger than the ${formatBytes(limit)} upload limit.`,
+              413,
+            ),
+          );
+        } else if (chunk.includes(0)) {
+          callback(new FormError('upload', `${fileName} is not a text file: CSV files only.`, 415));
+        } else callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(content, check, createWriteStream(partial, { mode: 0o600 }));
+      if (bytes === 0) throw new FormError('upload', `${fileName} is empty.`);
+      await rename(partial, path);
+    } catch (error) {
+      content.resume(); // drain what is left so that the request can finish
+      await rm(partial, { force: true });
+      throw error;
+    }
+    const file: DataFile = { id, name: fileName, bytes, owner, path };
+    await writeFile(join(this.#options.uploadDir, `${id}.json`), JSON.stringify(file), { mode: 0o600 });
+    this.#files.set(id, file);
+    return file;
+  }
+}
+
+/** `512 B`, `3.4 KB`, `5.0 MB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

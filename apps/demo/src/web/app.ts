@@ -1,0 +1,191 @@
+/**
+ * The demo's Koa application: the proxy in front (tool URLs never reach the pages), then the
+ * demo's own pages and forms. Every failure ends as a page with a sentence, never a stack trace.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ContainerManager, Router as DdeRouter } from '@dde/core';
+import type { KoaProxy } from '@dde/proxy-koa';
+import { koaProxy } from '@dde/proxy-koa';
+import Koa from 'koa';
+import { dropCookie, SESSION_COOKIE, type Sessions } from '../auth/session.ts';
+import type { DemoConfig } from '../config.ts';
+import type { DataFiles } from '../data/files.ts';
+import type { Launcher } from '../launch/launcher.ts';
+import type { RemovalLog } from '../launch/removals.ts';
+import { serveAsset } from './assets.ts';
+import { showError } from './errors.ts';
+import { errorPage } from './pages/error-page.ts';
+import { demoRoutes } from './routes.ts';
+
+/** The user of every request when login is off. */
+export const GUEST = 'guest';
+
+/** What the application is made of. */
+export interface AppParts {
+  /** Settings. */
+  readonly config: DemoConfig;
+  /** Tracks the containers. */
+  readonly manager: ContainerManager;
+  /** Starts launches. */
+  readonly launcher: Launcher;
+  /** Containers that went away lately, and why. */
+  readonly removals: RemovalLog;
+  /** Data files. */
+  readonly files: DataFiles;
+  /** Session cookies. */
+  readonly sessions: Sessions;
+  /** Maps tool URLs onto containers. */
+  readonly router: DdeRouter;
+  /** A line for page footers. */
+  readonly footer: string;
+}
+
+/** The application and its proxy (whose `attach` wires WebSocket upgrades on the server). */
+export interface DemoApp {
+  /** The Koa application. */
+  readonly app: Koa;
+  /** The proxy (attach it to the HTTP server). */
+  readonly proxy: KoaProxy;
+}
+
+/** State the middleware puts on each request. */
+export interface DemoState {
+  /** The signed-in user (`guest` without login), or undefined when nobody is signed in. */
+  user: string | undefined;
+}
+
+/** Builds the application. */
+export function createApp(parts: AppParts): DemoApp {
+  const { config, sessions, router } = parts;
+  const app = new Koa<DemoState>({ proxy: false });
+  app.silent = true;
+  const userOf = (req: IncomingMessage): string | undefined =>
+    config.login ? sessions.userFrom(req.headers.cookie) : GUEST;
+  // The proxy learns the user from the session cookie, which it then takes out of the request:
+  // tools get their own cookies, never the demo's session.
+  const users = new WeakMap<IncomingMessage, string>();
+  const proxy = koaProxy({
+    manager: parts.manager,
+    router,
+    authorize: ({ req, container }) => {
+      const user = userOf(req);
+      if (user !== undefined) users.set(req, user);
+      dropCookie(req, SESSION_COOKIE);
+      return !config.login || (user !== undefined && container.owner === user);
+    },
+    userOf: (req) => users.get(req),
+    pleaseWait: {
+      title: (name) => `Starting ${name}…`,
+      body: (name) =>
+        `<p>The tool is starting; this page reloads by itself when it answers.</p><p><a href="${config.publicOrigin}/containers/${name}/launch">Follow its launch</a> · <a href="${config.publicOrigin}/dashboard">Dashboard</a></p>`,
+    },
+  });
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
+        ctx.status = 404;
+        ctx.type = 'html';
+        ctx.body = errorPage({
+          title: 'Not found',
+          message: `There is nothing at ${ctx.path}.`,
+          user: ctx.state.user,
+          login: config.login,
+        }).value;
+      }
+    } catch (error) {
+      const shown = showError(error);
+      if (shown.status >= 500) console.error(`dde demo: ${ctx.method} ${ctx.path} failed:`, error);
+      ctx.status = shown.status;
+      if (ctx.accepts('html', 'json') === 'json') {
+        ctx.body = { error: shown.title, message: shown.message };
+      } else {
+        ctx.type = 'html';
+        ctx.body = errorPage({
+          title: shown.title,
+          message: shown.message,
+          user: ctx.state.user,
+          login: config.login,
+        }).value;
+      }
+    }
+  });
+
+  // People opening a tool page get the demo's own answers where the proxy would only say 403:
+  // signed out, the sign-in page (and back); someone else's container, a page that says so.
+  // The proxy's authorization hook still guards every request and WebSocket.
+  app.use(async (ctx, next) => {
+    if (config.login && (ctx.method === 'GET' || ctx.method === 'HEAD') && ctx.accepts('html')) {
+      const match = router.match(ctx.get('host'), ctx.originalUrl);
+      if (match?.kind === 'match') {
+        const user = sessions.userFrom(ctx.get('cookie'));
+        if (user === undefined) {
+          const here = `${ctx.protocol}://${ctx.get('host')}${ctx.originalUrl}`;
+          ctx.redirect(`${config.publicOrigin}/login?next=${encodeURIComponent(here)}`);
+          return;
+        }
+        const owner = parts.manager.get(match.name)?.info.owner;
+        if (owner !== undefined && owner !== user) {
+          ctx.status = 403;
+          ctx.type = 'html';
+          ctx.body = errorPage({
+            title: 'Not your container',
+            message: `You are signed in as ${user}, and ${match.name} is not one of your containers. Launch your own.`,
+            user,
+            login: true,
+            origin: config.publicOrigin,
+          }).value;
+          return;
+        }
+      }
+    }
+    await next();
+  });
+
+  app.use(proxy.middleware);
+
+  // In hostname mode the pages live on one host (the domain itself): send other hosts there.
+  if (config.routing === 'hostname') {
+    const publicHost = new URL(config.publicOrigin).host;
+    app.use(async (ctx, next) => {
+      if (ctx.get('host') !== publicHost && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+        ctx.redirect(`${config.publicOrigin}${ctx.originalUrl}`);
+        return;
+      }
+      await next();
+    });
+  }
+
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/assets/')) {
+      await serveAsset(ctx);
+      return;
+    }
+    await next();
+  });
+
+  app.use(async (ctx, next) => {
+    ctx.state.user = userOf(ctx.req);
+    // Forms post to the demo's own origin only (path mode shares that origin with tools, which
+    // is why hostname mode is the one for untrusted tools).
+    const origin = ctx.get('origin');
+    if (
+      ctx.method === 'POST' &&
+      origin &&
+      origin !== config.publicOrigin &&
+      origin !== `${ctx.protocol}://${ctx.get('host')}`
+    ) {
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = errorPage({ title: 'Not allowed', message: 'This form was sent from another site.' }).value;
+      return;
+    }
+    await next();
+  });
+
+  const routes = demoRoutes(parts);
+  app.use(routes.routes());
+  app.use(routes.allowedMethods());
+  return { app, proxy };
+}
