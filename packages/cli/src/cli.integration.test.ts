@@ -93,6 +93,14 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(table.stdout).toMatch(/^web\s+running\s+-\s+16 MB\s/m);
   });
 
+  it('exits 2 with a pointer to help for usage mistakes, before touching the engine', async () => {
+    const result = await dde('run', image, '--name', 'Not_A_Name');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/name "Not_A_Name" must be lowercase letters/);
+    expect(result.stderr).toMatch(/Run 'dde run --help' for usage\./);
+    expect((await dde('purge')).code).toBe(2);
+  });
+
   it('refuses a taken name with exit code 1 and the CONFLICT code', async () => {
     const again = await dde('run', image, '--name', 'web', '--', 'sleep', '60');
     expect(again.code).toBe(1);

@@ -89,12 +89,13 @@ function report(error: unknown, command: string | undefined, io: CliIo): number 
   if (error instanceof UsageError || isParseArgsError(error)) {
     const topic = error instanceof UsageError ? (error.command ?? command) : command;
     writeLine(io.stderr, `dde: ${error.message}`);
-    writeLine(io.stderr, `Run 'dde ${topic && topic in COMMANDS ? `${topic} ` : ''}--help' for usage.`);
+    writeLine(io.stderr, helpPointer(topic));
     return EXIT.usage;
   }
   if (isDdeError(error)) {
     if (error.code === 'INVALID_SPEC' || error.code === 'INVALID_OPTION') {
       writeLine(io.stderr, `dde: ${error.message}`);
+      writeLine(io.stderr, helpPointer(command));
       return EXIT.usage;
     }
     writeLine(io.stderr, `dde: ${error.code}: ${error.message}`);
@@ -102,6 +103,10 @@ function report(error: unknown, command: string | undefined, io: CliIo): number 
   }
   writeLine(io.stderr, `dde: ${error instanceof Error ? error.message : String(error)}`);
   return EXIT.failure;
+}
+
+function helpPointer(topic: string | undefined): string {
+  return `Run 'dde ${topic && topic in COMMANDS ? `${topic} ` : ''}--help' for usage.`;
 }
 
 function isParseArgsError(error: unknown): error is Error {

@@ -554,12 +554,13 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * Removes every container without activity for `idleMs` (one that never had any counts from
-   * its start; an open WebSocket is activity). Returns the names removed.
+   * its start, even if it never became ready; an open WebSocket is activity). Returns the names
+   * removed.
    */
   async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
     await this.reconcile();
     const decisions = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history),
+      cullCandidates(this.#table.entries(), this.history, true),
       { idleTimeoutMs: idleMs },
       Date.now(),
     );

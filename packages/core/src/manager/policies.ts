@@ -124,12 +124,18 @@ export function capacityCandidates(
   return candidates;
 }
 
-/** The containers the culler weighs. */
-export function cullCandidates(entries: Iterable<RouteEntry>, history: History): CullCandidate[] {
+/**
+ * The containers the culler weighs. A container still starting (a slow tool warming up) is not
+ * idle, so the periodic culler leaves it alone; an explicit purge (`includeStarting`) does not.
+ */
+export function cullCandidates(
+  entries: Iterable<RouteEntry>,
+  history: History,
+  includeStarting = false,
+): CullCandidate[] {
   const candidates: CullCandidate[] = [];
   for (const entry of entries) {
-    // Still starting (a slow tool warming up) is not idle: culling waits until it is ready.
-    if (entry.launching || STARTING.has(entry.phase)) continue;
+    if (entry.launching || (!includeStarting && STARTING.has(entry.phase))) continue;
     candidates.push({
       name: entry.name,
       startedAtMs: startedAtMs(entry),
