@@ -307,9 +307,10 @@ describe.skipIf(!ready.ok)(
         'data-phase',
         'failed',
       );
-      // 2 viewers (128 each), live and slow (96 each), and the failed one (64): the manager
-      // counts a container's reservation until it is removed (and would evict a failed one first).
-      await seeText(page.locator('[data-testid="used-mb"]'), '512 MB');
+      // 2 viewers (128 each), live and slow (96 each); the failed one (64) has exited, so it
+      // holds no memory.
+      await seeText(page.locator(`tr[data-container="${name('broken')}"]`), 'freed');
+      await seeText(page.locator('[data-testid="used-mb"]'), '448 MB');
       expect(await page.locator('[data-testid="eviction-order"] code').count()).toBeGreaterThan(0);
       await screenshot(page, 'path', '11-dashboard');
       await cp(join(DEMO_DIR, 'test-results', 'path', '11-dashboard.png'), join(DEMO_DIR, 'screenshot.png'));
@@ -425,7 +426,16 @@ describe.skipIf(!ready.ok)('the demo with hostname routing', () => {
     // The dashboard says the live tool went away; the metrics say why (read in the browser:
     // Node does not resolve *.localhost).
     await other.goto(`${demo.url}/dashboard`);
-    await seeText(other.locator(`[data-removed="${name('live')}"]`), 'Live counter) was ');
+    const removed = other.locator(`[data-removed="${name('live')}"]`);
+    await seeText(removed, 'LRU eviction');
+    await seeText(removed, 'Live counter) was evicted to make room');
+    await seeAttribute(removed, 'data-reason', 'lru');
+    // The viewer's launch log said so.
+    const status = await other.evaluate(
+      async (url) => ((await (await fetch(url)).json()) as { html: string }).html,
+      `${demo.url}/containers/${name('viewer')}/status`,
+    );
+    expect(status).toContain(`Evicting ${name('live')} to make room`);
     const metrics = await other.evaluate(async (url) => (await fetch(url)).text(), `${demo.url}/metrics`);
     expect(metrics).toContain('dde_removals_total{reason="lru"} 1');
     await screenshot(other, 'hostname', '03-dashboard-after-eviction');
@@ -583,7 +593,9 @@ describe.skipIf(!ready.ok)('the demo with idle culling and a per-owner limit', (
     // culled, both have been idle longer than the timeout, and only the WebSocket keeps the
     // live tool.
     await seeCount(page.locator(`tr[data-container="${name('viewer')}"]`), 0, 60_000);
-    await seeText(page.locator(`[data-removed="${name('viewer')}"]`), 'File viewer) was removed');
+    const removed = page.locator(`[data-removed="${name('viewer')}"]`);
+    await seeText(removed, `File viewer) was removed after ${IDLE_SECONDS}s without activity`);
+    await seeAttribute(removed, 'data-reason', 'idle');
     await new Promise((resolve) => setTimeout(resolve, 3000)); // two more culling rounds
     await seeText(page.locator(`tr[data-container="${name('live')}"]`), '1 WebSocket');
     expect(await containerNames(docker, namespaces.idle)).toEqual([name('live')]);

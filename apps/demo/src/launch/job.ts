@@ -3,7 +3,6 @@
  * container manager knows nothing about), then the manager's admission (limits, memory budget),
  * then the container's own phases.
  */
-import type { DdeError } from '@dde/core';
 import type { BuildProgress } from '../images/builder.ts';
 
 /**
@@ -55,30 +54,12 @@ export class LaunchJob {
   error: string | undefined = undefined;
   /** Whether the container was created and started (the manager resolved the launch). */
   containerStarted = false;
-  /** The manager's refusal (`CAPACITY_EXCEEDED`, `LIMIT_EXCEEDED`), worded for people. */
-  refusal: DdeError | undefined = undefined;
   /** Activity log, oldest first. */
   readonly events: JobEvent[] = [];
-  /**
-   * Settles as soon as the launch form can answer: the manager admitted or refused the launch,
-   * it failed, or an image must be built first (the please-wait page shows that).
-   */
-  readonly decided: Promise<void>;
-  readonly #decide: () => void;
 
   /** @param details - what the launch is for. */
   constructor(details: JobDetails) {
     this.details = details;
-    let decide = (): void => {};
-    this.decided = new Promise<void>((resolve) => {
-      decide = resolve;
-    });
-    this.#decide = decide;
-  }
-
-  /** Marks the launch as decided for the form (see {@link LaunchJob.decided}). */
-  decide(): void {
-    this.#decide();
   }
 
   /** Container name. */
@@ -107,6 +88,5 @@ export class LaunchJob {
     this.stage = 'failed';
     this.error = message;
     this.note(`Failed: ${message}`);
-    this.decide();
   }
 }

@@ -82,8 +82,6 @@ export interface LauncherOptions {
 }
 
 const MAX_JOBS = 500;
-// The form waits this long at most for the manager's answer before showing the please-wait page.
-const DECISION_TIMEOUT_MS = 15_000;
 
 /** Starts launches and remembers them for the please-wait page and the dashboard. */
 export class Launcher {
@@ -117,13 +115,14 @@ export class Launcher {
   }
 
   /**
-   * Checks the request and starts the launch in the background; resolves with its job once the
-   * form can answer (see {@link LaunchJob.decided}). Throws {@link FormError} for a bad choice,
+   * Checks the request and starts the launch in the background; returns its job for the
+   * please-wait page to follow. Throws {@link FormError} for a bad choice,
    * `CONFLICT` for a name in use, and the manager's `CAPACITY_EXCEEDED` or `LIMIT_EXCEEDED`
-   * (worded for people) when it refuses the launch before an image had to be built; nothing is
-   * created then. A refusal after an image build shows on the please-wait page instead.
+   * (worded for people) when it would refuse the launch, before any image is built; nothing is
+   * created then. A refusal that only arises later (other launches took the room meanwhile)
+   * shows on the please-wait page instead.
    */
-  async start(request: LaunchRequest, owner: string): Promise<LaunchJob> {
+  start(request: LaunchRequest, owner: string): LaunchJob {
     const { manager, files, data, router, publicOrigin } = this.#options;
     const tool = findTool(request.tool);
     if (!tool)
@@ -195,15 +194,19 @@ export class Launcher {
       },
       readiness: { path: '/', timeoutMs: tool.readinessTimeoutMs },
     };
+    // Refuse at once what the manager would refuse, before spending seconds on an image build.
+    // Which containers eviction takes is decided again when the image is ready (see #run).
+    try {
+      manager.checkAdmission({ ...spec, image: this.#options.images.repository(tool) });
+    } catch (error) {
+      data.forgetInput(name);
+      // The manager counts the launches it refuses; this one never reached it.
+      if (isDdeError(error)) manager.metrics?.launchFailed(error.code);
+      throw this.#refusal(error, tool, owner) ?? error;
+    }
     this.#remember(job);
     job.note(`Launch of ${tool.title} as ${name} requested by ${owner}`);
     void this.#run(job, tool, spec);
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, DECISION_TIMEOUT_MS).unref());
-    await Promise.race([job.decided, timeout]);
-    if (job.refusal) {
-      this.forget(name);
-      throw job.refusal;
-    }
     return job;
   }
 
@@ -220,15 +223,13 @@ export class Launcher {
       if (change.name !== job.name || job.stage !== 'admission') return;
       job.stage = 'container';
       job.note(`Admitted; creating container ${job.name}`);
-      job.decide();
     };
     try {
-      const image = await images.ensure(tool, (progress) => {
-        job.onBuild(progress);
-        if (progress.stage === 'uploading' || progress.stage === 'building') job.decide();
-      });
+      const image = await images.ensure(tool, (progress) => job.onBuild(progress));
       job.stage = 'admission';
       job.note(`Image ${image} ready; checking the limits and the memory budget`);
+      const evicting = manager.checkAdmission({ ...spec, image });
+      if (evicting.length > 0) job.note(`Evicting ${evicting.join(', ')} to make room`);
       manager.on('phase', admitted);
       await manager.launch(
         { ...spec, image },
@@ -249,12 +250,7 @@ export class Launcher {
       const refusal = this.#refusal(error, tool, job.details.owner);
       const message = refusal?.message ?? (error instanceof Error ? error.message : String(error));
       if (job.stage === 'container' && manager.get(job.name)) job.note(`Failed: ${message}`);
-      else {
-        job.refusal = refusal;
-        job.fail(message);
-      }
-    } finally {
-      job.decide();
+      else job.fail(message);
     }
   }
 

@@ -42,15 +42,16 @@ describe('RemovalLog', () => {
       owner: 'alice',
       toolTitle: 'File viewer',
       reason: 'lru',
+      label: 'LRU eviction',
       what: 'was evicted to make room for a new launch (least recently used)',
     });
     expect(logged).toEqual([removal]);
     expect(removals.latest('alice-viewer')).toBe(removal);
     expect(removals.list('bob')).toEqual([]);
     await manager.remove('bob-live');
-    expect(removals.list().map((entry) => [entry.name, entry.what])).toEqual([
-      ['bob-live', 'was removed on request'],
-      ['alice-viewer', 'was evicted to make room for a new launch (least recently used)'],
+    expect(removals.list().map((entry) => [entry.name, entry.label, entry.what])).toEqual([
+      ['bob-live', 'killed', 'was removed on request'],
+      ['alice-viewer', 'LRU eviction', 'was evicted to make room for a new launch (least recently used)'],
     ]);
     expect(removals.list('bob').map((entry) => entry.name)).toEqual(['bob-live']);
   });
@@ -60,7 +61,11 @@ describe('RemovalLog', () => {
     await manager.launch(spec('guest-viewer', 'guest'));
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(await manager.cull()).toEqual([{ name: 'guest-viewer', reason: 'idle' }]);
-    expect(removals.latest('guest-viewer')?.what).toBe('was removed after 30ms without activity');
+    expect(removals.latest('guest-viewer')).toMatchObject({
+      reason: 'idle',
+      label: 'idle',
+      what: 'was removed after 30ms without activity',
+    });
   });
 
   it('ignores launches refused before a container existed, and names it knows nothing of', async () => {

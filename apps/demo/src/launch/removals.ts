@@ -18,6 +18,8 @@ export interface Removal {
   readonly toolTitle: string | undefined;
   /** Why the manager removed it; undefined when the reason was not reported. */
   readonly reason: RemovalReason | undefined;
+  /** The reason in a word or two (`LRU eviction`, `idle`, `killed`, …); undefined when not reported. */
+  readonly label: string | undefined;
   /** When (ms since the epoch). */
   readonly at: number;
   /** What happened, as a sentence ending without a period: `was evicted …`. */
@@ -33,6 +35,15 @@ export interface RemovalLogOptions {
   /** Called with each removal as it is recorded (e.g. to log it). */
   readonly onRemoval?: (removal: Removal) => void;
 }
+
+const REASON_LABELS: Readonly<Record<RemovalReason, string>> = {
+  lru: 'LRU eviction',
+  idle: 'idle',
+  'max-lifetime': 'max lifetime',
+  manual: 'killed',
+  failed: 'failed',
+  label: 'purged',
+};
 
 /** Records the manager's removals (newest first), with owner and tool remembered from its routes. */
 export class RemovalLog {
@@ -60,6 +71,7 @@ export class RemovalLog {
         owner: known.owner,
         toolTitle: known.tool === undefined ? undefined : findTool(known.tool)?.title,
         reason,
+        label: reason === undefined ? undefined : REASON_LABELS[reason],
         at: Date.now(),
         what: this.#describe(reason),
       };

@@ -46,7 +46,7 @@ export function toolRecipe(tool: ToolDefinition, prefix: string, base: string): 
     '',
   ].join('\n');
   return {
-    repository: `${prefix}-${tool.id}`,
+    repository: toolRepository(tool, prefix),
     dockerfile,
     files: [
       // Node reads the `.ts` sources as ES modules and strips their types.
@@ -59,6 +59,11 @@ export function toolRecipe(tool: ToolDefinition, prefix: string, base: string): 
     ],
     labels: { [IMAGE_LABEL]: prefix, 'dde-demo.tool': tool.id },
   };
+}
+
+/** The repository of a tool's image (its tag is the content hash). */
+function toolRepository(tool: ToolDefinition, prefix: string): string {
+  return `${prefix}-${tool.id}`;
 }
 
 /** Builds (when missing) and names the images of the demo's tools. */
@@ -81,6 +86,11 @@ export class ToolImages {
   /** The image prefix. */
   get prefix(): string {
     return this.#prefix;
+  }
+
+  /** The repository of the tool's image, known before it is built (e.g. `dde-demo-viewer`). */
+  repository(tool: ToolDefinition): string {
+    return toolRepository(tool, this.#prefix);
   }
 
   /** The tool's image tag, after building whatever is missing (runtime image first). */

@@ -187,7 +187,7 @@ export function demoRoutes(parts: AppParts): Router<DemoState> {
         name: fields.name,
         parameters: fields,
       };
-      const job = await launcher.start(request, user);
+      const job = launcher.start(request, user);
       ctx.status = 303;
       ctx.redirect(`/containers/${job.name}/launch`);
     } catch (error) {

@@ -67,7 +67,7 @@ export function dashboardLive(options: DashboardPageOptions): SafeHtml {
   <ul class="plain">
   ${model.removals.map(
     (removal) =>
-      html`<li data-removed="${removal.name}" data-reason="${removal.reason ?? ''}"><code>${removal.name}</code>${removal.toolTitle ? html` <span class="hint">(${removal.toolTitle})</span>` : ''} ${removal.what} <span class="hint">${ago(removal.at, now)}</span></li>`,
+      html`<li data-removed="${removal.name}" data-reason="${removal.reason ?? ''}">${removal.label ? html`<span class="badge gone">${removal.label}</span> ` : ''}<code>${removal.name}</code>${removal.toolTitle ? html` <span class="hint">(${removal.toolTitle})</span>` : ''} ${removal.what} <span class="hint">${ago(removal.at, now)}</span></li>`,
   )}
   </ul>
 </section>`;
@@ -88,7 +88,7 @@ export function dashboardLive(options: DashboardPageOptions): SafeHtml {
     <td>${row.toolTitle}${row.fileName ? html`<br><span class="hint">${row.fileName}</span>` : ''}</td>
     <td>${row.owner ?? '—'}</td>
     <td>${phaseBadge(row.phase)}<br><span class="hint">${row.state}${row.openWebSockets > 0 ? `, ${row.openWebSockets} WebSocket${row.openWebSockets === 1 ? '' : 's'}` : ''}</span></td>
-    <td class="num">${row.memoryMb === undefined ? '—' : `${row.memoryMb} MB`}</td>
+    <td class="num">${row.memoryMb === undefined ? '—' : `${row.memoryMb} MB`}${row.state === 'exited' || row.state === 'dead' ? html`<br><span class="hint" title="Its process has stopped: it holds none of the budget">freed</span>` : ''}</td>
     <td class="num">${age(row.createdAt, now)}</td>
     <td>${row.lastActivity === undefined ? html`<span class="hint">no requests yet</span>` : ago(row.lastActivity, now)}</td>
     <td><div class="actions">
