@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig } from './config.ts';
+
+describe('readConfig', () => {
+  it('has defaults matching the documented benchmark', () => {
+    expect(readConfig([], {})).toMatchObject({
+      seconds: 8,
+      warmupSeconds: 2,
+      rounds: 1,
+      connections: 32,
+      load: 'auto',
+      wrkThreads: 1,
+      nginxWorkers: 1,
+      only: undefined,
+    });
+  });
+
+  it('prefers flags over environment variables', () => {
+    const config = readConfig(['--duration', '3', '--only', 'direct, chp'], {
+      BENCH_DURATION: '5',
+      BENCH_LOAD: 'autocannon',
+    });
+    expect(config?.seconds).toBe(3);
+    expect(config?.load).toBe('autocannon');
+    expect([...(config?.only ?? [])]).toEqual(['direct', 'chp']);
+  });
+
+  it('names the flag at fault', () => {
+    expect(() => readConfig(['--connections', '2.5'], {})).toThrow(/--connections must be a whole number/);
+    expect(() => readConfig([], { BENCH_LOAD: 'ab' })).toThrow(/--load must be auto, wrk or autocannon/);
+  });
+
+  it('returns undefined for --help', () => {
+    expect(readConfig(['--help'], {})).toBeUndefined();
+  });
+});

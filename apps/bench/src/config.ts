@@ -1,0 +1,105 @@
+/** Benchmark settings from command-line flags, else `BENCH_*` environment variables, else defaults. */
+import { parseArgs } from 'node:util';
+
+/** Settings of one benchmark run. */
+export interface BenchConfig {
+  /** Measured seconds per target. */
+  readonly seconds: number;
+  /** Unmeasured warm-up seconds before each measurement. */
+  readonly warmupSeconds: number;
+  /** Rounds over all targets; each target's figure is its median round. */
+  readonly rounds: number;
+  /** Concurrent HTTP connections. */
+  readonly connections: number;
+  /** Concurrent WebSocket connections. */
+  readonly wsConnections: number;
+  /** WebSocket message size in bytes. */
+  readonly wsMessageBytes: number;
+  /** Load generator: `wrk` when installed, else `autocannon`, unless forced. */
+  readonly load: 'auto' | 'wrk' | 'autocannon';
+  /** wrk threads (1 leaves the second of 2 cores to the proxy). */
+  readonly wrkThreads: number;
+  /** nginx worker processes (1 matches a single Node process). */
+  readonly nginxWorkers: number;
+  /** Write CPU profiles of dde's measured runs to `results/profiles/`. */
+  readonly cpuProf: boolean;
+  /** Only these target ids, when set. */
+  readonly only: ReadonlySet<string> | undefined;
+}
+
+/** The `--help` text. */
+export const USAGE = `Usage: npm run bench -w @dde/bench -- [options]   (or BENCH_* variables with npm run bench)
+
+  --duration <s>         measured seconds per target        (BENCH_DURATION, default 8)
+  --warmup <s>           warm-up seconds before each run    (BENCH_WARMUP, default 2)
+  --rounds <n>           rounds over all targets, median kept (BENCH_ROUNDS, default 1)
+  --connections <n>      concurrent HTTP connections        (BENCH_CONNECTIONS, default 32)
+  --ws-connections <n>   concurrent WebSocket connections   (BENCH_WS_CONNECTIONS, default 32)
+  --ws-message-bytes <n> WebSocket message size             (BENCH_WS_MESSAGE_BYTES, default 128)
+  --load <name>          auto | wrk | autocannon            (BENCH_LOAD, default auto: wrk if installed)
+  --wrk-threads <n>      wrk threads                        (BENCH_WRK_THREADS, default 1)
+  --nginx-workers <n>    nginx worker processes             (BENCH_NGINX_WORKERS, default 1)
+  --cpu-prof             CPU profiles of dde's measured runs in results/profiles/  (BENCH_CPU_PROF=1)
+  --only <ids>           comma-separated subset of: direct,dde-core,dde-koa,dde-express,nginx,chp
+`;
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+function integer(name: string, value: string | undefined, fallback: number): number {
+  const n = positive(name, value, fallback);
+  if (!Number.isInteger(n)) throw new Error(`--${name} must be a whole number, got "${value}"`);
+  return n;
+}
+
+/** Reads the settings; throws with the offending flag named on bad input. Undefined after `--help`. */
+export function readConfig(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): BenchConfig | undefined {
+  const flag = { type: 'string' } as const;
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      duration: flag,
+      warmup: flag,
+      rounds: flag,
+      connections: flag,
+      'ws-connections': flag,
+      'ws-message-bytes': flag,
+      load: flag,
+      'wrk-threads': flag,
+      'nginx-workers': flag,
+      only: flag,
+      'cpu-prof': { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return undefined;
+  const load = values.load ?? env.BENCH_LOAD ?? 'auto';
+  if (load !== 'auto' && load !== 'wrk' && load !== 'autocannon') {
+    throw new Error(`--load must be auto, wrk or autocannon, got "${load}"`);
+  }
+  const only = values.only ?? env.BENCH_ONLY;
+  return {
+    seconds: positive('duration', values.duration ?? env.BENCH_DURATION, 8),
+    warmupSeconds: positive('warmup', values.warmup ?? env.BENCH_WARMUP, 2),
+    rounds: integer('rounds', values.rounds ?? env.BENCH_ROUNDS, 1),
+    connections: integer('connections', values.connections ?? env.BENCH_CONNECTIONS, 32),
+    wsConnections: integer('ws-connections', values['ws-connections'] ?? env.BENCH_WS_CONNECTIONS, 32),
+    wsMessageBytes: integer(
+      'ws-message-bytes',
+      values['ws-message-bytes'] ?? env.BENCH_WS_MESSAGE_BYTES,
+      128,
+    ),
+    load,
+    wrkThreads: integer('wrk-threads', values['wrk-threads'] ?? env.BENCH_WRK_THREADS, 1),
+    nginxWorkers: integer('nginx-workers', values['nginx-workers'] ?? env.BENCH_NGINX_WORKERS, 1),
+    cpuProf: values['cpu-prof'] ?? (env.BENCH_CPU_PROF === '1' || env.BENCH_CPU_PROF === 'true'),
+    only: only ? new Set(only.split(',').map((id) => id.trim())) : undefined,
+  };
+}

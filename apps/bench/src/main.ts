@@ -1,0 +1,130 @@
+/**
+ * `npm run bench`: one upstream container launched through dde, then the same HTTP load
+ * against it directly, through dde (Koa and Express), nginx and configurable-http-proxy, and a
+ * WebSocket echo figure direct vs dde. Prints a table and writes `results/latest.{json,md}`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { LABELS } from '@dde/core';
+import Docker from 'dockerode';
+import { interrupted, onCleanup, runWithCleanup } from './cleanup.ts';
+import { type BenchConfig, readConfig, USAGE } from './config.ts';
+import { startDde } from './dde.ts';
+import { autocannonGenerator } from './load/autocannon.ts';
+import type { LoadGenerator } from './load/types.ts';
+import { wrkGenerator } from './load/wrk.ts';
+import { describeMachine } from './machine.ts';
+import { log, measureHttp, measureWs } from './measure.ts';
+import { findExecutable } from './processes.ts';
+import {
+  type BenchResult,
+  checkTargets,
+  type Measurement,
+  medianOfRounds,
+  renderMarkdown,
+  renderText,
+} from './report.ts';
+import { chpTarget } from './targets/chp.ts';
+import { directTarget } from './targets/direct.ts';
+import { nginxTarget } from './targets/nginx.ts';
+import type { Target } from './targets/types.ts';
+import { buildUpstreamImage } from './upstream/image.ts';
+
+const RESPONSE_BYTES = 1024;
+
+/** wrk when installed (lighter on 2 cores), else autocannon, unless the config forces one. */
+async function chooseGenerator(config: BenchConfig): Promise<LoadGenerator> {
+  if (config.load === 'autocannon') return autocannonGenerator();
+  const wrk = await findExecutable('wrk');
+  if (wrk) return wrkGenerator(wrk, config.wrkThreads);
+  if (config.load === 'wrk') throw new Error('--load wrk: wrk is not installed (apt-get install wrk)');
+  return autocannonGenerator();
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  if (config === undefined) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const docker = new Docker();
+  const namespace = `bench-${randomBytes(4).toString('hex')}`;
+  const machine = await describeMachine(docker);
+  const generator = await chooseGenerator(config);
+  log(`namespace ${namespace}; load generator: ${generator.name}`);
+
+  const image = `dde-bench-upstream:${namespace}`;
+  log(`building ${image} (this machine's node binary in a scratch image)...`);
+  onCleanup(`removing image ${image}`, () => docker.getImage(image).remove({ force: true }));
+  await buildUpstreamImage(docker, image, { [LABELS.namespace]: namespace });
+
+  const dde = await startDde({ namespace, image });
+  log(`upstream ${dde.upstream.name} at ${dde.upstream.upstream.host}:${dde.upstream.upstream.port}`);
+
+  const selected = (targets: Target[]) => targets.filter((t) => config.only?.has(t.id) ?? true);
+  const nginx = await nginxTarget(config.nginxWorkers);
+  const httpTargets = selected([directTarget, dde.core, dde.koa, dde.express, nginx, chpTarget]);
+  const wsTargets = selected([directTarget, dde.koa]);
+  const httpRun = {
+    generator,
+    connections: config.connections,
+    seconds: config.seconds,
+    warmupSeconds: config.warmupSeconds,
+    profileDir: config.cpuProf ? fileURLToPath(new URL('../results/profiles/', import.meta.url)) : undefined,
+  };
+  if (httpRun.profileDir) await mkdir(httpRun.profileDir, { recursive: true });
+  const wsRun = {
+    connections: config.wsConnections,
+    seconds: config.seconds,
+    warmupSeconds: config.warmupSeconds,
+    messageBytes: config.wsMessageBytes,
+  };
+  // Rounds interleave the targets, so a burst of outside load hits one round of each at most.
+  const httpRounds = httpTargets.map((): Measurement[] => []);
+  const wsRounds = wsTargets.map((): Measurement[] => []);
+  for (let round = 1; round <= config.rounds; round++) {
+    if (config.rounds > 1) log(`-- round ${round} of ${config.rounds}`);
+    for (const [i, target] of httpTargets.entries()) {
+      httpRounds[i]?.push(await measureHttp(target, dde.upstream, httpRun));
+    }
+    for (const [i, target] of wsTargets.entries()) {
+      wsRounds[i]?.push(await measureWs(target, dde.upstream, wsRun));
+    }
+  }
+  const http = httpRounds.map(medianOfRounds);
+  const ws = wsRounds.map(medianOfRounds);
+
+  const result: BenchResult = {
+    date: new Date().toISOString(),
+    machine,
+    loadGenerator: generator.name,
+    settings: {
+      rounds: config.rounds,
+      connections: config.connections,
+      seconds: config.seconds,
+      warmupSeconds: config.warmupSeconds,
+      wsConnections: config.wsConnections,
+      wsMessageBytes: config.wsMessageBytes,
+      responseBytes: RESPONSE_BYTES,
+    },
+    http,
+    ws,
+    checks: checkTargets(http),
+  };
+  process.stdout.write(`\n${renderText(result)}\n`);
+  // A partial run (--only) must not overwrite the figures the README shows.
+  const name = config.only ? 'partial' : 'latest';
+  const dir = new URL('../results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  await writeFile(new URL(`${name}.json`, dir), `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(new URL(`${name}.md`, dir), renderMarkdown(result));
+  log(`\nwrote results/${name}.json and results/${name}.md`);
+}
+
+await runWithCleanup(main).catch((error: unknown) => {
+  // After a signal, whatever was under way fails: the signal handler already said why.
+  if (interrupted()) return;
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import type { LoadResult } from './load/types.ts';
+import {
+  type BenchResult,
+  checkTargets,
+  type Measurement,
+  medianOfRounds,
+  renderMarkdown,
+  renderText,
+} from './report.ts';
+
+const load = (requestsPerSecond: number, errors = 0): LoadResult => ({
+  requestsPerSecond,
+  p50Ms: 1.5,
+  p99Ms: 4.25,
+  requests: requestsPerSecond * 8,
+  errors,
+  seconds: 8,
+});
+const measured = (id: string, rps: number): Measurement => ({ id, label: id, result: load(rps) });
+
+describe('checkTargets', () => {
+  it('compares each dde adapter with configurable-http-proxy and nginx', () => {
+    const checks = checkTargets([
+      measured('direct', 30_000),
+      measured('dde-koa', 10_000),
+      measured('dde-express', 7_000),
+      measured('nginx', 15_000),
+      measured('chp', 3_000),
+    ]);
+    expect(checks.map((c) => [c.proxy, c.reference, c.met])).toEqual([
+      ['dde-koa', 'chp', true],
+      ['dde-koa', 'nginx', true],
+      ['dde-express', 'chp', false],
+      ['dde-express', 'nginx', false],
+    ]);
+    expect(checks[0]?.ratio).toBeCloseTo(10 / 3);
+  });
+
+  it('leaves a target unmeasured when the peer did not run', () => {
+    const checks = checkTargets([
+      measured('dde-koa', 10_000),
+      { id: 'nginx', label: 'nginx', skipped: 'not installed' },
+    ]);
+    const nginx = checks.find((c) => c.proxy === 'dde-koa' && c.reference === 'nginx');
+    expect(nginx).toMatchObject({ ratio: undefined, met: undefined });
+  });
+});
+
+describe('medianOfRounds', () => {
+  it('keeps the median round by throughput and every round', () => {
+    const combined = medianOfRounds([measured('chp', 3000), measured('chp', 1000), measured('chp', 2000)]);
+    expect(combined.result?.requestsPerSecond).toBe(2000);
+    expect(combined.rounds?.map((r) => r.requestsPerSecond)).toEqual([3000, 1000, 2000]);
+  });
+
+  it('takes the lower middle round of an even count', () => {
+    expect(medianOfRounds([measured('x', 4), measured('x', 1)]).result?.requestsPerSecond).toBe(1);
+  });
+
+  it('reports a failure in any round', () => {
+    const failed: Measurement = { id: 'x', label: 'x', skipped: 'failed: boom' };
+    expect(medianOfRounds([measured('x', 4), failed])).toBe(failed);
+  });
+});
+
+describe('rendering', () => {
+  const result: BenchResult = {
+    date: '2025-01-01T00:00:00.000Z',
+    machine: {
+      cpu: 'Test CPU',
+      cores: 2,
+      memoryGiB: 24,
+      kernel: '6.1',
+      node: 'v24.0.0',
+      docker: '20.10.24',
+      loadAverage: 0.1,
+    },
+    loadGenerator: 'wrk 4.1.0 (1 thread)',
+    settings: {
+      rounds: 1,
+      connections: 32,
+      seconds: 8,
+      warmupSeconds: 2,
+      wsConnections: 32,
+      wsMessageBytes: 128,
+      responseBytes: 1024,
+    },
+    http: [
+      measured('direct', 30_000),
+      {
+        id: 'dde-koa',
+        label: 'dde-koa',
+        result: { ...load(12_345), proxyCpuUsPerRequest: 80.4, proxySystemShare: 0.6 },
+      },
+      { id: 'nginx', label: 'nginx', skipped: 'not installed' },
+    ],
+    ws: [measured('direct', 40_000)],
+    checks: checkTargets([measured('dde-koa', 12_345), measured('chp', 3_000)]),
+  };
+
+  it('prints throughput, latency, ratio to direct, machine and load generator', () => {
+    const text = renderText(result);
+    expect(text).toContain('Test CPU, 2 cores');
+    expect(text).toContain('Load generator: wrk 4.1.0 (1 thread)');
+    expect(text).toMatch(/dde-koa\s+12,345\s+12,345-12,345\s+1\.50\s+4\.25\s+0\s+0\.41x\s+80 \(60% sys\)/);
+    expect(text).toMatch(/nginx\s+not installed/);
+    expect(text).toContain('dde-koa vs chp: 4.12x (target >= 2.5x) MET');
+    expect(text).toContain('dde-koa vs nginx: - (target >= 0.6x) not measured');
+    expect(text).not.toContain('Warning');
+  });
+
+  it('warns when the machine was busy', () => {
+    const busy = { ...result, machine: { ...result.machine, loadAverage: 3.5 } };
+    expect(renderText(busy)).toContain('Warning: load average 3.5 at start');
+    expect(renderMarkdown(busy)).toContain('> Warning: load average 3.5 at start');
+  });
+
+  it('writes a Markdown table', () => {
+    const markdown = renderMarkdown(result);
+    expect(markdown).toContain(
+      '| Target | req/s | rounds min-max | p50 ms | p99 ms | errors | vs direct | proxy CPU us/req |',
+    );
+    expect(markdown).toContain(
+      '| dde-koa | 12,345 | 12,345-12,345 | 1.50 | 4.25 | 0 | 0.41x | 80 (60% sys) |',
+    );
+    expect(markdown).toContain('| direct | 30,000 | 30,000-30,000 | 1.50 | 4.25 | 0 | 1.00x | - |');
+    expect(markdown).toContain('- dde-koa vs chp: 4.12x (target >= 2.5x) MET');
+  });
+});
