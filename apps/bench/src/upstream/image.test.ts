@@ -1,5 +1,5 @@
+import { parseLdd } from '@dde/test-support/ldd';
 import { describe, expect, it } from 'vitest';
-import { parseLdd } from './image.ts';
 
 describe('parseLdd', () => {
   it('lists libraries and the loader, not the vDSO', () => {

@@ -3,11 +3,10 @@
  * `node` binary, the shared libraries `ldd` says it needs, the dynamic loader, and
  * `server.ts`. No registry is involved, and nothing inside the image but Node itself.
  */
-import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { sharedLibraries } from '@dde/test-support/ldd';
 import type Docker from 'dockerode';
 import tar from 'tar-stream';
 
@@ -23,33 +22,6 @@ ENV PORT=${UPSTREAM_PORT}
 EXPOSE ${UPSTREAM_PORT}
 ENTRYPOINT ["/node", "--disable-warning=ExperimentalWarning", "/server.mts"]
 `;
-
-/**
- * The absolute paths of the shared objects in `ldd` output, the dynamic loader included
- * (`linux-vdso` has no file and is skipped).
- */
-export function parseLdd(output: string): string[] {
-  const paths = new Set<string>();
-  for (const line of output.split('\n')) {
-    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-    const match = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
-    if (match?.[1]) paths.add(match[1]);
-  }
-  return [...paths];
-}
-
-/** The shared libraries and loader a dynamically linked binary needs, per `ldd`. */
-export async function sharedLibraries(binary: string): Promise<string[]> {
-  try {
-    const { stdout } = await promisify(execFile)('ldd', [binary]);
-    return parseLdd(stdout);
-  } catch (error) {
-    // A statically linked binary makes ldd exit 1 with "not a dynamic executable".
-    const text = String((error as { stdout?: string; stderr?: string }).stderr ?? error);
-    if (/not a dynamic executable|statically linked/.test(text)) return [];
-    throw new Error(`cannot list the shared libraries of ${binary} with ldd (install libc-bin): ${text}`);
-  }
-}
 
 /** Adds one file to the tar stream under `name`, streaming its content. */
 async function addFile(pack: tar.Pack, name: string, source: string): Promise<void> {

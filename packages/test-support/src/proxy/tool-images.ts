@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import type Dockerode from 'dockerode';
 import { buildImage, NAMESPACE_LABEL } from '../docker.ts';
+import { sharedLibraries } from '../ldd.ts';
 
 /**
  * A busybox `httpd` tool: `/www/index.html` (with the marker `dde busybox tool`), a 10 MB
@@ -123,7 +123,7 @@ export async function buildNodeToolImage(docker: Dockerode, tag: string, namespa
     'rootfs/usr/local/bin/node': readFileSync(process.execPath),
     'rootfs/app/tool.mjs': NODE_TOOL_SCRIPT,
   };
-  const libraries = sharedLibraries(process.execPath);
+  const libraries = await sharedLibraries(process.execPath);
   for (const library of libraries) files[`rootfs${library}`] = readFileSync(realpathSync(library));
   return buildImage(docker, tag, {
     labels: { [NAMESPACE_LABEL]: namespace },
@@ -139,20 +139,4 @@ export async function buildNodeToolImage(docker: Dockerode, tag: string, namespa
       '',
     ].join('\n'),
   });
-}
-
-/** Absolute paths of the shared libraries (and loader) a dynamically linked binary needs. */
-function sharedLibraries(binary: string): string[] {
-  let output: string;
-  try {
-    output = execFileSync('ldd', [binary], { encoding: 'utf8' });
-  } catch {
-    return []; // statically linked
-  }
-  const paths = new Set<string>();
-  for (const line of output.split('\n')) {
-    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (match?.[1]) paths.add(match[1]);
-  }
-  return [...paths];
 }
