@@ -78,3 +78,9 @@ export {
   validateName,
   validateSpec,
 } from './spec.ts';
+export type {
+  UpstreamClient,
+  UpstreamPoolStats,
+  UpstreamRequestOptions,
+  UpstreamResponse,
+} from './upstream/pool.ts';

@@ -332,10 +332,10 @@ function validateReadiness(readiness: unknown): Readonly<Required<ReadinessSpec>
     throw invalidSpec('readiness', 'must be an object like { path: "/", timeoutMs: 60000 }');
   }
   const { path = '/', timeoutMs = DEFAULT_READINESS_TIMEOUT_MS } = readiness as ReadinessSpec;
-  if (typeof path !== 'string' || !path.startsWith('/') || /[\s#]/.test(path)) {
+  if (typeof path !== 'string' || !/^\/[\x21-\x22\x24-\x7e]*$/.test(path)) {
     throw invalidSpec(
       'readiness.path',
-      `must be an absolute URL path such as "/" or "/health", got ${JSON.stringify(path)}`,
+      `must be an absolute URL path such as "/" or "/health" (no spaces or #; percent-encode other characters), got ${JSON.stringify(path)}`,
     );
   }
   const timeout = optionalNumber('readiness.timeoutMs', timeoutMs, {

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { UpstreamClient } from '../upstream/pool.ts';
 
 /** Options of {@link probeReadiness}. */
 export interface ProbeOptions {
@@ -16,12 +16,12 @@ const FIRST_DELAY_MS = 50;
 const MAX_DELAY_MS = 1000;
 
 /**
- * GETs `path` through `dispatcher` until it answers 200 (true), the deadline passes (false) or
+ * GETs `path` through `client` until it answers 200 (true), the deadline passes (false) or
  * the signal aborts (false). Backs off from 50 ms to 1 s between attempts, so a tool that comes
  * up quickly is seen quickly and a slow one is not hammered.
  */
 export async function probeReadiness(
-  dispatcher: Dispatcher,
+  client: UpstreamClient,
   path: string,
   options: ProbeOptions,
 ): Promise<boolean> {
@@ -32,16 +32,14 @@ export async function probeReadiness(
     if (remaining <= 0) return false;
     const timeout = Math.min(remaining, options.attemptTimeoutMs ?? 5000);
     try {
-      const response = await dispatcher.request({
+      const response = await client.request({
         path,
-        method: 'GET',
         headers: { 'user-agent': 'dde-readiness-probe' },
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]),
+        timeoutMs: timeout,
+        signal,
+        discardBody: true,
       });
-      await response.body.dump();
-      if (response.statusCode === 200) return !signal.aborted;
+      if (response.status === 200) return !signal.aborted;
     } catch {
       // Refused, reset or timed out: the tool is not listening yet.
     }

@@ -1,5 +1,12 @@
-import { Pool } from 'undici';
 import type { ContainerInfo, Upstream } from '../backend.ts';
+import {
+  type UpstreamClient,
+  UpstreamPool,
+  type UpstreamPoolOptions,
+  validatePoolOptions,
+} from '../upstream/pool.ts';
+
+export type { UpstreamPoolOptions };
 
 /**
  * Where a container is on its way to serving requests:
@@ -39,22 +46,12 @@ export interface Route {
   readonly upstream: Upstream | undefined;
   /** `http://host:port` of the upstream, once the container runs. */
   readonly origin: string | undefined;
-  /** Keep-alive connection pool to the upstream; set while probing and ready. */
-  readonly pool: Pool | undefined;
+  /** Keep-alive connections to the upstream; set while probing and ready. */
+  readonly pool: UpstreamClient | undefined;
   /** When the phase last changed (ms since the epoch). */
   readonly phaseSince: number;
   /** WebSocket (upgraded) sessions open through the proxy right now. */
   readonly openWebSockets: number;
-}
-
-/** Options of the per-upstream pools the manager creates. */
-export interface UpstreamPoolOptions {
-  /** Most connections per upstream; unlimited by default (idle ones close after keepAliveTimeoutMs). */
-  connections?: number;
-  /** How long an idle upstream connection stays open, in ms. Default 4000. */
-  keepAliveTimeoutMs?: number;
-  /** How long connecting to an upstream may take, in ms. Default 10000. */
-  connectTimeoutMs?: number;
 }
 
 /** The mutable record behind a {@link Route}; only the manager changes it. */
@@ -65,7 +62,7 @@ export class RouteEntry implements Route {
   failure: RouteFailure | undefined = undefined;
   upstream: Upstream | undefined = undefined;
   origin: string | undefined = undefined;
-  pool: Pool | undefined = undefined;
+  pool: UpstreamPool | undefined = undefined;
   phaseSince: number = Date.now();
   openWebSockets = 0;
   /** A launch through this manager is under way. */
@@ -89,15 +86,10 @@ export class RouteEntry implements Route {
  */
 export class RouteTable {
   readonly #entries = new Map<string, RouteEntry>();
-  readonly #poolOptions: Pool.Options;
+  readonly #poolOptions: UpstreamPoolOptions;
 
   constructor(options: UpstreamPoolOptions = {}) {
-    this.#poolOptions = {
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 4000,
-      connectTimeout: options.connectTimeoutMs ?? 10_000,
-      pipelining: 1,
-      ...(options.connections === undefined ? {} : { connections: options.connections }),
-    };
+    this.#poolOptions = validatePoolOptions(options);
   }
 
   /** The entry of that name. */
@@ -129,10 +121,10 @@ export class RouteTable {
     if (entry.pool && entry.upstream?.host === upstream.host && entry.upstream.port === upstream.port)
       return false;
     this.disconnect(entry);
-    const host = upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host;
+    const pool = new UpstreamPool(upstream.host, upstream.port, this.#poolOptions);
     entry.upstream = upstream;
-    entry.origin = `http://${host}:${upstream.port}`;
-    entry.pool = new Pool(entry.origin, this.#poolOptions);
+    entry.origin = pool.origin;
+    entry.pool = pool;
     return true;
   }
 
@@ -142,7 +134,7 @@ export class RouteTable {
     entry.pool = undefined;
     entry.upstream = undefined;
     entry.origin = undefined;
-    if (pool) void pool.close().catch(() => {});
+    if (pool) void pool.close();
   }
 
   /** Removes the entry and closes its pool and probe. */

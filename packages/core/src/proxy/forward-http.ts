@@ -1,11 +1,15 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
-import type { History } from '../history/history.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DdeError } from '../errors.ts';
+import type { History, HttpActivity } from '../history/history.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
+import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
+import type { UpstreamPool } from '../upstream/pool.ts';
 import type { ResponseRewrite } from './headers.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { sendError } from './pages.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Everything one forwarded request needs. */
 export interface ForwardRequest {
@@ -24,109 +28,93 @@ export interface ForwardRequest {
   readonly user: string | undefined;
 }
 
-/** Thrown into undici when the client went away, so the upstream request stops. */
-class ClientGoneError extends Error {
-  override readonly name = 'ClientGoneError';
-}
-
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'ETIMEDOUT',
-]);
-
 /**
  * Streams one request to the container's pool and its response back into `res`, with
  * backpressure both ways and no buffering. Upstream failures before the response started
- * become a 502 (refused, reset) or 504 (timeout); after, the client connection is cut (the
- * status line is gone). A client that leaves aborts the upstream request. Records the
+ * become a 502 (refused, reset, invalid) or 504 (timeout); after, the client connection is cut
+ * (the status line is gone). A client that leaves aborts the upstream exchange. Records the
  * exchange in the history when it ends.
  */
 export function forwardHttp(forward: ForwardRequest): void {
-  const { req, route } = forward;
-  const pool = route.pool as Dispatcher;
-  const handler = new ForwardHandler(forward);
-  const method = req.method ?? 'GET';
+  const { req, res } = forward;
+  // Gone during an asynchronous authorization or lookup: its 'close' has already fired.
+  if (res.destroyed) return;
+  const pool = forward.route.pool as UpstreamPool;
   const headers = req.headers;
-  const hasBody =
-    headers['transfer-encoding'] !== undefined ||
-    (headers['content-length'] !== undefined && headers['content-length'] !== '0');
-  try {
-    pool.dispatch(
-      {
-        path: forward.path,
-        method,
-        headers: forward.headers,
-        body: hasBody ? req : null,
-        headersTimeout: forward.headersTimeoutMs,
-        bodyTimeout: forward.bodyTimeoutMs,
-      },
-      handler,
-    );
-  } catch (error) {
-    handler.onResponseError(undefined, error as Error);
-  }
+  // Node has removed the chunked framing: such a body is re-chunked upstream.
+  const chunked = headers['transfer-encoding'] !== undefined;
+  const length = headers['content-length'];
+  const handler = new ForwardHandler(forward);
+  handler.exchange = pool.dispatch(
+    {
+      method: req.method ?? 'GET',
+      path: forward.path,
+      headers: forward.headers,
+      body: chunked || (length !== undefined && length !== '0') ? req : undefined,
+      chunked,
+      headersTimeoutMs: forward.headersTimeoutMs,
+      bodyTimeoutMs: forward.bodyTimeoutMs,
+    },
+    handler,
+  );
 }
 
-class ForwardHandler implements Dispatcher.DispatchHandler {
+class ForwardHandler implements ResponseHandler {
   readonly #forward: ForwardRequest;
   readonly #start = Date.now();
-  #controller: Dispatcher.DispatchController | undefined;
+  /** The upstream exchange, once dispatched. */
+  exchange: Exchange | undefined = undefined;
   #status = 0;
-  #bytesIn = 0;
   #bytesOut = 0;
   #ended = false;
+  #waitingForDrain = false;
 
   constructor(forward: ForwardRequest) {
     this.#forward = forward;
-    forward.res.on('drain', this.#onDrain);
-    forward.res.once('close', this.#onClose);
+    forward.res.on('close', this.#onClose);
   }
 
-  #onDrain = (): void => {
-    this.#controller?.resume();
+  readonly #onDrain = (): void => {
+    this.#waitingForDrain = false;
+    this.exchange?.resume();
   };
 
-  #onClose = (): void => {
+  readonly #onClose = (): void => {
     if (this.#ended) return;
     // The client left before the response ended.
-    this.#controller?.abort(new ClientGoneError('client closed the connection'));
+    this.exchange?.abort();
     this.#finish(499);
   };
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#forward.res.destroyed) controller.abort(new ClientGoneError('client closed the connection'));
-  }
-
-  onBodySent(chunk: Buffer): void {
-    this.#bytesIn += chunk.length;
-  }
-
   onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-    statusMessage?: string,
+    status: number,
+    statusText: string,
+    headers: string[],
+    connection: string | undefined,
   ): void {
     const res = this.#forward.res;
     if (res.destroyed) {
-      controller.abort(new ClientGoneError('client closed the connection'));
+      this.exchange?.abort();
+      this.#finish(499);
       return;
     }
-    this.#status = statusCode;
+    this.#status = status;
     this.#forward.metrics?.upstreamLatency((Date.now() - this.#start) / 1000);
-    const out = clientResponseHeaders(headers, this.#forward.rewrite);
-    // Node accepts a flat [name, value, ...] array; values may be arrays (Set-Cookie).
-    const flat = out as unknown as string[];
-    if (statusMessage) res.writeHead(statusCode, statusMessage, flat);
-    else res.writeHead(statusCode, flat);
+    const out = clientResponseHeaders(headers, connection, this.#forward.rewrite);
+    // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
+    if (statusText === '') res.writeHead(status, out);
+    else res.writeHead(status, statusText, out);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(chunk: Buffer): boolean {
     this.#bytesOut += chunk.length;
-    if (!this.#forward.res.write(chunk)) controller.pause();
+    const res = this.#forward.res;
+    if (res.write(chunk)) return true;
+    if (!this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      res.once('drain', this.#onDrain);
+    }
+    return false;
   }
 
   onResponseEnd(): void {
@@ -134,17 +122,16 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#finish(this.#status);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    if (error instanceof ClientGoneError || this.#ended) return;
+  onResponseError(error: DdeError): void {
+    if (this.#ended) return;
     const { req, res, route } = this.#forward;
-    const timeout = TIMEOUT_CODES.has((error as { code?: string }).code ?? '');
     if (res.headersSent) {
       // Too late for an error status: cut the connection so the client sees a broken response.
       res.destroy();
       this.#finish(this.#status);
       return;
     }
-    if (timeout) {
+    if (error.code === 'UPSTREAM_TIMEOUT') {
       sendError(
         req,
         res,
@@ -170,19 +157,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#ended = true;
     const { req, res, path, history, route, user } = this.#forward;
     this.#forward.metrics?.proxied(status);
-    res.off('drain', this.#onDrain);
     res.off('close', this.#onClose);
+    if (this.#waitingForDrain) res.off('drain', this.#onDrain);
     const query = path.indexOf('?');
-    history.record(route.name, {
+    const record: Mutable<HttpActivity> = {
       type: 'http',
       time: this.#start,
       method: req.method ?? 'GET',
       path: query === -1 ? path : path.slice(0, query),
       status,
-      bytesIn: this.#bytesIn,
+      bytesIn: this.exchange?.bytesSent ?? 0,
       bytesOut: this.#bytesOut,
       durationMs: Date.now() - this.#start,
-      ...(user === undefined ? {} : { user }),
-    });
+    };
+    if (user !== undefined) record.user = user;
+    history.record(route.name, record);
   }
 }

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) plus `proxy-connection`; any `proxy-*` header is
@@ -14,7 +14,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 // Request headers the proxy replaces: the forwarding headers it sets itself, `host` (set per
-// `upstreamHost`), and `expect` (Node answers `100-continue` itself; undici refuses it).
+// `upstreamHost`), and `expect` (Node answers `100-continue` itself, before the body arrives).
 const REPLACED_REQUEST = new Set([
   'host',
   'expect',
@@ -28,6 +28,11 @@ const REPLACED_REQUEST = new Set([
 /** The tokens of a `Connection` header other than `close` and `keep-alive`: headers it makes hop-by-hop. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // The usual values list no header: answer them without splitting.
+  if (value.length <= 10 && typeof value === 'string') {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return undefined;
+  }
   const text = Array.isArray(value) ? value.join(',') : value;
   let tokens: Set<string> | undefined;
   for (const part of text.split(',')) {
@@ -121,8 +126,14 @@ function forwardedNode(ip: string): string {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+// Clients mostly send the same Host: remember the last one quoted.
+let lastQuoted = { value: '', quoted: '' };
+
 function quoteIfNeeded(value: string): string {
-  return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+  if (value === lastQuoted.value) return lastQuoted.quoted;
+  const quoted = TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+  lastQuoted = { value, quoted };
+  return quoted;
 }
 
 function firstValue(value: string | string[] | undefined): string | undefined {
@@ -145,34 +156,28 @@ export interface ResponseRewrite {
 }
 
 /**
- * The upstream's response headers as a flat array for `res.writeHead`: hop-by-hop ones removed,
- * `Location` and `Set-Cookie` paths rewritten under the prefix when asked.
+ * The upstream's response headers (flat, names lowercase) as a flat array for `res.writeHead`:
+ * hop-by-hop ones removed (with those its `Connection` header lists), `Location` and
+ * `Set-Cookie` paths rewritten under the prefix when asked.
  */
 export function clientResponseHeaders(
-  headers: IncomingHttpHeaders,
+  headers: readonly string[],
+  connection: string | undefined,
   rewrite: ResponseRewrite | undefined,
-): (string | string[])[] {
-  const listed = connectionTokens(headers.connection);
-  const out: (string | string[])[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || isHopByHop(name, listed)) continue;
+): string[] {
+  const listed = connectionTokens(connection);
+  const out: string[] = [];
+  for (let index = 0; index < headers.length; index += 2) {
+    const name = headers[index] as string;
+    const value = headers[index + 1] as string;
+    if (isHopByHop(name, listed)) continue;
     if (rewrite !== undefined) {
-      if (
-        rewrite.location &&
-        (name === 'location' || name === 'content-location') &&
-        typeof value === 'string'
-      ) {
+      if (rewrite.location && (name === 'location' || name === 'content-location')) {
         out.push(name, rewriteLocation(value, rewrite.prefix, rewrite.authorities()));
         continue;
       }
       if (rewrite.cookiePath && name === 'set-cookie') {
-        out.push(
-          name,
-          Array.isArray(value)
-            ? value.map((cookie) => rewriteCookiePath(cookie, rewrite.prefix))
-            : rewriteCookiePath(value, rewrite.prefix),
-        );
+        out.push(name, rewriteCookiePath(value, rewrite.prefix));
         continue;
       }
     }

@@ -1,0 +1,358 @@
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { DdeError } from '../errors.ts';
+import type { Exchange, ExchangeCarrier } from './exchange.ts';
+import {
+  type ResponseEvents,
+  type ResponseHead,
+  ResponseParseError,
+  ResponseParser,
+} from './response-parser.ts';
+
+/** What a connection needs from the pool that owns it. */
+export interface ConnectionOwner {
+  readonly host: string;
+  readonly port: number;
+  /** `host:port`, the `Host` of requests that bring none. */
+  readonly authority: string;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  /** The connection finished an exchange cleanly and can carry another. */
+  release(connection: UpstreamConnection): void;
+  /** The connection closed. */
+  removed(connection: UpstreamConnection): void;
+  /** Sends an exchange again, on a fresh connection. */
+  retry(exchange: Exchange): void;
+  /** A connection must close after this many idle ms, sooner than the pool's own setting. */
+  shortenedKeepAlive(ms: number): void;
+}
+
+// One read buffer for every upstream socket: reads are handled one at a time, and nothing
+// keeps a view of it past the read (body chunks are copied into buffers the handler owns).
+const READ_BUFFER_BYTES = 64 * 1024;
+let sharedReadBuffer: Buffer | undefined;
+
+/**
+ * One keep-alive connection to an upstream, carrying one exchange at a time: writes the request
+ * (streaming its body, chunked when asked), parses the response strictly and hands it to the
+ * exchange's handler, then goes back to its pool when both directions ended cleanly. Anything
+ * doubtful (a parse error, bytes after the response, a request body cut short, an aborted
+ * exchange) closes it instead.
+ */
+export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
+  readonly #owner: ConnectionOwner;
+  readonly #socket: Socket;
+  readonly #parser: ResponseParser;
+  #exchange: Exchange | undefined = undefined;
+  #head: ResponseHead | undefined = undefined;
+  /** The whole request (head and body) is written. */
+  #requestSent = false;
+  /** Reading stopped because the handler asked for it. */
+  #paused = false;
+  #connected = false;
+  #closed = false;
+  #socketError: Error | undefined = undefined;
+  #detachBody: (() => void) | undefined = undefined;
+  /** When it was opened (ms since the epoch). */
+  readonly createdAt: number = Date.now();
+  /** Exchanges it completed. */
+  served = 0;
+  /** When it last became idle (ms since the epoch). */
+  idleSince = 0;
+  /** When the current response last delivered bytes, while a body timeout applies. */
+  lastReadAt = 0;
+  /** How long it may stay idle: the pool's setting, shortened by the server's `Keep-Alive` hint. */
+  keepAliveMs: number;
+
+  constructor(owner: ConnectionOwner) {
+    this.#owner = owner;
+    this.keepAliveMs = owner.keepAliveTimeoutMs;
+    this.#parser = new ResponseParser(this, owner.maxHeaderBytes);
+    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    this.#socket = connect({
+      host: owner.host,
+      port: owner.port,
+      noDelay: true,
+      onread: {
+        buffer: sharedReadBuffer,
+        callback: (bytes, buffer) => this.#onRead(bytes, buffer as Buffer),
+      },
+    });
+    this.#socket.once('connect', () => {
+      this.#connected = true;
+    });
+    this.#socket.on('error', (error) => {
+      this.#socketError ??= error;
+    });
+    this.#socket.once('close', () => this.#onClose());
+  }
+
+  /** Still connecting. */
+  get connecting(): boolean {
+    return !this.#connected && !this.#closed;
+  }
+
+  /** Carrying an exchange. */
+  get busy(): boolean {
+    return this.#exchange !== undefined;
+  }
+
+  /** Sends the exchange's request and reads its response. */
+  start(exchange: Exchange): void {
+    this.#exchange = exchange;
+    exchange.carrier = this;
+    this.#head = undefined;
+    this.#paused = false;
+    this.#requestSent = false;
+    const request = exchange.request;
+    this.#parser.reset(request.method === 'HEAD');
+    if (request.bodyTimeoutMs > 0) this.lastReadAt = exchange.startedAt;
+
+    const body = request.body;
+    let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
+    let hasHost = false;
+    let hasLength = false;
+    const headers = request.headers;
+    for (let index = 0; index < headers.length; index += 2) {
+      const name = headers[index] as string;
+      if (name.length === 4 && !hasHost) hasHost = name.toLowerCase() === 'host';
+      else if (name.length === 14 && !hasLength) hasLength = name.toLowerCase() === 'content-length';
+      head += `${name}: ${headers[index + 1]}\r\n`;
+    }
+    if (!hasHost) head += `host: ${this.#owner.authority}\r\n`;
+    // Implied by HTTP/1.1; said anyway for servers that speak 1.0 but can keep connections.
+    head += 'connection: keep-alive\r\n';
+    const socket = this.#socket;
+    if (body === undefined) {
+      // Header values are latin1 strings as Node parsed them: written back byte for byte.
+      socket.write(`${head}\r\n`, 'latin1');
+      this.#requestSent = true;
+    } else if (body instanceof Uint8Array) {
+      if (!hasLength) head += `content-length: ${body.length}\r\n`;
+      socket.cork();
+      socket.write(`${head}\r\n`, 'latin1');
+      socket.write(body);
+      socket.uncork();
+      exchange.bytesSent = body.length;
+      this.#requestSent = true;
+    } else {
+      const chunked = request.chunked === true;
+      socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+      this.#pumpBody(exchange, body, chunked);
+    }
+  }
+
+  /** Streams a request body upstream with backpressure; a body that ends early closes the connection. */
+  #pumpBody(exchange: Exchange, body: Readable, chunked: boolean): void {
+    const socket = this.#socket;
+    let ended = false;
+    let waitingForDrain = false;
+    const onData = (chunk: Buffer): void => {
+      if (chunk.length === 0) return;
+      exchange.bytesSent += chunk.length;
+      let flowing: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        flowing = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        flowing = socket.write(chunk);
+      }
+      if (!flowing) {
+        waitingForDrain = true;
+        body.pause();
+      }
+    };
+    const onDrain = (): void => {
+      if (!waitingForDrain) return;
+      waitingForDrain = false;
+      body.resume();
+    };
+    const onEnd = (): void => {
+      ended = true;
+      detach();
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      this.#requestSent = true;
+    };
+    const onClose = (): void => {
+      if (ended || this.#exchange !== exchange) return;
+      this.#fail(new DdeError('UPSTREAM_UNAVAILABLE', 'The request body ended before it was complete.'));
+    };
+    const detach = (): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('close', onClose);
+      body.off('error', ignore);
+      socket.off('drain', onDrain);
+      this.#detachBody = undefined;
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('close', onClose);
+    body.on('error', ignore); // 'close' follows, and says what matters
+    socket.on('drain', onDrain);
+    this.#detachBody = () => {
+      detach();
+      // Let the rest of the client's body drain away so its connection can serve again.
+      if (!ended && !body.destroyed) body.resume();
+    };
+  }
+
+  /** Gives up the exchange (its client left): the connection closes, the response is unread. */
+  abandon(exchange: Exchange): void {
+    if (this.#exchange !== exchange) return;
+    this.#exchange = undefined;
+    this.#parser.abandon();
+    this.#detachBody?.();
+    this.#socket.destroy();
+  }
+
+  /** Reads again after the handler paused. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#exchange?.request.bodyTimeoutMs) this.lastReadAt = Date.now();
+    this.#socket.resume();
+  }
+
+  /** Closes the connection; an exchange it carries fails. */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /** Fails the exchange if it waited too long; called by the pool's sweep. */
+  checkTimeouts(now: number, connectTimeoutMs: number): void {
+    if (this.connecting && now - this.createdAt >= connectTimeoutMs) {
+      this.#timeOut(`connecting to ${this.#owner.authority} took longer than ${connectTimeoutMs} ms`);
+      return;
+    }
+    const exchange = this.#exchange;
+    if (exchange === undefined) return;
+    const { headersTimeoutMs, bodyTimeoutMs } = exchange.request;
+    if (this.#head === undefined) {
+      if (now - exchange.startedAt >= headersTimeoutMs) {
+        this.#timeOut(`${this.#owner.authority} sent no response within ${headersTimeoutMs} ms`);
+      }
+    } else if (bodyTimeoutMs > 0 && !this.#paused && now - this.lastReadAt >= bodyTimeoutMs) {
+      this.#timeOut(
+        `${this.#owner.authority} sent nothing for ${bodyTimeoutMs} ms in the middle of a response`,
+      );
+    }
+  }
+
+  #timeOut(message: string): void {
+    if (this.#exchange === undefined) this.#socket.destroy();
+    else this.#fail(new DdeError('UPSTREAM_TIMEOUT', `Upstream timeout: ${message}.`));
+  }
+
+  onHead(head: ResponseHead): void {
+    const exchange = this.#exchange as Exchange;
+    this.#head = head;
+    const hint = head.keepAliveTimeoutMs;
+    if (hint !== undefined) {
+      // Leave the server a margin, so it never closes a connection just handed out.
+      const keepAliveMs = Math.min(this.#owner.keepAliveTimeoutMs, Math.max(hint - 1000, hint / 2));
+      if (keepAliveMs !== this.keepAliveMs) {
+        this.keepAliveMs = keepAliveMs;
+        if (keepAliveMs < this.#owner.keepAliveTimeoutMs) this.#owner.shortenedKeepAlive(keepAliveMs);
+      }
+    }
+    if (exchange.request.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
+    exchange.handler.onResponseStart(head.status, head.statusText, head.headers, head.connection);
+  }
+
+  onBody(data: Buffer, start: number, end: number): void {
+    const exchange = this.#exchange as Exchange;
+    // The bytes sit in the shared read buffer: the handler gets its own copy.
+    const chunk = Buffer.allocUnsafe(end - start);
+    data.copy(chunk, 0, start, end);
+    if (!exchange.handler.onResponseData(chunk)) this.#paused = true;
+  }
+
+  #onRead(bytes: number, buffer: Buffer): boolean {
+    const exchange = this.#exchange;
+    if (exchange === undefined) {
+      // Bytes nobody asked for (while idle): the server is out of step.
+      this.#socket.destroy();
+      return false;
+    }
+    if (exchange.request.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
+    let used: number;
+    try {
+      used = this.#parser.execute(buffer, bytes);
+    } catch (error) {
+      this.#fail(
+        error instanceof ResponseParseError
+          ? new DdeError(
+              'UPSTREAM_UNAVAILABLE',
+              `Invalid response from ${this.#owner.authority}: ${error.message}.`,
+            )
+          : new DdeError('UPSTREAM_UNAVAILABLE', 'The response could not be forwarded.', { cause: error }),
+      );
+      return false;
+    }
+    if (this.#exchange !== exchange) return false; // failed or abandoned from a handler callback
+    if (this.#parser.done) this.#complete(used < bytes);
+    return !this.#paused;
+  }
+
+  #complete(extraBytes: boolean): void {
+    const exchange = this.#exchange as Exchange;
+    const head = this.#head as ResponseHead;
+    this.#exchange = undefined;
+    this.#paused = false; // a paused socket must not go back to the pool
+    this.served++;
+    if (!this.#requestSent) this.#detachBody?.();
+    // Reusable only when both messages ended exactly where their framing says.
+    if (head.keepAlive && this.#requestSent && !extraBytes && !this.#closed) this.#owner.release(this);
+    else this.#socket.destroy();
+    exchange.end();
+  }
+
+  #fail(error: DdeError): void {
+    const exchange = this.#exchange;
+    if (exchange === undefined) return;
+    this.#exchange = undefined;
+    this.#parser.abandon();
+    this.#detachBody?.();
+    this.#socket.destroy();
+    exchange.fail(error);
+  }
+
+  #onClose(): void {
+    this.#closed = true;
+    this.#owner.removed(this);
+    const exchange = this.#exchange;
+    if (exchange === undefined) return;
+    if (this.#parser.finish()) {
+      this.#complete(false); // a body delimited by the close
+      return;
+    }
+    const started = this.#parser.started;
+    if (!started && this.served > 0 && exchange.replayable) {
+      // A reused connection the server had closed before it saw the request: send it again.
+      this.#exchange = undefined;
+      exchange.retried = true;
+      exchange.carrier = undefined;
+      this.#owner.retry(exchange);
+      return;
+    }
+    const authority = this.#owner.authority;
+    const reason = this.#socketError;
+    this.#fail(
+      new DdeError(
+        'UPSTREAM_UNAVAILABLE',
+        !this.#connected
+          ? `Cannot connect to ${authority}${reason ? `: ${reason.message}` : ''}.`
+          : started
+            ? `${authority} closed the connection in the middle of the response.`
+            : `${authority} closed the connection without answering.`,
+        reason === undefined ? {} : { cause: reason },
+      ),
+    );
+  }
+}
+
+function ignore(): void {}

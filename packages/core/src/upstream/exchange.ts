@@ -1,0 +1,116 @@
+import type { Readable } from 'node:stream';
+import type { DdeError } from '../errors.ts';
+
+/** One request to send upstream. */
+export interface UpstreamRequest {
+  readonly method: string;
+  /** Path and query, e.g. `/index.html?x=1`. */
+  readonly path: string;
+  /**
+   * Header fields as a flat `[name, value, ...]` list, written as given: names and values must
+   * already be valid (as those of a request Node parsed are). A `host` field is added when
+   * missing.
+   */
+  readonly headers: readonly string[];
+  /** The body: a stream (an incoming request) or bytes; none when absent. */
+  readonly body?: Readable | Uint8Array | undefined;
+  /**
+   * Send the body with chunked framing (`transfer-encoding: chunked` is added): for streamed
+   * bodies whose headers carry no `content-length`.
+   */
+  readonly chunked?: boolean;
+  /** How long the response head may take, from dispatch, in ms. */
+  readonly headersTimeoutMs: number;
+  /** How long the body may stall between reads, in ms; 0 for never. */
+  readonly bodyTimeoutMs: number;
+}
+
+/** Receives one exchange's response. After `onResponseEnd` or `onResponseError` nothing else is called. */
+export interface ResponseHandler {
+  /** The final response head (flat headers, names lowercase). */
+  onResponseStart(
+    status: number,
+    statusText: string,
+    headers: string[],
+    connection: string | undefined,
+  ): void;
+  /**
+   * A piece of the body, owned by the handler. Return false to stop reading until
+   * {@link Exchange.resume}.
+   */
+  onResponseData(chunk: Buffer): boolean;
+  /** The response ended. */
+  onResponseEnd(): void;
+  /** The exchange failed: `UPSTREAM_UNAVAILABLE` or `UPSTREAM_TIMEOUT`. Not called after {@link Exchange.abort}. */
+  onResponseError(error: DdeError): void;
+}
+
+/** What an exchange needs from the connection carrying it. */
+export interface ExchangeCarrier {
+  abandon(exchange: Exchange): void;
+  resume(): void;
+}
+
+// Methods whose requests may be sent twice (RFC 9110 §9.2.2): safe to replay on a fresh
+// connection when a reused one turned out to be closed before answering.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** A request on its way through a pool: queued, then carried by one connection. */
+export class Exchange {
+  readonly request: UpstreamRequest;
+  readonly handler: ResponseHandler;
+  /** When it was dispatched (ms since the epoch): the head timeout runs from here. */
+  readonly startedAt: number = Date.now();
+  /** The connection carrying it, once assigned. */
+  carrier: ExchangeCarrier | undefined = undefined;
+  /** Ended, failed or aborted: the handler hears nothing more. */
+  finished = false;
+  /** Already replayed once on a fresh connection. */
+  retried = false;
+  /** Bytes of the request body written upstream so far. */
+  bytesSent = 0;
+  /** Called when the exchange is aborted while queued. */
+  onAbortQueued: ((exchange: Exchange) => void) | undefined = undefined;
+
+  constructor(request: UpstreamRequest, handler: ResponseHandler) {
+    this.request = request;
+    this.handler = handler;
+  }
+
+  /** Whether a failure before any response byte may be retried on a fresh connection. */
+  get replayable(): boolean {
+    const body = this.request.body;
+    return (
+      !this.retried &&
+      (body === undefined || body instanceof Uint8Array) &&
+      IDEMPOTENT.has(this.request.method)
+    );
+  }
+
+  /** Stops the exchange: its connection is closed (a response in flight cannot be reused). */
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.carrier !== undefined) this.carrier.abandon(this);
+    else this.onAbortQueued?.(this);
+  }
+
+  /** Reads the response again after the handler returned false from `onResponseData`. */
+  resume(): void {
+    if (!this.finished) this.carrier?.resume();
+  }
+
+  /** Delivers the end, once. */
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onResponseEnd();
+  }
+
+  /** Delivers a failure, once. */
+  fail(error: DdeError): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onResponseError(error);
+  }
+}

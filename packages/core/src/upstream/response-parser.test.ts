@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import { type ResponseHead, ResponseParseError, ResponseParser } from './response-parser.ts';
+
+interface Parsed {
+  heads: ResponseHead[];
+  body: string;
+  /** Bytes of the input the response used. */
+  used: number;
+  done: boolean;
+}
+
+/** Parses `input` fed in pieces cut at `cuts`, as a socket would deliver it. */
+function parse(
+  input: string | Buffer,
+  options: { cuts?: number[]; head?: boolean; max?: number } = {},
+): Parsed {
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
+  const heads: ResponseHead[] = [];
+  const body: Buffer[] = [];
+  const parser = new ResponseParser(
+    {
+      onHead: (head) => heads.push(head),
+      onBody: (data, start, end) => body.push(Buffer.from(data.subarray(start, end))),
+    },
+    options.max ?? 64 * 1024,
+  );
+  parser.reset(options.head === true);
+  const cuts = [...(options.cuts ?? []), bytes.length];
+  let used = 0;
+  let from = 0;
+  for (const cut of cuts) {
+    // A stale tail past `end`, as in the shared read buffer, must never be read.
+    const piece = Buffer.concat([
+      bytes.subarray(from, cut),
+      Buffer.from('\r\n\r\nHTTP/1.1 200 stale\r\n\r\n'),
+    ]);
+    const consumed = parser.execute(piece, cut - from);
+    used += consumed;
+    if (consumed < cut - from || parser.done) break;
+    from = cut;
+  }
+  return { heads, body: Buffer.concat(body).toString('latin1'), used, done: parser.done };
+}
+
+function parseError(input: string, options: { head?: boolean; max?: number } = {}): string {
+  try {
+    parse(input, options);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ResponseParseError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a parse error');
+}
+
+const simple = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello';
+
+describe('ResponseParser', () => {
+  it('reads a length-delimited response with lowercase names and the reason phrase', () => {
+    const result = parse(`${simple}HTTP/1.1 204 No Content\r\n\r\n`);
+    expect(result.done).toBe(true);
+    expect(result.used).toBe(simple.length); // the next response is not this one's
+    expect(result.body).toBe('hello');
+    expect(result.heads).toEqual([
+      {
+        status: 200,
+        statusText: 'OK',
+        headers: ['content-type', 'text/plain', 'content-length', '5'],
+        connection: undefined,
+        keepAlive: true,
+        keepAliveTimeoutMs: undefined,
+      },
+    ]);
+  });
+
+  it('gives the same result wherever the bytes are split', () => {
+    const response =
+      'HTTP/1.1 200 Fine\r\nTransfer-Encoding: gzip, chunked\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n' +
+      '5;name="value"\r\nhello\r\n1A\r\n abcdefghijklmnopqrstuvwxy\r\n0\r\nX-Trailer: t\r\n\r\n';
+    const whole = parse(response);
+    expect(whole.body).toBe('hello abcdefghijklmnopqrstuvwxy');
+    expect(whole.done).toBe(true);
+    expect(whole.used).toBe(response.length);
+    for (let cut = 1; cut < response.length; cut++) {
+      expect(parse(response, { cuts: [cut] }), `cut at ${cut}`).toEqual(whole);
+    }
+    const everyByte = Array.from({ length: response.length - 1 }, (_, index) => index + 1);
+    expect(parse(response, { cuts: everyByte })).toEqual(whole);
+  });
+
+  it('reads the Keep-Alive hint and the Connection rules of HTTP/1.0 and 1.1', () => {
+    const hint = parse('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=100\r\nContent-Length: 0\r\n\r\n');
+    expect(hint.heads[0]?.keepAliveTimeoutMs).toBe(5000);
+    const close = parse('HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n');
+    expect(close.heads[0]).toMatchObject({ keepAlive: false, connection: 'Close' });
+    const old = parse('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n');
+    expect(old.heads[0]?.keepAlive).toBe(false);
+    const oldKept = parse('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n');
+    expect(oldKept.heads[0]?.keepAlive).toBe(true);
+  });
+
+  it('reads a body without framing until the server closes', () => {
+    const parser = new ResponseParser({ onHead() {}, onBody() {} }, 1024);
+    parser.reset(false);
+    const used = parser.execute(Buffer.from('HTTP/1.1 200 OK\r\n\r\nsome bytes'));
+    expect(used).toBe(29);
+    expect(parser.done).toBe(false);
+    expect(parser.finish()).toBe(true);
+    expect(parser.done).toBe(true);
+    const untilClose = parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nraw');
+    expect(untilClose.heads[0]?.keepAlive).toBe(false);
+    expect(untilClose.body).toBe('raw');
+  });
+
+  it('says a response cut short is not complete', () => {
+    const parser = new ResponseParser({ onHead() {}, onBody() {} }, 1024);
+    parser.reset(false);
+    expect(parser.started).toBe(false);
+    expect(parser.finish()).toBe(false);
+    parser.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort'));
+    expect(parser.started).toBe(true);
+    expect(parser.headParsed).toBe(true);
+    expect(parser.finish()).toBe(false);
+  });
+
+  it('knows HEAD, 204 and 304 responses have no body, whatever their headers say', () => {
+    expect(parse('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', { head: true })).toMatchObject({
+      done: true,
+      body: '',
+    });
+    expect(parse('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nnext')).toMatchObject({
+      done: true,
+      used: 48,
+    });
+    expect(parse('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n').done).toBe(true);
+  });
+
+  it('skips interim responses and refuses an unasked protocol switch', () => {
+    const result = parse(
+      `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n${simple}`,
+    );
+    expect(result.heads.map((head) => head.status)).toEqual([200]);
+    expect(result.body).toBe('hello');
+    expect(parseError('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n')).toMatch(/101/);
+  });
+
+  it('accepts empty reason phrases, obs-text and whitespace around values', () => {
+    const result = parse(
+      'HTTP/1.1 200\r\nX-A:  spaced \t\r\nX-B:\r\nX-C: caf\xe9\r\nContent-Length: 0\r\n\r\n',
+    );
+    expect(result.heads[0]?.statusText).toBe('');
+    expect(result.heads[0]?.headers).toEqual([
+      'x-a',
+      'spaced',
+      'x-b',
+      '',
+      'x-c',
+      'caf\xe9',
+      'content-length',
+      '0',
+    ]);
+    expect(parse('HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n').heads[0]?.statusText).toBe('');
+  });
+
+  it.each([
+    ['both framings', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n', /both/],
+    ['two lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n', /more than one/],
+    ['a length list', 'HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n', /Content-Length/],
+    ['a signed length', 'HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n', /Content-Length/],
+    ['a hex length', 'HTTP/1.1 200 OK\r\nContent-Length: 0x3\r\n\r\n', /Content-Length/],
+    ['an empty length', 'HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n', /Content-Length/],
+    ['a huge length', 'HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999\r\n\r\n', /Content-Length/],
+    ['chunked twice', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n', /chunked/],
+    [
+      'chunked then gzip',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n',
+      /chunked/,
+    ],
+    ['a bare LF in the head', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', /bare LF/],
+    ['a bare LF between fields', 'HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\r\n', /bare LF/],
+    ['a bare CR', 'HTTP/1.1 200 OK\r\nA: 1\rB: 2\r\n\r\n', /bare CR/],
+    [
+      'obsolete folding',
+      'HTTP/1.1 200 OK\r\nA: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n',
+      /malformed header/,
+    ],
+    ['space before the colon', 'HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n', /malformed header/],
+    ['a line without colon', 'HTTP/1.1 200 OK\r\nnonsense\r\n\r\n', /malformed header/],
+    ['an empty name', 'HTTP/1.1 200 OK\r\n: value\r\n\r\n', /malformed header/],
+    ['a NUL in a value', 'HTTP/1.1 200 OK\r\nA: x\x00y\r\n\r\n', /control character/],
+    ['a control character in the reason', 'HTTP/1.1 200 O\x01K\r\n\r\n', /control character/],
+    ['HTTP/2', 'HTTP/2.0 200 OK\r\n\r\n', /status line/],
+    ['HTTP/1.2', 'HTTP/1.2 200 OK\r\n\r\n', /status line/],
+    ['a short status', 'HTTP/1.1 20 OK\r\n\r\n', /status line/],
+    ['a long status', 'HTTP/1.1 2000 OK\r\n\r\n', /status line/],
+    ['a status below 100', 'HTTP/1.1 099 Odd\r\n\r\n', /status line/],
+    ['a missing space', 'HTTP/1.1200 OK\r\n\r\n', /status line/],
+    ['another protocol', 'ICY 200 OK\r\nicy-name: x\r\n\r\n', /status line/],
+  ])('refuses %s', (_name, response, message) => {
+    expect(parseError(response)).toMatch(message);
+  });
+
+  it.each([
+    ['a chunk size that is not hex', 'xyz\r\n', /chunk size/],
+    ['an empty chunk size', '\r\nabc\r\n', /chunk size/],
+    ['junk after a chunk size', '5 x\r\nhello\r\n', /chunk size/],
+    ['a chunk size that overflows', 'fffffffffffffffff\r\n', /too large/],
+    ['a chunk without its CRLF', '5\r\nhelloX\r\n', /CRLF/],
+    ['a chunk with only its CR', '5\r\nhello\rX', /CRLF/],
+    ['a bare LF after a chunk size', '5\nhello\r\n', /bare LF/],
+    ['a control character in an extension', '5;a=\x01\r\nhello\r\n', /chunk size/],
+    ['a malformed trailer', '0\r\nnot a field\r\n\r\n', /trailer/],
+  ])('refuses %s in a chunked body', (_name, body, message) => {
+    expect(parseError(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`)).toMatch(message);
+  });
+
+  it('refuses heads larger than the limit, even when they arrive in pieces', () => {
+    const big = `HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Big: ${'a'.repeat(200)}\r\n\r\n`;
+    expect(() => parse(big, { max: 100 })).toThrow(/larger than 100 bytes/);
+    expect(() => parse(big, { max: 100, cuts: [50, 120, 150] })).toThrow(/larger than 100 bytes/);
+    expect(parse(big, { max: 300 }).done).toBe(true);
+  });
+
+  it('refuses endless chunk-size lines', () => {
+    const head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+    expect(() => parse(`${head}5;${'x'.repeat(20_000)}`)).toThrow(/too long/);
+  });
+
+  it('stops at once when abandoned from a callback', () => {
+    const parser: ResponseParser = new ResponseParser(
+      {
+        onHead: () => parser.abandon(),
+        onBody: () => {
+          throw new Error('no body after abandon');
+        },
+      },
+      1024,
+    );
+    parser.reset(false);
+    expect(parser.execute(Buffer.from(simple))).toBe(simple.length - 5);
+    expect(parser.done).toBe(false);
+  });
+});
