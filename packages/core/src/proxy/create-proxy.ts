@@ -7,11 +7,10 @@ import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
 import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
-import { forwardHttp } from './forward-http.ts';
+import { type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
 import { forwardUpgrade } from './forward-upgrade.ts';
-import type { ResponseRewrite } from './headers.ts';
-import { upstreamAuthorities, upstreamRequestHeaders } from './headers.ts';
+import { requestHost, upstreamRequestHeaders } from './headers.ts';
 import type { PageSettings, PleaseWaitOptions } from './pages.ts';
 import {
   pageSettings,
@@ -138,6 +137,14 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   const settings = resolveOptions(options);
   const { manager, router } = options;
   const sessions = new Set<UpgradedPair>();
+  const forwarding: ForwardSettings = {
+    headersTimeoutMs: settings.upstreamTimeoutMs,
+    bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
+    rewriteLocation: settings.rewriteLocation,
+    rewriteCookiePath: settings.rewriteCookiePath,
+    history: manager.history,
+    metrics: manager.metrics,
+  };
 
   function serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch, route: Route): void {
     if (match.path.startsWith(RESERVED_PATH_PREFIX)) {
@@ -146,22 +153,14 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     }
     if (route.phase === 'ready' && route.pool !== undefined) {
       const host = hostFor(req, route, settings.upstreamHost);
-      forwardHttp({
+      forwardHttp(forwarding, {
         req,
         res,
         route,
         path: match.path,
-        headers: upstreamRequestHeaders(req, {
-          prefix: match.prefix,
-          host,
-          trustForwarded: settings.trustForwarded,
-          upgrade: false,
-        }),
-        rewrite: rewriteFor(match, route, host, settings),
-        headersTimeoutMs: settings.upstreamTimeoutMs,
-        bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
-        history: manager.history,
-        metrics: manager.metrics,
+        prefix: match.prefix,
+        host,
+        head: upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, false),
         user: options.userOf?.(req),
       });
       return;
@@ -276,6 +275,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   }
 
   function handleRoute(req: IncomingMessage, res: ServerResponse, match: RouteMatch, route: Route): void {
+    if (options.authorize === undefined) {
+      serve(req, res, match, route);
+      return;
+    }
     authorizeThen(
       { req, container: route.info, name: route.name, route, upgrade: false },
       () => serve(req, res, match, route),
@@ -325,7 +328,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse, next?: () => void, url?: string): void {
-    const result = router.match(req.headers.host, url ?? req.url ?? '/');
+    const result = router.match(requestHost(req), url ?? req.url ?? '/');
     if (result === undefined) {
       if (next) next();
       else sendNotFound(req, res);
@@ -394,12 +397,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           head,
           route,
           path: match.path,
-          headers: upstreamRequestHeaders(req, {
-            prefix: match.prefix,
-            host,
-            trustForwarded: settings.trustForwarded,
-            upgrade: true,
-          }),
+          headers: upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, true).headers,
           timeoutMs: settings.upstreamTimeoutMs,
           history: manager.history,
           user: options.userOf?.(req),
@@ -419,7 +417,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   }
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url?: string): boolean {
-    const result = router.match(req.headers.host, url ?? req.url ?? '/');
+    const result = router.match(requestHost(req), url ?? req.url ?? '/');
     if (result === undefined) return false;
     // Before any await: a client leaving must not crash the process.
     socket.on('error', ignore);
@@ -535,7 +533,7 @@ function positiveMs(field: string, value: number, zeroAllowed: boolean): number 
 
 /** The `Host` header to send upstream. */
 function hostFor(req: IncomingMessage, route: Route, mode: string): string | undefined {
-  if (mode === 'preserve') return req.headers.host ?? upstreamAuthority(route);
+  if (mode === 'preserve') return requestHost(req) ?? upstreamAuthority(route);
   if (mode === 'upstream') return upstreamAuthority(route);
   return mode;
 }
@@ -544,24 +542,4 @@ function upstreamAuthority(route: Route): string | undefined {
   const upstream = route.upstream;
   if (upstream === undefined) return undefined;
   return `${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
-}
-
-function rewriteFor(
-  match: RouteMatch,
-  route: Route,
-  host: string | undefined,
-  settings: Settings,
-): ResponseRewrite | undefined {
-  if (match.prefix === '' || (!settings.rewriteLocation && !settings.rewriteCookiePath)) return undefined;
-  let authorities: string[] | undefined;
-  return {
-    prefix: match.prefix,
-    location: settings.rewriteLocation,
-    cookiePath: settings.rewriteCookiePath,
-    authorities: () => {
-      const upstream = route.upstream;
-      authorities ??= upstream ? upstreamAuthorities(host, upstream.host, upstream.port) : [];
-      return authorities;
-    },
-  };
 }

@@ -5,26 +5,37 @@ import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
 import type { UpstreamPool } from '../upstream/pool.ts';
-import type { ResponseRewrite } from './headers.ts';
-import { clientResponseHeaders } from './headers.ts';
+import type { ResponseRewrite, UpstreamRequestHead } from './headers.ts';
+import { clientResponseHeaders, upstreamAuthorities } from './headers.ts';
 import { sendError } from './pages.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** Everything one forwarded request needs. */
+/** What every forwarded request of one proxy shares. */
+export interface ForwardSettings {
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  /** Rewrite `Location` under the path prefix. */
+  readonly rewriteLocation: boolean;
+  /** Rewrite `Set-Cookie` paths under the path prefix. */
+  readonly rewriteCookiePath: boolean;
+  readonly history: History;
+  readonly metrics: DdeMetrics | undefined;
+}
+
+/** One request to forward. */
 export interface ForwardRequest {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly route: Route;
   /** Upstream path and query. */
   readonly path: string;
-  /** Request headers for the upstream, flat. */
-  readonly headers: string[];
-  readonly rewrite: ResponseRewrite | undefined;
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
-  readonly history: History;
-  readonly metrics: DdeMetrics | undefined;
+  /** The container's public path prefix, or `''` (hostname routing). */
+  readonly prefix: string;
+  /** The `Host` sent upstream. */
+  readonly host: string | undefined;
+  /** Request headers for the upstream, and the body's framing. */
+  readonly head: UpstreamRequestHead;
   readonly user: string | undefined;
 }
 
@@ -35,33 +46,34 @@ export interface ForwardRequest {
  * (the status line is gone). A client that leaves aborts the upstream exchange. Records the
  * exchange in the history when it ends.
  */
-export function forwardHttp(forward: ForwardRequest): void {
+export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest): void {
   const { req, res } = forward;
   // Gone during an asynchronous authorization or lookup: its 'close' has already fired.
   if (res.destroyed) return;
   const pool = forward.route.pool as UpstreamPool;
-  const headers = req.headers;
-  // Node has removed the chunked framing: such a body is re-chunked upstream.
-  const chunked = headers['transfer-encoding'] !== undefined;
-  const length = headers['content-length'];
-  const handler = new ForwardHandler(forward);
+  const { headers, body } = forward.head;
+  const handler = new ForwardHandler(settings, forward);
   handler.exchange = pool.dispatch(
     {
       method: req.method ?? 'GET',
       path: forward.path,
-      headers: forward.headers,
-      body: chunked || (length !== undefined && length !== '0') ? req : undefined,
-      chunked,
-      headersTimeoutMs: forward.headersTimeoutMs,
-      bodyTimeoutMs: forward.bodyTimeoutMs,
+      headers,
+      body: body === 'none' ? undefined : req,
+      // Node has removed the chunked framing: such a body is re-chunked upstream.
+      chunked: body === 'chunked',
+      headersTimeoutMs: settings.headersTimeoutMs,
+      bodyTimeoutMs: settings.bodyTimeoutMs,
     },
     handler,
   );
 }
 
-class ForwardHandler implements ResponseHandler {
+/** Streams the response into `res`; doubles as the rewrite context of its headers. */
+class ForwardHandler implements ResponseHandler, ResponseRewrite {
+  readonly #settings: ForwardSettings;
   readonly #forward: ForwardRequest;
   readonly #start = Date.now();
+  #authorities: readonly string[] | undefined = undefined;
   /** The upstream exchange, once dispatched. */
   exchange: Exchange | undefined = undefined;
   #status = 0;
@@ -69,9 +81,31 @@ class ForwardHandler implements ResponseHandler {
   #ended = false;
   #waitingForDrain = false;
 
-  constructor(forward: ForwardRequest) {
+  constructor(settings: ForwardSettings, forward: ForwardRequest) {
+    this.#settings = settings;
     this.#forward = forward;
     forward.res.on('close', this.#onClose);
+  }
+
+  get prefix(): string {
+    return this.#forward.prefix;
+  }
+
+  get location(): boolean {
+    return this.#settings.rewriteLocation;
+  }
+
+  get cookiePath(): boolean {
+    return this.#settings.rewriteCookiePath;
+  }
+
+  authorities(): readonly string[] {
+    if (this.#authorities === undefined) {
+      const upstream = this.#forward.route.upstream;
+      this.#authorities =
+        upstream === undefined ? [] : upstreamAuthorities(this.#forward.host, upstream.host, upstream.port);
+    }
+    return this.#authorities;
   }
 
   readonly #onDrain = (): void => {
@@ -99,8 +133,10 @@ class ForwardHandler implements ResponseHandler {
       return;
     }
     this.#status = status;
-    this.#forward.metrics?.upstreamLatency((Date.now() - this.#start) / 1000);
-    const out = clientResponseHeaders(headers, connection, this.#forward.rewrite);
+    this.#settings.metrics?.upstreamLatency((Date.now() - this.#start) / 1000);
+    const settings = this.#settings;
+    const rewrites = this.#forward.prefix !== '' && (settings.rewriteLocation || settings.rewriteCookiePath);
+    const out = clientResponseHeaders(headers, connection, rewrites ? this : undefined);
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
     else res.writeHead(status, statusText, out);
@@ -155,8 +191,8 @@ class ForwardHandler implements ResponseHandler {
   #finish(status: number): void {
     if (this.#ended) return;
     this.#ended = true;
-    const { req, res, path, history, route, user } = this.#forward;
-    this.#forward.metrics?.proxied(status);
+    const { req, res, path, route, user } = this.#forward;
+    this.#settings.metrics?.proxied(status);
     res.off('close', this.#onClose);
     if (this.#waitingForDrain) res.off('drain', this.#onDrain);
     const query = path.indexOf('?');
@@ -171,6 +207,6 @@ class ForwardHandler implements ResponseHandler {
       durationMs: Date.now() - this.#start,
     };
     if (user !== undefined) record.user = user;
-    history.record(route.name, record);
+    this.#settings.history.record(route.name, record);
   }
 }

@@ -1,13 +1,117 @@
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { equalsIgnoreCase } from '../upstream/characters.ts';
 import {
   clientResponseHeaders,
   connectionTokens,
   forwardedElement,
   isHopByHop,
+  requestHost,
   rewriteCookiePath,
   rewriteLocation,
   upstreamAuthorities,
+  upstreamRequestHeaders,
 } from './headers.ts';
+
+/** A parsed request as Node hands it over: raw headers, a socket. */
+function incoming(rawHeaders: string[], remoteAddress = '203.0.113.9'): IncomingMessage {
+  return { rawHeaders, socket: { remoteAddress } } as unknown as IncomingMessage;
+}
+
+describe('header names', () => {
+  it('compares ignoring ASCII case without mistaking other characters for letters', () => {
+    expect(equalsIgnoreCase('Content-Length', 'content-length')).toBe(true);
+    expect(equalsIgnoreCase('CONTENT-LENGTH', 'content-length')).toBe(true);
+    expect(equalsIgnoreCase('content-lengthx', 'content-length')).toBe(false);
+    expect(equalsIgnoreCase('content_length', 'content-length')).toBe(false);
+    expect(equalsIgnoreCase('content\rlength', 'content-length')).toBe(false);
+  });
+
+  it('finds the first Host whatever its case', () => {
+    expect(requestHost(incoming(['Accept', '*/*', 'HOST', 'a.example', 'host', 'b.example']))).toBe(
+      'a.example',
+    );
+    expect(requestHost(incoming(['Accept', '*/*']))).toBeUndefined();
+  });
+});
+
+describe('upstream request headers', () => {
+  it('reads everything from the raw headers in one pass, whatever their case', () => {
+    const head = upstreamRequestHeaders(
+      incoming([
+        'Host',
+        'public.example',
+        'Connection',
+        'keep-alive, X-Drop',
+        'X-Drop',
+        'secret',
+        'X-Forwarded-For',
+        '198.51.100.1',
+        'x-forwarded-for',
+        '198.51.100.2',
+        'Forwarded',
+        'for=198.51.100.1',
+        'Expect',
+        '100-continue',
+        'Content-Length',
+        '3',
+        'Cookie',
+        'a=1',
+        'X-Forwarded-Prefix',
+        '/spoofed',
+      ]),
+      '/docker/a',
+      'public.example',
+      false,
+      false,
+    );
+    expect(head.body).toBe('length');
+    expect(head.headers).toEqual([
+      'Content-Length',
+      '3',
+      'Cookie',
+      'a=1',
+      'host',
+      'public.example',
+      'x-forwarded-for',
+      '198.51.100.1, 198.51.100.2, 203.0.113.9',
+      'x-forwarded-proto',
+      'http',
+      'x-forwarded-host',
+      'public.example',
+      'x-forwarded-prefix',
+      '/docker/a',
+      'forwarded',
+      'for=198.51.100.1, for=203.0.113.9;host=public.example;proto=http',
+    ]);
+  });
+
+  it('tells chunked bodies from none, and keeps the handshake headers of upgrades', () => {
+    expect(
+      upstreamRequestHeaders(incoming(['Transfer-Encoding', 'chunked']), '', undefined, false, false).body,
+    ).toBe('chunked');
+    expect(upstreamRequestHeaders(incoming(['Content-Length', '0']), '', undefined, false, false).body).toBe(
+      'none',
+    );
+    const upgrade = upstreamRequestHeaders(
+      incoming(['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Key', 'k']),
+      '',
+      'h',
+      false,
+      true,
+    );
+    expect(upgrade.headers.slice(0, 8)).toEqual([
+      'Upgrade',
+      'websocket',
+      'Sec-WebSocket-Key',
+      'k',
+      'host',
+      'h',
+      'connection',
+      'upgrade',
+    ]);
+  });
+});
 
 describe('hop-by-hop headers', () => {
   it('knows the fixed list, any proxy-* header, and what Connection lists', () => {
@@ -23,10 +127,25 @@ describe('hop-by-hop headers', () => {
       'proxy-authorization',
       'proxy-x',
       'x-custom',
+      'Connection',
+      'KEEP-ALIVE',
+      'Transfer-Encoding',
+      'TE',
+      'Upgrade',
+      'Proxy-Authorization',
+      'X-Custom',
     ]) {
       expect(isHopByHop(name, listed), name).toBe(true);
     }
-    for (const name of ['cookie', 'content-length', 'x-forwarded-for', 'authorization']) {
+    for (const name of [
+      'cookie',
+      'content-length',
+      'x-forwarded-for',
+      'authorization',
+      'Proxy',
+      'proxy-',
+      'tea',
+    ]) {
       expect(isHopByHop(name, listed), name).toBe(false);
     }
     expect(connectionTokens(undefined)).toBeUndefined();

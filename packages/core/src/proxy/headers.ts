@@ -1,37 +1,33 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { equalsIgnoreCase } from '../upstream/characters.ts';
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) plus `proxy-connection`; any `proxy-*` header is
-// dropped as well. They describe one connection and never cross the proxy.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+// Header names are compared without lowercasing them: the checks below run for every header
+// of every proxied request and response, and a fresh lowercase string per header (then hashed
+// for a Set lookup) was a measurable part of the proxy's CPU.
 
-// Request headers the proxy replaces: the forwarding headers it sets itself, `host` (set per
-// `upstreamHost`), and `expect` (Node answers `100-continue` itself, before the body arrives).
-const REPLACED_REQUEST = new Set([
-  'host',
-  'expect',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-forwarded-prefix',
-]);
+/** Whether `name` starts with `proxy-`, ignoring case. */
+function isProxyHeader(name: string): boolean {
+  return (
+    name.length > 6 &&
+    (name.charCodeAt(0) | 0x20) === 112 &&
+    (name.charCodeAt(1) | 0x20) === 114 &&
+    (name.charCodeAt(2) | 0x20) === 111 &&
+    (name.charCodeAt(3) | 0x20) === 120 &&
+    (name.charCodeAt(4) | 0x20) === 121 &&
+    name.charCodeAt(5) === 45
+  );
+}
 
 /** The tokens of a `Connection` header other than `close` and `keep-alive`: headers it makes hop-by-hop. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   // The usual values list no header: answer them without splitting.
-  if (value.length <= 10 && typeof value === 'string') {
-    const lower = value.toLowerCase();
-    if (lower === 'keep-alive' || lower === 'close') return undefined;
+  if (
+    typeof value === 'string' &&
+    (equalsIgnoreCase(value, 'keep-alive') || equalsIgnoreCase(value, 'close'))
+  ) {
+    return undefined;
   }
   const text = Array.isArray(value) ? value.join(',') : value;
   let tokens: Set<string> | undefined;
@@ -44,69 +40,167 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
   return tokens;
 }
 
-/** Whether a header must not be forwarded (either way). */
-export function isHopByHop(lowerName: string, listed: Set<string> | undefined): boolean {
+/**
+ * Whether a header must not be forwarded (either way): hop-by-hop headers (RFC 9110 §7.6.1),
+ * any `proxy-*` header, HTTP/2 pseudo-headers, and those the `Connection` header `listed`.
+ */
+export function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
+  switch (name.length) {
+    case 2:
+      if (equalsIgnoreCase(name, 'te')) return true;
+      break;
+    case 7:
+      if (equalsIgnoreCase(name, 'trailer') || equalsIgnoreCase(name, 'upgrade')) return true;
+      break;
+    case 10:
+      if (equalsIgnoreCase(name, 'connection') || equalsIgnoreCase(name, 'keep-alive')) return true;
+      break;
+    case 17:
+      if (equalsIgnoreCase(name, 'transfer-encoding')) return true;
+      break;
+  }
   return (
-    HOP_BY_HOP.has(lowerName) ||
-    lowerName.startsWith('proxy-') ||
-    lowerName.charCodeAt(0) === 58 /* HTTP/2 pseudo-header */ ||
-    listed?.has(lowerName) === true
+    isProxyHeader(name) ||
+    name.charCodeAt(0) === 58 /* : */ ||
+    (listed !== undefined && listed.has(name.toLowerCase()))
   );
 }
 
-/** How the request reached the proxy, as the forwarding headers describe it. */
-export interface ForwardedContext {
-  /** Path prefix of the container (`X-Forwarded-Prefix`), or `''`. */
-  readonly prefix: string;
-  /** The `Host` header to send upstream, when any. */
-  readonly host: string | undefined;
-  /** Keep incoming `X-Forwarded-Proto`/`-Host` (the proxy sits behind a trusted one). */
-  readonly trustForwarded: boolean;
-  /** Keep `Upgrade` and send `Connection: upgrade` (WebSocket handshakes). */
-  readonly upgrade: boolean;
+/** The first `Host` header of a request, read from its raw headers (`req.headers` is built lazily). */
+export function requestHost(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] as string;
+    if (name.length === 4 && equalsIgnoreCase(name, 'host')) return raw[index + 1];
+  }
+  return undefined;
+}
+
+/** The headers to send upstream, and how the request's body is framed. */
+export interface UpstreamRequestHead {
+  /** Flat `[name, value, ...]`. */
+  readonly headers: string[];
+  /** `none`; `length` (a `Content-Length` above 0, forwarded as is); `chunked` (re-chunked upstream). */
+  readonly body: 'none' | 'length' | 'chunked';
 }
 
 /**
  * The headers to send upstream, as a flat `[name, value, ...]` array: the client's headers
  * minus hop-by-hop ones (and those its `Connection` header lists), with `Host` as configured,
  * `X-Forwarded-For` and `Forwarded` appended to, `X-Forwarded-Proto`, `X-Forwarded-Host` and
- * (under a path prefix) `X-Forwarded-Prefix` set. Cookies pass unchanged.
+ * (under a path `prefix`) `X-Forwarded-Prefix` set. Cookies pass unchanged. `host` is the
+ * `Host` to send; `trustForwarded` keeps incoming `X-Forwarded-Proto`/`-Host` (a trusted proxy
+ * sits in front); `upgrade` keeps `Upgrade` and sends `Connection: upgrade` (WebSocket handshakes).
+ * One pass over `req.rawHeaders`: `req.headers` is never built.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, context: ForwardedContext): string[] {
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  prefix: string,
+  host: string | undefined,
+  trustForwarded: boolean,
+  upgrade: boolean,
+): UpstreamRequestHead {
   const raw = req.rawHeaders;
-  const headers = req.headers;
-  const listed = connectionTokens(headers.connection);
   const out: string[] = [];
+  let clientHost: string | undefined;
+  let connection: string | undefined;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  let forwarded: string | undefined;
+  let body: UpstreamRequestHead['body'] = 'none';
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] as string;
-    const lower = name.toLowerCase();
-    if (REPLACED_REQUEST.has(lower)) continue;
-    if (isHopByHop(lower, listed) && !(context.upgrade && lower === 'upgrade')) continue;
-    out.push(name, raw[index + 1] as string);
+    const value = raw[index + 1] as string;
+    // The headers the proxy replaces or reads, found by length first.
+    switch (name.length) {
+      case 4:
+        if (equalsIgnoreCase(name, 'host')) {
+          clientHost ??= value;
+          continue;
+        }
+        break;
+      case 6:
+        // Node answers `100-continue` itself, before the body arrives.
+        if (equalsIgnoreCase(name, 'expect')) continue;
+        break;
+      case 9:
+        if (equalsIgnoreCase(name, 'forwarded')) {
+          forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+          continue;
+        }
+        break;
+      case 10:
+        if (equalsIgnoreCase(name, 'connection')) {
+          connection = connection === undefined ? value : `${connection}, ${value}`;
+          continue;
+        }
+        break;
+      case 14:
+        if (value !== '0' && equalsIgnoreCase(name, 'content-length')) body = 'length';
+        break;
+      case 15:
+        if (equalsIgnoreCase(name, 'x-forwarded-for')) {
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+          continue;
+        }
+        break;
+      case 16:
+        if (equalsIgnoreCase(name, 'x-forwarded-host')) {
+          forwardedHost ??= value;
+          continue;
+        }
+        break;
+      case 17:
+        if (equalsIgnoreCase(name, 'x-forwarded-proto')) {
+          forwardedProto ??= value;
+          continue;
+        }
+        if (equalsIgnoreCase(name, 'transfer-encoding')) {
+          body = 'chunked';
+          continue;
+        }
+        break;
+      case 18:
+        if (equalsIgnoreCase(name, 'x-forwarded-prefix')) continue;
+        break;
+    }
+    if (isHopByHop(name, undefined) && !(upgrade && equalsIgnoreCase(name, 'upgrade'))) continue;
+    out.push(name, value);
   }
-  if (context.host !== undefined) out.push('host', context.host);
-  if (context.upgrade) out.push('connection', 'upgrade');
+  const listed = connectionTokens(connection);
+  if (listed !== undefined) {
+    if (upgrade) listed.delete('upgrade'); // listed by every handshake, and kept for it
+    removeListed(out, listed);
+  }
+  if (host !== undefined) out.push('host', host);
+  if (upgrade) out.push('connection', 'upgrade');
 
+  const encrypted = (req.socket as TLSSocket).encrypted === true;
   const clientIp = req.socket.remoteAddress;
-  const proto =
-    (context.trustForwarded && firstValue(headers['x-forwarded-proto'])) ||
-    ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-  const publicHost = (context.trustForwarded && firstValue(headers['x-forwarded-host'])) || headers.host;
-  const incomingXff = headers['x-forwarded-for'];
-  const xff = Array.isArray(incomingXff) ? incomingXff.join(', ') : incomingXff;
-  if (clientIp !== undefined) out.push('x-forwarded-for', xff ? `${xff}, ${clientIp}` : clientIp);
-  else if (xff) out.push('x-forwarded-for', xff);
+  const proto = (trustForwarded && firstValue(forwardedProto)) || (encrypted ? 'https' : 'http');
+  const publicHost = (trustForwarded && firstValue(forwardedHost)) || clientHost;
+  if (clientIp !== undefined) {
+    out.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${clientIp}` : clientIp);
+  } else if (forwardedFor) out.push('x-forwarded-for', forwardedFor);
   out.push('x-forwarded-proto', proto);
   if (publicHost) out.push('x-forwarded-host', publicHost);
-  if (context.prefix !== '') out.push('x-forwarded-prefix', context.prefix);
-  const element = forwardedElement(
-    clientIp,
-    headers.host,
-    (req.socket as TLSSocket).encrypted ? 'https' : 'http',
-  );
-  const forwarded = headers.forwarded;
+  if (prefix !== '') out.push('x-forwarded-prefix', prefix);
+  const element = forwardedElement(clientIp, clientHost, encrypted ? 'https' : 'http');
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
-  return out;
+  return { headers: out, body };
+}
+
+/** Drops from a flat header list the names a `Connection` header listed (rare: kept off the main loop). */
+function removeListed(headers: string[], listed: Set<string>): void {
+  let kept = 0;
+  for (let index = 0; index < headers.length; index += 2) {
+    const name = headers[index] as string;
+    if (listed.has(name.toLowerCase())) continue;
+    headers[kept++] = name;
+    headers[kept++] = headers[index + 1] as string;
+  }
+  headers.length = kept;
 }
 
 /** One `Forwarded` element (RFC 7239): `for=...;host=...;proto=...`, quoted where needed. */
@@ -156,7 +250,7 @@ export interface ResponseRewrite {
 }
 
 /**
- * The upstream's response headers (flat, names lowercase) as a flat array for `res.writeHead`:
+ * The upstream's response headers (flat, names as sent) as a flat array for `res.writeHead`:
  * hop-by-hop ones removed (with those its `Connection` header lists), `Location` and
  * `Set-Cookie` paths rewritten under the prefix when asked.
  */
@@ -172,11 +266,16 @@ export function clientResponseHeaders(
     const value = headers[index + 1] as string;
     if (isHopByHop(name, listed)) continue;
     if (rewrite !== undefined) {
-      if (rewrite.location && (name === 'location' || name === 'content-location')) {
+      const length = name.length;
+      if (
+        rewrite.location &&
+        ((length === 8 && equalsIgnoreCase(name, 'location')) ||
+          (length === 16 && equalsIgnoreCase(name, 'content-location')))
+      ) {
         out.push(name, rewriteLocation(value, rewrite.prefix, rewrite.authorities()));
         continue;
       }
-      if (rewrite.cookiePath && name === 'set-cookie') {
+      if (rewrite.cookiePath && length === 10 && equalsIgnoreCase(name, 'set-cookie')) {
         out.push(name, rewriteCookiePath(value, rewrite.prefix));
         continue;
       }

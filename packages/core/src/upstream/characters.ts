@@ -31,3 +31,15 @@ export function isFieldValue(text: string): boolean {
   }
   return true;
 }
+
+/** Whether `name` equals `lower` (lowercase letters and `-`) ignoring ASCII case, without allocating. */
+export function equalsIgnoreCase(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let index = 0; index < lower.length; index++) {
+    const code = name.charCodeAt(index);
+    const expected = lower.charCodeAt(index);
+    // OR-ing 0x20 lowercases an ASCII letter; anything else must match exactly.
+    if (code !== expected && ((code | 0x20) !== expected || expected < 97 || expected > 122)) return false;
+  }
+  return true;
+}

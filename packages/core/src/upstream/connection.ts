@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { DdeError } from '../errors.ts';
+import { equalsIgnoreCase } from './characters.ts';
 import type { Exchange, ExchangeCarrier } from './exchange.ts';
 import {
   type ResponseEvents,
@@ -115,8 +116,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     const headers = request.headers;
     for (let index = 0; index < headers.length; index += 2) {
       const name = headers[index] as string;
-      if (name.length === 4 && !hasHost) hasHost = name.toLowerCase() === 'host';
-      else if (name.length === 14 && !hasLength) hasLength = name.toLowerCase() === 'content-length';
+      if (name.length === 4 && !hasHost) hasHost = equalsIgnoreCase(name, 'host');
+      else if (name.length === 14 && !hasLength) hasLength = equalsIgnoreCase(name, 'content-length');
       head += `${name}: ${headers[index + 1]}\r\n`;
     }
     if (!hasHost) head += `host: ${this.#owner.authority}\r\n`;

@@ -27,7 +27,7 @@ export interface UpstreamRequest {
 
 /** Receives one exchange's response. After `onResponseEnd` or `onResponseError` nothing else is called. */
 export interface ResponseHandler {
-  /** The final response head (flat headers, names lowercase). */
+  /** The final response head (flat headers, names as sent). */
   onResponseStart(
     status: number,
     statusText: string,

@@ -390,7 +390,7 @@ function validatedRequest(options: UpstreamRequestOptions): UpstreamRequest {
 function headerRecord(flat: readonly string[]): Record<string, string | string[]> {
   const record: Record<string, string | string[]> = Object.create(null);
   for (let index = 0; index < flat.length; index += 2) {
-    const name = flat[index] as string;
+    const name = (flat[index] as string).toLowerCase();
     const value = flat[index + 1] as string;
     const existing = record[name];
     if (existing === undefined) record[name] = value;

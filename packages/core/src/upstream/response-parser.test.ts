@@ -55,7 +55,7 @@ function parseError(input: string, options: { head?: boolean; max?: number } = {
 const simple = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello';
 
 describe('ResponseParser', () => {
-  it('reads a length-delimited response with lowercase names and the reason phrase', () => {
+  it('reads a length-delimited response with names as sent and the reason phrase', () => {
     const result = parse(`${simple}HTTP/1.1 204 No Content\r\n\r\n`);
     expect(result.done).toBe(true);
     expect(result.used).toBe(simple.length); // the next response is not this one's
@@ -64,7 +64,7 @@ describe('ResponseParser', () => {
       {
         status: 200,
         statusText: 'OK',
-        headers: ['content-type', 'text/plain', 'content-length', '5'],
+        headers: ['Content-Type', 'text/plain', 'Content-Length', '5'],
         connection: undefined,
         keepAlive: true,
         keepAliveTimeoutMs: undefined,
@@ -149,13 +149,13 @@ describe('ResponseParser', () => {
     );
     expect(result.heads[0]?.statusText).toBe('');
     expect(result.heads[0]?.headers).toEqual([
-      'x-a',
+      'X-A',
       'spaced',
-      'x-b',
+      'X-B',
       '',
-      'x-c',
+      'X-C',
       'caf\xe9',
-      'content-length',
+      'Content-Length',
       '0',
     ]);
     expect(parse('HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n').heads[0]?.statusText).toBe('');

@@ -1,4 +1,4 @@
-import { isFieldValue, isToken, TOKEN_CHARACTER, VALUE_CHARACTER } from './characters.ts';
+import { equalsIgnoreCase, isFieldValue, isToken, TOKEN_CHARACTER, VALUE_CHARACTER } from './characters.ts';
 
 /**
  * A strict, incremental HTTP/1.1 response parser for the proxy's upstream connections.
@@ -17,7 +17,7 @@ export interface ResponseHead {
   readonly status: number;
   /** Reason phrase, possibly empty. */
   readonly statusText: string;
-  /** Header fields as a flat `[name, value, ...]` list, names lowercase, in arrival order. */
+  /** Header fields as a flat `[name, value, ...]` list, names as sent, in arrival order. */
   readonly headers: string[];
   /** The `Connection` header's value (repeated fields joined), when present. */
   readonly connection: string | undefined;
@@ -239,7 +239,7 @@ export class ResponseParser {
           `malformed header line: ${JSON.stringify(text.slice(nameStart, nameStart + 40))}`,
         );
       }
-      const name = text.slice(nameStart, pos).toLowerCase();
+      const name = text.slice(nameStart, pos);
       pos++;
       while (isWhitespace(text.charCodeAt(pos))) pos++;
       const valueStart = pos;
@@ -249,26 +249,31 @@ export class ResponseParser {
       const value = text.slice(valueStart, valueEnd);
       pos = afterCrlf(text, pos);
       headers.push(name, value);
-      // Only four names matter for framing; their lengths tell them apart cheaply.
+      // Only four names matter for framing; their lengths tell them apart before any compare.
       const size = name.length;
-      if (size === 14 && name === 'content-length') {
+      if (size === 14 && equalsIgnoreCase(name, 'content-length')) {
         if (contentLength !== -1) throw new ResponseParseError('more than one Content-Length');
         contentLength = parseLength(value);
-      } else if (size === 17 && name === 'transfer-encoding') {
+      } else if (size === 17 && equalsIgnoreCase(name, 'transfer-encoding')) {
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding},${value}`;
       } else if (size === 10) {
-        if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
-        else if (name === 'keep-alive') keepAliveHeader = value;
+        if (equalsIgnoreCase(name, 'connection')) {
+          connection = connection === undefined ? value : `${connection},${value}`;
+        } else if (equalsIgnoreCase(name, 'keep-alive')) keepAliveHeader = value;
       }
     }
 
     let close = false;
     let keepAliveToken = false;
     if (connection !== undefined) {
-      for (const token of connection.toLowerCase().split(',')) {
-        const trimmed = token.trim();
-        if (trimmed === 'close') close = true;
-        else if (trimmed === 'keep-alive') keepAliveToken = true;
+      if (equalsIgnoreCase(connection, 'keep-alive')) keepAliveToken = true;
+      else if (equalsIgnoreCase(connection, 'close')) close = true;
+      else {
+        for (const token of connection.toLowerCase().split(',')) {
+          const trimmed = token.trim();
+          if (trimmed === 'close') close = true;
+          else if (trimmed === 'keep-alive') keepAliveToken = true;
+        }
       }
     }
     let keepAlive = !close && (minor === 1 || keepAliveToken);
@@ -424,7 +429,8 @@ function invalidLength(value: string): ResponseParseError {
 
 /** The `timeout=N` of a Keep-Alive header, in ms. */
 function keepAliveTimeout(value: string): number | undefined {
-  const at = value.toLowerCase().indexOf('timeout=');
+  // Usually exactly `timeout=5` (Node) or `timeout=5, max=100` (Apache, nginx).
+  const at = value.startsWith('timeout=') ? 0 : value.toLowerCase().indexOf('timeout=');
   if (at === -1) return undefined;
   let seconds = 0;
   let index = at + 8;
