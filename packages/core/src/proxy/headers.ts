@@ -59,11 +59,7 @@ export function isHopByHop(name: string, listed: Set<string> | undefined): boole
       if (equalsIgnoreCase(name, 'transfer-encoding')) return true;
       break;
   }
-  return (
-    isProxyHeader(name) ||
-    name.charCodeAt(0) === 58 /* : */ ||
-    (listed !== undefined && listed.has(name.toLowerCase()))
-  );
+  return isProxyHeader(name) || name.charCodeAt(0) === 58 /* : */ || listed?.has(name.toLowerCase()) === true;
 }
 
 /** The first `Host` header of a request, read from its raw headers (`req.headers` is built lazily). */
