@@ -20,21 +20,24 @@ const load = (requestsPerSecond: number, errors = 0): LoadResult => ({
 const measured = (id: string, rps: number): Measurement => ({ id, label: id, result: load(rps) });
 
 describe('checkTargets', () => {
-  it('compares each dde adapter with configurable-http-proxy and nginx', () => {
+  it('compares the core handler and each adapter with configurable-http-proxy and nginx', () => {
     const checks = checkTargets([
       measured('direct', 30_000),
+      measured('dde-core', 9_100),
       measured('dde-koa', 10_000),
       measured('dde-express', 7_000),
       measured('nginx', 15_000),
       measured('chp', 3_000),
     ]);
     expect(checks.map((c) => [c.proxy, c.reference, c.met])).toEqual([
+      ['dde-core', 'chp', true],
+      ['dde-core', 'nginx', true],
       ['dde-koa', 'chp', true],
       ['dde-koa', 'nginx', true],
       ['dde-express', 'chp', false],
       ['dde-express', 'nginx', false],
     ]);
-    expect(checks[0]?.ratio).toBeCloseTo(10 / 3);
+    expect(checks[2]?.ratio).toBeCloseTo(10 / 3);
   });
 
   it('leaves a target unmeasured when the peer did not run', () => {
