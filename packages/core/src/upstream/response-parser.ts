@@ -124,25 +124,15 @@ export class ResponseParser {
         case HEAD:
           pos = this.#readHead(data, pos, end);
           break;
-        case LENGTH: {
-          const take = Math.min(this.#remaining, end - pos);
-          this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = DONE;
-          this.#events.onBody(data, pos, pos + take);
-          pos += take;
+        case LENGTH:
+          pos = this.#readBody(data, pos, end, DONE);
           break;
-        }
         case CHUNK_SIZE:
           pos = this.#readChunkSize(data, pos, end);
           break;
-        case CHUNK_DATA: {
-          const take = Math.min(this.#remaining, end - pos);
-          this.#remaining -= take;
-          if (this.#remaining === 0) this.#state = CHUNK_DATA_END;
-          this.#events.onBody(data, pos, pos + take);
-          pos += take;
+        case CHUNK_DATA:
+          pos = this.#readBody(data, pos, end, CHUNK_DATA_END);
           break;
-        }
         case CHUNK_DATA_END:
           pos = this.#readChunkEnd(data, pos, end);
           break;
@@ -159,6 +149,16 @@ export class ResponseParser {
       }
     }
     return pos;
+  }
+
+  /** Delivers up to `#remaining` body bytes; moves to `next` once they are all read. */
+  #readBody(data: Buffer, pos: number, end: number, next: number): number {
+    const take = Math.min(this.#remaining, end - pos);
+    this.#remaining -= take;
+    // The state changes first: the handler may look at `done` for the last piece.
+    if (this.#remaining === 0) this.#state = next;
+    this.#events.onBody(data, pos, pos + take);
+    return pos + take;
   }
 
   /**
