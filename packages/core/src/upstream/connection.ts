@@ -113,16 +113,19 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
     let hasHost = false;
     let hasLength = false;
+    let hasConnection = false;
     const headers = request.headers;
     for (let index = 0; index < headers.length; index += 2) {
       const name = headers[index] as string;
-      if (name.length === 4 && !hasHost) hasHost = equalsIgnoreCase(name, 'host');
-      else if (name.length === 14 && !hasLength) hasLength = equalsIgnoreCase(name, 'content-length');
+      const size = name.length;
+      if (size === 4) hasHost ||= equalsIgnoreCase(name, 'host');
+      else if (size === 14) hasLength ||= equalsIgnoreCase(name, 'content-length');
+      else if (size === 10) hasConnection ||= equalsIgnoreCase(name, 'connection');
       head += `${name}: ${headers[index + 1]}\r\n`;
     }
     if (!hasHost) head += `host: ${this.#owner.authority}\r\n`;
     // Implied by HTTP/1.1; said anyway for servers that speak 1.0 but can keep connections.
-    head += 'connection: keep-alive\r\n';
+    if (!hasConnection) head += 'connection: keep-alive\r\n';
     const socket = this.#socket;
     if (body === undefined) {
       // Header values are latin1 strings as Node parsed them: written back byte for byte.

@@ -407,6 +407,12 @@ describe('UpstreamPool: failures', () => {
     expect(() => client.request({ path: '/', headers: { 'x-a': 'v\r\nInjected: 1' } })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', field: 'headers.x-a' }),
     );
+    expect(() => client.request({ path: '/', headers: { 'Content-Length': '5' } })).toThrow(
+      expect.objectContaining({
+        field: 'headers.Content-Length',
+        message: expect.stringMatching(/set by the client/),
+      }),
+    );
     expect(() => client.request({ path: '/', headers: { 'bad name': 'v' } })).toThrow(
       expect.objectContaining({ field: 'headers.bad name' }),
     );

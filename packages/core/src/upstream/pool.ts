@@ -76,6 +76,17 @@ export interface UpstreamClient {
 }
 
 const ORIGIN_FORM = /^\/[!-~]*$/;
+// What request() writes itself: letting callers set them could desynchronise the connection.
+const FRAMING_HEADERS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+]);
 
 /**
  * The pool behind an {@link UpstreamClient}: reuses idle connections most recently used first
@@ -377,6 +388,9 @@ function validatedRequest(options: UpstreamRequestOptions): UpstreamRequest {
   const headers: string[] = [];
   for (const [name, value] of Object.entries(options.headers ?? {})) {
     if (!isToken(name)) throw invalidOption(`headers.${name}`, 'is not a valid header name');
+    if (FRAMING_HEADERS.has(name.toLowerCase())) {
+      throw invalidOption(`headers.${name}`, 'is set by the client itself (framing and connection headers)');
+    }
     if (typeof value !== 'string' || !isFieldValue(value)) {
       throw invalidOption(`headers.${name}`, 'must be a string without control characters (CR, LF, NUL...)');
     }
