@@ -203,6 +203,24 @@ describe('UpstreamPool: requests and reuse', () => {
     expect(server.connections()).toBe(2);
   });
 
+  it('opens a new connection after a response that said Connection: close, or answered HEAD', async () => {
+    const server = await scriptedServer((request) =>
+      request.startsWith('HEAD')
+        ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n'
+        : ok('bye', 'Connection: close\r\n'),
+    );
+    const client = pool(server.port);
+    expect((await client.request({ path: '/' })).body.toString()).toBe('bye');
+    expect((await client.request({ path: '/' })).body.toString()).toBe('bye');
+    expect(server.connections()).toBe(2);
+    // A HEAD answer has no body whatever its Content-Length says, and its connection is reused.
+    const head = await client.request({ method: 'HEAD', path: '/' });
+    expect(head).toMatchObject({ status: 200, body: Buffer.alloc(0) });
+    expect(head.headers['content-length']).toBe('5');
+    await client.request({ method: 'HEAD', path: '/' });
+    expect(server.connections()).toBe(3);
+  });
+
   it('stops reading while the handler is paused, and resumes', async () => {
     const server = await httpServer((_req, res) => res.end(Buffer.alloc(4 * 1024 * 1024, 1)));
     const client = pool(server.port);
