@@ -272,7 +272,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     // The bytes sit in the shared read buffer: the handler gets its own copy.
     const chunk = Buffer.allocUnsafe(end - start);
     data.copy(chunk, 0, start, end);
-    if (!exchange.handler.onResponseData(chunk)) this.#paused = true;
+    if (!exchange.handler.onResponseData(chunk, this.#parser.done)) this.#paused = true;
   }
 
   #onRead(bytes: number, buffer: Buffer): boolean {

@@ -35,10 +35,10 @@ export interface ResponseHandler {
     connection: string | undefined,
   ): void;
   /**
-   * A piece of the body, owned by the handler. Return false to stop reading until
-   * {@link Exchange.resume}.
+   * A piece of the body, owned by the handler; `last` when it ends a body whose length was known
+   * (`onResponseEnd` follows at once). Return false to stop reading until {@link Exchange.resume}.
    */
-  onResponseData(chunk: Buffer): boolean;
+  onResponseData(chunk: Buffer, last: boolean): boolean;
   /** The response ended. */
   onResponseEnd(): void;
   /** The exchange failed: `UPSTREAM_UNAVAILABLE` or `UPSTREAM_TIMEOUT`. Not called after {@link Exchange.abort}. */

@@ -95,9 +95,9 @@ function exchange(
           status = code;
           headers = fields;
         },
-        onResponseData(chunk) {
+        onResponseData(chunk, last) {
           chunks.push(chunk);
-          return handler.onResponseData?.(chunk) ?? true;
+          return handler.onResponseData?.(chunk, last) ?? true;
         },
         onResponseEnd: () => resolve({ status, headers, body: Buffer.concat(chunks) }),
         onResponseError: reject,
