@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { equalsIgnoreCase } from '../upstream/characters.ts';
+import { equalsIgnoreCase, isToken } from '../upstream/characters.ts';
 
 // Header names are compared without lowercasing them: the checks below run for every header
 // of every proxied request and response, and a fresh lowercase string per header (then hashed
@@ -214,14 +214,12 @@ function forwardedNode(ip: string): string {
   return ip.includes(':') ? `"[${ip}]"` : ip;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 // Clients mostly send the same Host: remember the last one quoted.
 let lastQuoted = { value: '', quoted: '' };
 
 function quoteIfNeeded(value: string): string {
   if (value === lastQuoted.value) return lastQuoted.quoted;
-  const quoted = TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+  const quoted = isToken(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
   lastQuoted = { value, quoted };
   return quoted;
 }

@@ -93,11 +93,6 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     return !this.#connected && !this.#closed;
   }
 
-  /** Carrying an exchange. */
-  get busy(): boolean {
-    return this.#exchange !== undefined;
-  }
-
   /** Sends the exchange's request and reads its response. */
   start(exchange: Exchange): void {
     this.#exchange = exchange;

@@ -99,11 +99,6 @@ export class ResponseParser {
     return this.#started;
   }
 
-  /** Whether the final head was parsed. */
-  get headParsed(): boolean {
-    return this.#state !== HEAD && this.#state !== ABANDONED;
-  }
-
   /** Stops parsing: the rest of this response will never be read. */
   abandon(): void {
     this.#state = ABANDONED;
