@@ -36,7 +36,8 @@ export async function probeReadiness(
         path,
         headers: { 'user-agent': 'dde-readiness-probe' },
         timeoutMs: timeout,
-        signal,
+        // The attempt's deadline covers connecting too, which timeoutMs does not.
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]),
         discardBody: true,
       });
       if (response.status === 200) return !signal.aborted;

@@ -173,25 +173,18 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
       this.#finish(this.#status);
       return;
     }
-    if (error.code === 'UPSTREAM_TIMEOUT') {
-      sendError(
-        req,
-        res,
-        504,
-        'UPSTREAM_TIMEOUT',
-        `Gateway timeout: the tool in container ${route.name} did not answer in time.`,
-      );
-      this.#finish(504);
-    } else {
-      sendError(
-        req,
-        res,
-        502,
-        'UPSTREAM_UNAVAILABLE',
-        `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`,
-      );
-      this.#finish(502);
-    }
+    // 504 for UPSTREAM_TIMEOUT, 502 for UPSTREAM_UNAVAILABLE: the one code-to-status mapping.
+    const status = error.httpStatus;
+    sendError(
+      req,
+      res,
+      status,
+      error.code,
+      status === 504
+        ? `Gateway timeout: the tool in container ${route.name} did not answer in time.`
+        : `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`,
+    );
+    this.#finish(status);
   }
 
   #finish(status: number): void {

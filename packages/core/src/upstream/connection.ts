@@ -208,6 +208,14 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     this.#socket.destroy();
   }
 
+  /** Gives up the exchange and tells its handler why. */
+  #fail(error: DdeError): void {
+    const exchange = this.#exchange;
+    if (exchange === undefined) return;
+    this.abandon(exchange);
+    exchange.fail(error);
+  }
+
   /** Reads again after the handler paused. */
   resume(): void {
     if (!this.#paused) return;
@@ -308,16 +316,6 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     if (head.keepAlive && this.#requestSent && !extraBytes && !this.#closed) this.#owner.release(this);
     else this.#socket.destroy();
     exchange.end();
-  }
-
-  #fail(error: DdeError): void {
-    const exchange = this.#exchange;
-    if (exchange === undefined) return;
-    this.#exchange = undefined;
-    this.#parser.abandon();
-    this.#detachBody?.();
-    this.#socket.destroy();
-    exchange.fail(error);
   }
 
   #onClose(): void {

@@ -141,7 +141,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   dispatch(request: UpstreamRequest, handler: ResponseHandler): Exchange {
     const exchange = new Exchange(request, handler);
     if (this.#closing) {
-      exchange.fail(new DdeError('UPSTREAM_UNAVAILABLE', `The pool for ${this.authority} is closed.`));
+      exchange.fail(this.#closedError());
       return exchange;
     }
     if (request.headersTimeoutMs < this.#shortestTimeoutMs) this.#noteTimeout(request.headersTimeoutMs);
@@ -270,7 +270,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
 
   retry(exchange: Exchange): void {
     if (this.#closing) {
-      exchange.fail(new DdeError('UPSTREAM_UNAVAILABLE', `The pool for ${this.authority} is closed.`));
+      exchange.fail(this.#closedError());
     } else if (this.#connections.size < this.#maxConnections) {
       this.#open().start(exchange);
     } else {
@@ -312,13 +312,17 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
       exchange.onAbortQueued = undefined;
       exchange.fail(
         why === 'closed'
-          ? new DdeError('UPSTREAM_UNAVAILABLE', `The pool for ${this.authority} is closed.`)
+          ? this.#closedError()
           : new DdeError(
               'UPSTREAM_TIMEOUT',
               `Upstream timeout: no connection to ${this.authority} became free within ${timeoutMs} ms.`,
             ),
       );
     }
+  }
+
+  #closedError(): DdeError {
+    return new DdeError('UPSTREAM_UNAVAILABLE', `The pool for ${this.authority} is closed.`);
   }
 
   /** A request with a shorter timeout than any so far: sweep often enough to honour it. */
