@@ -2,27 +2,86 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { DdeProxy } from './create-proxy.ts';
+import { writeSocketResponse } from './pages.ts';
 
-const NOT_FOUND = 'HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+type AnyServer = HttpServer | HttpsServer;
+/** Node >= 24.9 decides per request whether an `Upgrade` header makes it an upgrade. */
+type UpgradeDecision = (this: AnyServer, req: IncomingMessage) => boolean;
+type ServerWithDecision = AnyServer & { shouldUpgradeCallback?: UpgradeDecision };
+
+/** What is attached to one server: one `upgrade` listener serves every proxy attached to it. */
+interface Attachment {
+  readonly proxies: DdeProxy[];
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The server's own decision, restored on detach; undefined before Node 24.9. */
+  readonly previousDecision: UpgradeDecision | undefined;
+  readonly decision: UpgradeDecision | undefined;
+}
+
+const attachments = new WeakMap<AnyServer, Attachment>();
+
+/** Whether the request asks for a WebSocket (`Upgrade` lists `websocket`). */
+function asksForWebSocket(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return upgrade !== undefined && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade);
+}
 
 /**
  * Hands a server's `upgrade` events (WebSockets never pass through Koa or Express middleware)
- * to the proxy. Upgrades the router does not recognise are left to the server's other
- * `upgrade` listeners, or refused with 404 when there are none. Returns the function that
- * detaches the listener again.
+ * to the proxy. Upgrades no attached proxy recognises are left to the server's other
+ * `upgrade` listeners, or refused with 404 when there are none. On Node >= 24.9 only WebSocket
+ * upgrades a proxy recognises (and those other listeners want) are taken as upgrades: any
+ * other request with an `Upgrade` header (an `h2c` offer, say) is served by the application
+ * as the ordinary request it also is. Returns the function that detaches the proxy again.
  */
-export function attachUpgrades(server: HttpServer | HttpsServer, proxy: DdeProxy): () => void {
+export function attachUpgrades(server: AnyServer, proxy: DdeProxy): () => void {
+  let attachment = attachments.get(server);
+  if (attachment === undefined) {
+    attachment = attach(server as ServerWithDecision);
+    attachments.set(server, attachment);
+  }
+  attachment.proxies.push(proxy);
+  let detached = false;
+  return () => {
+    if (detached) return;
+    detached = true;
+    const current = attachments.get(server);
+    if (current === undefined) return;
+    const index = current.proxies.indexOf(proxy);
+    if (index !== -1) current.proxies.splice(index, 1);
+    if (current.proxies.length === 0) detach(server as ServerWithDecision, current);
+  };
+}
+
+function attach(server: ServerWithDecision): Attachment {
+  const proxies: DdeProxy[] = [];
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (proxy.handleUpgrade(req, socket, head)) return;
+    for (const proxy of proxies) if (proxy.handleUpgrade(req, socket, head)) return;
     if (server.listenerCount('upgrade') === 1) {
       socket.on('error', () => {});
-      socket.end(NOT_FOUND);
+      writeSocketResponse(socket, 404, 'Not found');
     }
   };
   server.on('upgrade', onUpgrade);
-  return () => {
-    server.off('upgrade', onUpgrade);
-  };
+  const previousDecision = server.shouldUpgradeCallback;
+  let decision: UpgradeDecision | undefined;
+  if (typeof previousDecision === 'function') {
+    decision = function (this: AnyServer, req: IncomingMessage): boolean {
+      if (asksForWebSocket(req) && proxies.some((proxy) => proxy.recognises(req))) return true;
+      // Other upgrade listeners (the application's own WebSockets) decide as before.
+      return server.listenerCount('upgrade') > 1 && previousDecision.call(this, req);
+    };
+    server.shouldUpgradeCallback = decision;
+  }
+  return { proxies, onUpgrade, previousDecision, decision };
+}
+
+function detach(server: ServerWithDecision, attachment: Attachment): void {
+  server.off('upgrade', attachment.onUpgrade);
+  if (attachment.decision !== undefined && server.shouldUpgradeCallback === attachment.decision) {
+    server.shouldUpgradeCallback = attachment.previousDecision;
+  }
+  attachments.delete(server);
 }
 
 /** A proxy engine and the servers it serves upgrades for: the part every framework adapter shares. */
@@ -30,9 +89,10 @@ export interface AttachableProxy {
   /**
    * Wires the server's `upgrade` event so WebSockets reach containers (upgrades never pass
    * through framework middleware). Upgrades the router does not recognise are left to other
-   * `upgrade` listeners, or refused with 404 when there are none. Returns the server.
+   * `upgrade` listeners, or refused with 404 when there are none; several proxies may be
+   * attached to one server. Returns the server.
    */
-  attach<S extends HttpServer | HttpsServer>(server: S): S;
+  attach<S extends AnyServer>(server: S): S;
   /** The underlying proxy engine. */
   readonly proxy: DdeProxy;
   /** Detaches from attached servers and closes open WebSocket sessions. */

@@ -7,7 +7,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, connect as connectTcp, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Upstream } from '../backend.ts';
@@ -850,6 +850,7 @@ describe('createProxy: authorization and logs', () => {
 describe('createProxy: WebSockets', () => {
   async function echoTool(): Promise<{
     upstream: Upstream;
+    server: Server;
     paths: string[];
     headers: IncomingHttpHeaders[];
   }> {
@@ -864,7 +865,7 @@ describe('createProxy: WebSockets', () => {
     });
     cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
     const port = await listen(server);
-    return { upstream: { host: '127.0.0.1', port }, paths, headers };
+    return { upstream: { host: '127.0.0.1', port }, server, paths, headers };
   }
 
   function connect(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
@@ -910,6 +911,134 @@ describe('createProxy: WebSockets', () => {
     expect(
       closed?.type === 'websocket' && (closed.bytesIn ?? 0) > 100_000 && (closed.bytesOut ?? 0) > 100_000,
     ).toBe(true);
+  });
+
+  it('recognises the handshake answer however the container splits it', async () => {
+    const { port, backend, manager, history } = await setup();
+    // A tool that writes its 101 in three pieces, then one text frame ("hi").
+    const server = createServer((_req, res) => res.end('ok'));
+    server.on('upgrade', (req, socket: Socket) => {
+      socket.on('end', () => socket.destroy()); // the server is half-open by default
+      const accept = createHash('sha1')
+        .update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest('base64');
+      const answer = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
+      const pieces = [answer.slice(0, 10), answer.slice(10, 40), answer.slice(40)];
+      const next = (): void => {
+        const piece = pieces.shift();
+        if (piece === undefined) socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+        else {
+          socket.write(piece);
+          setTimeout(next, 15);
+        }
+      };
+      next();
+    });
+    backend.setUpstream('split', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'split' });
+    await manager.waitUntilReady('split');
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/docker/split/`);
+    const message = await new Promise<string>((resolve, reject) => {
+      socket.once('message', (data) => resolve(data.toString()));
+      socket.once('error', reject);
+    });
+    expect(message).toBe('hi');
+    expect(manager.get('split')?.openWebSockets).toBe(1);
+    const [opened] = await history.query('split');
+    expect(opened).toMatchObject({ type: 'websocket', event: 'open', status: 101 });
+    socket.terminate();
+  });
+
+  /** Sends `request` on a raw connection; resolves with everything received until the proxy closes it. */
+  function rawExchange(port: number, request: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connectTcp(port, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (data: string) => {
+        received += data;
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(received));
+      socket.write(request, 'latin1');
+    });
+  }
+
+  const handshake = (path: string, extra = ''): string =>
+    `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
+
+  it('passes a refusal on as an HTTP response, then closes: no raw tunnel to the container', async () => {
+    const { port, addTool, history } = await setup();
+    const seen: string[] = [];
+    const refusing = await addTool('refuses', (req, res) => {
+      if (req.headers.upgrade === undefined) {
+        res.end('ready');
+        return;
+      }
+      seen.push(`${req.method} ${req.url} ${req.headers['x-forwarded-for']}`);
+      res.writeHead(404, { location: '/login', 'set-cookie': 'a=1; Path=/', 'content-type': 'text/plain' });
+      res.end('no sockets here');
+    });
+    // A second request smuggled right behind the handshake, with a forged X-Forwarded-For.
+    const smuggled = 'GET /admin HTTP/1.1\r\nHost: evil\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n';
+    const answer = await rawExchange(port, handshake('/docker/refuses/socket') + smuggled);
+    expect(answer).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+    expect(answer).toContain('\r\nlocation: /docker/refuses/login\r\n');
+    expect(answer).toContain('\r\nset-cookie: a=1; Path=/docker/refuses\r\n');
+    expect(answer).toContain('\r\nconnection: close\r\n');
+    expect(answer.endsWith('\r\n\r\nno sockets here')).toBe(true);
+    expect(answer).not.toContain('admin');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual(['GET /socket 127.0.0.1']);
+    expect(refusing.connections()).toBe(2); // the probe's, and the handshake's
+    const records = await history.query('refuses');
+    expect(records.filter((record) => record.type === 'websocket')).toMatchObject([
+      { event: 'close', status: 404 },
+    ]);
+  });
+
+  it('answers 502 when the container closes without answering, 400 for a handshake with a body', async () => {
+    const { port, backend, manager } = await setup();
+    const server = createServer((_req, res) => res.end('ok'));
+    server.on('upgrade', (_req, socket: Socket) => socket.end());
+    backend.setUpstream('mute', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'mute' });
+    await manager.waitUntilReady('mute');
+    expect(await rawExchange(port, handshake('/docker/mute/'))).toMatch(/^HTTP\/1\.1 502 /);
+    const withBody = await rawExchange(port, `${handshake('/docker/mute/', 'Content-Length: 5\r\n')}hello`);
+    expect(withBody).toMatch(/^HTTP\/1\.1 400 [\s\S]*cannot carry a body/);
+  });
+
+  it('does not dial for clients gone during a lookup, and cuts pending upgrades on close()', async () => {
+    const { port, backend, manager } = await setup();
+    const { upstream, server } = await echoTool();
+    let dialled = 0;
+    server.on('upgrade', () => dialled++);
+    backend.setUpstream('late', upstream);
+    backend.setInspectDelay(60);
+    backend.add({ name: 'late' });
+    // Leaves (half-closes) while the lookup is still running.
+    const leaving = connectTcp(port, '127.0.0.1');
+    leaving.on('error', () => {});
+    leaving.end(handshake('/docker/late/'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(dialled).toBe(0);
+
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const own = createServer();
+    own.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head));
+    const ownPort = await listen(own);
+    backend.setUpstream('later', upstream);
+    backend.add({ name: 'later' });
+    const pending = rawExchange(ownPort, handshake('/docker/later/'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await proxy.close();
+    expect(await pending).toBe('');
+    expect(await rawExchange(ownPort, handshake('/docker/later/'))).toMatch(
+      /^HTTP\/1\.1 503 [\s\S]*shutting down/,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(dialled).toBe(0);
   });
 
   it('proxies WebSockets by hostname too', async () => {

@@ -7,10 +7,11 @@ import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
 import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
+import type { UpstreamPool } from '../upstream/pool.ts';
 import { type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
-import { forwardUpgrade } from './forward-upgrade.ts';
-import { requestHost, upstreamRequestHeaders } from './headers.ts';
+import { EarlyBytes, forwardUpgrade } from './forward-upgrade.ts';
+import { type ResponseRewrite, requestHost, upstreamAuthorities, upstreamRequestHeaders } from './headers.ts';
 import type { PageSettings, PleaseWaitOptions } from './pages.ts';
 import {
   pageSettings,
@@ -114,7 +115,15 @@ export interface DdeProxy {
    * recognise the request, so other upgrade handlers can take it.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url?: string): boolean;
-  /** Closes open WebSocket sessions. The manager (and its pools) stays open. */
+  /**
+   * Whether the router recognises the request (a container, a redirect or a rejection): what
+   * `handleRequest` would not pass to `next`, and `handleUpgrade` would take. No side effects.
+   */
+  recognises(req: IncomingMessage, url?: string): boolean;
+  /**
+   * Closes open WebSocket sessions and upgrades still waiting for authorization or a lookup;
+   * later upgrades get a 503. HTTP requests are still served. The manager (and its pools) stays open.
+   */
   close(): Promise<void>;
 }
 
@@ -137,6 +146,9 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   const settings = resolveOptions(options);
   const { manager, router } = options;
   const sessions = new Set<UpgradedPair>();
+  /** Upgrades waiting for authorization or a lookup, cut when the proxy closes. */
+  const pendingUpgrades = new Set<Duplex>();
+  let closing = false;
   const forwarding: ForwardSettings = {
     headersTimeoutMs: settings.upstreamTimeoutMs,
     bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
@@ -360,14 +372,22 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   function upgradeRoute(
     req: IncomingMessage,
     socket: Duplex,
-    head: Buffer,
+    early: EarlyBytes,
     match: RouteMatch,
     route: Route,
   ): void {
     authorizeThen(
       { req, container: route.info, name: route.name, route, upgrade: true },
       () => {
-        if (socket.destroyed) return;
+        pendingUpgrades.delete(socket);
+        if (socket.destroyed || early.gone) {
+          socket.destroy();
+          return;
+        }
+        if (closing) {
+          writeSocketResponse(socket, 503, 'The proxy is shutting down.');
+          return;
+        }
         if (route.phase === 'failed') {
           writeSocketResponse(
             socket,
@@ -390,15 +410,24 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           return;
         }
         const host = hostFor(req, route, settings.upstreamHost);
+        const upstreamHead = upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, true);
+        if (upstreamHead.body !== 'none') {
+          // A handshake has no body, and one would be framed for a protocol about to be left.
+          writeSocketResponse(socket, 400, 'Bad request: an upgrade request cannot carry a body.');
+          return;
+        }
         let pair: UpgradedPair | undefined;
         pair = forwardUpgrade({
           req,
           socket,
-          head,
+          early,
           route,
           path: match.path,
-          headers: upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, true).headers,
+          headers: upstreamHead.headers,
           timeoutMs: settings.upstreamTimeoutMs,
+          maxHeaderBytes:
+            (route.pool as UpstreamPool | undefined)?.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+          rewrite: refusalRewrite(match.prefix, host, route),
           history: manager.history,
           user: options.userOf?.(req),
           opened: () => manager.openedWebSocket(route.name),
@@ -409,6 +438,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         sessions.add(pair);
       },
       (status) => {
+        pendingUpgrades.delete(socket);
         if (status === 403) writeSocketResponse(socket, 403, 'Forbidden');
         else if (status === 404) writeSocketResponse(socket, 404, 'Not found');
         else writeSocketResponse(socket, 500, 'Authorization failed.');
@@ -416,11 +446,31 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     );
   }
 
+  /** How a container's refusal of an upgrade is rewritten under the path prefix, if at all. */
+  function refusalRewrite(
+    prefix: string,
+    host: string | undefined,
+    route: Route,
+  ): ResponseRewrite | undefined {
+    if (prefix === '' || !(settings.rewriteLocation || settings.rewriteCookiePath)) return undefined;
+    const upstream = route.upstream as NonNullable<Route['upstream']>;
+    return {
+      prefix,
+      location: settings.rewriteLocation,
+      cookiePath: settings.rewriteCookiePath,
+      authorities: () => upstreamAuthorities(host, upstream.host, upstream.port),
+    };
+  }
+
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url?: string): boolean {
     const result = router.match(requestHost(req), url ?? req.url ?? '/');
     if (result === undefined) return false;
     // Before any await: a client leaving must not crash the process.
     socket.on('error', ignore);
+    if (closing) {
+      writeSocketResponse(socket, 503, 'The proxy is shutting down.');
+      return true;
+    }
     if (result.kind === 'redirect') {
       writeSocketResponse(socket, 308, `Moved to ${result.location}`, `location: ${result.location}\r\n`);
       return true;
@@ -433,17 +483,23 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       );
       return true;
     }
+    const early = new EarlyBytes(socket, head);
+    pendingUpgrades.add(socket);
+    socket.once('close', () => pendingUpgrades.delete(socket));
     const route = manager.get(result.name);
     if (route !== undefined) {
-      upgradeRoute(req, socket, head, result, route);
+      upgradeRoute(req, socket, early, result, route);
       return true;
     }
     manager.lookup(result.name).then(
       (found) => {
-        if (found === undefined) writeSocketResponse(socket, 404, 'Not found');
-        else upgradeRoute(req, socket, head, result, found);
+        if (found === undefined) {
+          pendingUpgrades.delete(socket);
+          writeSocketResponse(socket, 404, 'Not found');
+        } else upgradeRoute(req, socket, early, result, found);
       },
       (error: unknown) => {
+        pendingUpgrades.delete(socket);
         const { status, message, retryAfter } = lookupFailed(error);
         const extra = retryAfter.length === 2 ? `${retryAfter[0]}: ${retryAfter[1]}\r\n` : undefined;
         writeSocketResponse(socket, status === 404 ? 503 : status, message, extra);
@@ -455,7 +511,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   return {
     handleRequest,
     handleUpgrade,
+    recognises: (req, url) => router.match(requestHost(req), url ?? req.url ?? '/') !== undefined,
     async close(): Promise<void> {
+      closing = true;
+      for (const socket of pendingUpgrades) socket.destroy();
+      pendingUpgrades.clear();
       for (const pair of sessions) {
         pair.upstream.destroy();
         pair.client.destroy();
@@ -466,6 +526,9 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 }
 
 function ignore(): void {}
+
+/** The longest answer head taken from a container without a pool setting, in bytes. */
+const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 
 interface Settings {
   readonly pages: PageSettings;

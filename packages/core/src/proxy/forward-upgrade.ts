@@ -3,13 +3,16 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { History } from '../history/history.ts';
 import type { Route } from '../manager/route-table.ts';
+import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstream/response-parser.ts';
+import { clientResponseHeaders, type ResponseRewrite } from './headers.ts';
 import { writeSocketResponse } from './pages.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
 export interface ForwardUpgrade {
   readonly req: IncomingMessage;
   readonly socket: Duplex;
-  readonly head: Buffer;
+  /** What the client sent after its request head, held since the upgrade arrived. */
+  readonly early: EarlyBytes;
   readonly route: Route;
   /** Upstream path and query. */
   readonly path: string;
@@ -17,6 +20,10 @@ export interface ForwardUpgrade {
   readonly headers: readonly string[];
   /** How long the container may take to answer the handshake, in ms. */
   readonly timeoutMs: number;
+  /** Largest answer head accepted from the container, in bytes. */
+  readonly maxHeaderBytes: number;
+  /** How a refusal's headers are rewritten under the path prefix, if at all. */
+  readonly rewrite: ResponseRewrite | undefined;
   readonly history: History;
   readonly user: string | undefined;
   /** Counts the session as open; returns the function that counts it closed. */
@@ -31,11 +38,69 @@ export interface UpgradedPair {
   readonly upstream: Socket;
 }
 
+/** The most a client may send before its upgrade is accepted; reading pauses beyond it. */
+const MAX_EARLY_BYTES = 64 * 1024;
+
 /**
- * Connects to the container, replays the handshake (rewritten path, proxy headers, then
- * `head`) and pipes bytes both ways; the container's answer (`101` or a refusal) reaches the
- * client as is. Refused or silent containers get a 502/504 answer on the client socket. Either
- * side closing or failing closes both. Records `open` (on 101) and `close` with byte counts.
+ * Holds what a client sends between its upgrade request and the container's `101`: a
+ * WebSocket client sends nothing there, and anything else (a second request smuggled behind
+ * the first, say) must not reach the container before it agreed to switch protocols. Reading
+ * also tells when the client leaves while its upgrade waits for authorization or a lookup.
+ */
+export class EarlyBytes {
+  readonly #socket: Duplex;
+  #chunks: Buffer[];
+  #bytes: number;
+  /** The client ended or closed its side. */
+  gone = false;
+
+  constructor(socket: Duplex, head: Buffer) {
+    this.#socket = socket;
+    this.#chunks = head.length > 0 ? [head] : [];
+    this.#bytes = head.length;
+    socket.on('data', this.#onData);
+    socket.once('end', this.#onEnd);
+    socket.once('close', this.#onGone);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes >= MAX_EARLY_BYTES) this.#socket.pause();
+  };
+
+  readonly #onGone = (): void => {
+    this.gone = true;
+  };
+
+  readonly #onEnd = (): void => {
+    // Half-closed before its upgrade was accepted: the client has given up.
+    this.gone = true;
+    this.#socket.destroy();
+  };
+
+  /** Stops holding: returns what was held, and leaves the socket paused for a pipe. */
+  release(): Buffer {
+    const socket = this.#socket;
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('close', this.#onGone);
+    socket.pause();
+    const held = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.#bytes = 0;
+    return held;
+  }
+}
+
+/**
+ * Connects to the container and replays the handshake (rewritten path, proxy headers). The
+ * container's answer is parsed before anything reaches the client: a `101` is passed on, then
+ * the bytes the client held back, then bytes flow both ways untouched. Any other answer is an
+ * ordinary HTTP response: passed on with its headers handled as on the HTTP path, then both
+ * connections close, so a refused upgrade never leaves a raw tunnel to the container. Refused,
+ * silent or broken containers get a 502/504 answer. Either side closing or failing closes
+ * both. Records `open` (on 101) and `close` with byte counts.
  */
 export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const { req, socket, route, path } = forward;
@@ -53,10 +118,12 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   // Header values are latin1 strings as Node parsed them: write them back byte for byte.
   const requestBytes = Buffer.byteLength(request, 'latin1');
   upstream.write(request, 'latin1');
-  if (forward.head.length > 0) upstream.write(forward.head);
 
   let status = 0;
-  let responseHeadBytes = 0;
+  /** Bytes of the container's answer up to the end of its head. */
+  let answerHeadBytes = 0;
+  /** Client bytes sent upstream before the session (the held ones). */
+  let heldBytes = 0;
   let closed = false;
   let countClosed: (() => void) | undefined;
 
@@ -65,16 +132,14 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     closed = true;
     countClosed?.();
     if (status !== 0) {
-      const bytesIn = Math.max(0, upstream.bytesWritten - requestBytes);
-      const bytesOut = Math.max(0, upstream.bytesRead - responseHeadBytes);
       forward.history.record(route.name, {
         type: 'websocket',
         event: 'close',
         time: Date.now(),
         path: stripQuery(path),
         status,
-        bytesIn,
-        bytesOut,
+        bytesIn: Math.max(0, upstream.bytesWritten - requestBytes - heldBytes),
+        bytesOut: Math.max(0, upstream.bytesRead - answerHeadBytes),
         durationMs: Date.now() - started,
         ...(forward.user === undefined ? {} : { user: forward.user }),
       });
@@ -82,53 +147,82 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     forward.onClose();
   };
 
-  upstream.setTimeout(forward.timeoutMs, () => {
+  /** Answers the client with an error, while it has been sent nothing yet. */
+  const fail = (code: 502 | 504, message: string): void => {
     if (status !== 0) return;
-    status = 504;
-    writeSocketResponse(
-      socket,
-      504,
-      `Gateway timeout: the tool in container ${route.name} did not answer in time.`,
-    );
+    status = code;
+    upstream.off('data', onAnswer);
+    writeSocketResponse(socket, code, message);
     upstream.destroy();
-  });
+  };
+  const unavailable = (): void =>
+    fail(502, `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`);
 
-  upstream.once('data', (chunk: Buffer) => {
+  const answer = new AnswerReader(forward, socket);
+  const onAnswer = (chunk: Buffer): void => {
+    let head: ResponseHead | undefined;
+    let rest: Buffer | undefined;
+    try {
+      const read = answer.read(chunk);
+      if (status === 0) status = answer.refusedWith;
+      if (read === undefined) return;
+      ({ head, rest } = read);
+    } catch (error) {
+      if (!(error instanceof ResponseParseError)) throw error;
+      if (answer.answering) {
+        socket.destroy(); // a refusal's body went bad: the client sees a cut response
+        upstream.destroy();
+      } else unavailable();
+      return;
+    }
+    status = 101;
     upstream.setTimeout(0);
-    // "HTTP/1.1 101 ..." : the status code sits at bytes 9-11.
-    status = Number(chunk.toString('latin1', 9, 12)) || 0;
-    const end = chunk.indexOf('\r\n\r\n');
-    responseHeadBytes = end === -1 ? chunk.length : end + 4;
-    if (status === 101) {
-      countClosed = forward.opened();
-      forward.history.record(route.name, {
-        type: 'websocket',
-        event: 'open',
-        time: Date.now(),
-        path: stripQuery(path),
-        status,
-        ...(forward.user === undefined ? {} : { user: forward.user }),
-      });
+    upstream.off('data', onAnswer);
+    answerHeadBytes = upstream.bytesRead - rest.length;
+    socket.write(switchingProtocols(head), 'latin1');
+    if (rest.length > 0) socket.write(rest);
+    const held = forward.early.release();
+    heldBytes = held.length;
+    if (held.length > 0) upstream.write(held);
+    countClosed = forward.opened();
+    forward.history.record(route.name, {
+      type: 'websocket',
+      event: 'open',
+      time: Date.now(),
+      path: stripQuery(path),
+      status,
+      ...(forward.user === undefined ? {} : { user: forward.user }),
+    });
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  };
+  upstream.on('data', onAnswer);
+
+  upstream.setTimeout(forward.timeoutMs, () => {
+    if (status === 101) return;
+    if (status === 0) {
+      fail(504, `Gateway timeout: the tool in container ${route.name} did not answer in time.`);
+    } else {
+      // Stalled in the middle of a refusal's body.
+      socket.destroy();
+      upstream.destroy();
     }
   });
 
   upstream.on('error', () => {
-    if (status === 0) {
-      status = 502;
-      writeSocketResponse(
-        socket,
-        502,
-        `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`,
-      );
-    } else socket.destroy();
+    if (status === 0) unavailable();
+    else socket.destroy();
   });
   socket.on('error', () => upstream.destroy());
 
-  upstream.pipe(socket);
-  socket.pipe(upstream);
-
+  upstream.on('end', () => {
+    if (status === 0)
+      unavailable(); // closed without (finishing) an answer
+    else if (status !== 101) answer.serverClosed();
+  });
   // A side that ends or closes takes the other with it, once what is in flight is written.
   upstream.on('close', () => {
+    if (status === 0) unavailable();
     endThenDestroy(socket);
     close();
   });
@@ -137,6 +231,90 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     close();
   });
   return { client: socket, upstream };
+}
+
+/**
+ * Reads the container's answer to the handshake: returns the `101` head and the bytes after
+ * it; passes any other answer to the client as a complete HTTP response, then ends it.
+ */
+class AnswerReader {
+  readonly #parser: ResponseParser;
+  readonly #forward: ForwardUpgrade;
+  readonly #client: Duplex;
+  #head: ResponseHead | undefined = undefined;
+  #ended = false;
+  /** A refusal is being passed on: the client has been sent its head. */
+  answering = false;
+
+  constructor(forward: ForwardUpgrade, client: Duplex) {
+    this.#forward = forward;
+    this.#client = client;
+    this.#parser = new ResponseParser(
+      {
+        onHead: (head) => {
+          this.#head = head;
+          if (head.status !== 101) this.#startRefusal(head);
+        },
+        onBody: (data, start, end) => {
+          // Only valid during the call: the client gets a copy.
+          this.#client.write(Buffer.from(data.subarray(start, end)));
+        },
+      },
+      forward.maxHeaderBytes,
+    );
+    this.#parser.reset(forward.req.method === 'HEAD', true);
+  }
+
+  /**
+   * Parses a chunk. Returns the `101` head and what follows it once it is complete; undefined
+   * while the head is incomplete or a refusal is passed on.
+   *
+   * @throws {@link ResponseParseError} when the answer is not valid HTTP/1.1.
+   */
+  read(chunk: Buffer): { head: ResponseHead; rest: Buffer } | undefined {
+    const used = this.#parser.execute(chunk);
+    const head = this.#head;
+    if (head === undefined) return undefined;
+    if (head.status === 101) return { head, rest: chunk.subarray(used) };
+    if (this.#parser.done) this.#endRefusal();
+    return undefined;
+  }
+
+  /** The container closed: ends a refusal delimited by the close, or cuts a broken one. */
+  serverClosed(): void {
+    if (this.#ended) return;
+    if (this.#parser.finish()) this.#endRefusal();
+    else this.#client.destroy();
+  }
+
+  #startRefusal(head: ResponseHead): void {
+    this.answering = true;
+    const out = clientResponseHeaders(head.headers, head.connection, this.#forward.rewrite);
+    let text = `HTTP/1.1 ${head.status} ${head.statusText}\r\n`;
+    for (let index = 0; index < out.length; index += 2) text += `${out[index]}: ${out[index + 1]}\r\n`;
+    // The connection ends with this response: a body without a length is delimited by that.
+    this.#client.write(`${text}connection: close\r\n\r\n`, 'latin1');
+  }
+
+  /** The status of a refusal being passed on, else 0. */
+  get refusedWith(): number {
+    return this.answering ? (this.#head as ResponseHead).status : 0;
+  }
+
+  #endRefusal(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    endThenDestroy(this.#client);
+  }
+}
+
+/** The `101` head for the client, as the container sent it (names and values as parsed). */
+function switchingProtocols(head: ResponseHead): string {
+  let text = `HTTP/1.1 101 ${head.statusText}\r\n`;
+  const headers = head.headers;
+  for (let index = 0; index < headers.length; index += 2)
+    text += `${headers[index]}: ${headers[index + 1]}\r\n`;
+  return `${text}\r\n`;
 }
 
 function endThenDestroy(stream: Duplex): void {

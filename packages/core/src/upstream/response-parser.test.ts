@@ -12,7 +12,7 @@ interface Parsed {
 /** Parses `input` fed in pieces cut at `cuts`, as a socket would deliver it. */
 function parse(
   input: string | Buffer,
-  options: { cuts?: number[]; head?: boolean; max?: number } = {},
+  options: { cuts?: number[]; head?: boolean; upgrade?: boolean; max?: number } = {},
 ): Parsed {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
   const heads: ResponseHead[] = [];
@@ -24,7 +24,7 @@ function parse(
     },
     options.max ?? 64 * 1024,
   );
-  parser.reset(options.head === true);
+  parser.reset(options.head === true, options.upgrade === true);
   const cuts = [...(options.cuts ?? []), bytes.length];
   let used = 0;
   let from = 0;
@@ -140,6 +140,20 @@ describe('ResponseParser', () => {
     expect(result.heads.map((head) => head.status)).toEqual([200]);
     expect(result.body).toBe('hello');
     expect(parseError('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n')).toMatch(/101/);
+  });
+
+  it('ends at the head of a 101 answering an upgrade request, whatever follows', () => {
+    const answer = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+    const frames = '\x81\x02hi';
+    for (const cut of [1, 10, answer.length - 1, answer.length]) {
+      const result = parse(`HTTP/1.1 100 Continue\r\n\r\n${answer}${frames}`, { upgrade: true, cuts: [cut] });
+      expect(result.heads).toMatchObject([
+        { status: 101, headers: ['Upgrade', 'websocket', 'Connection', 'Upgrade'] },
+      ]);
+      expect(result).toMatchObject({ done: true, body: '', used: 25 + answer.length });
+    }
+    // A refusal is an ordinary response, body and all.
+    expect(parse(simple, { upgrade: true })).toMatchObject({ body: 'hello', done: true });
   });
 
   it('accepts empty reason phrases, obs-text and whitespace around values', () => {

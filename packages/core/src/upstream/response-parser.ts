@@ -13,7 +13,7 @@ import { equalsIgnoreCase, isFieldValue, isToken, TOKEN_CHARACTER, VALUE_CHARACT
 
 /** A final (non-1xx) response head. */
 export interface ResponseHead {
-  /** Status code, 200-999. */
+  /** Status code, 200-999, or 101 when an upgrade request was accepted. */
   readonly status: number;
   /** Reason phrase, possibly empty. */
   readonly statusText: string;
@@ -63,6 +63,7 @@ export class ResponseParser {
   readonly #maxHeaderBytes: number;
   #state = DONE;
   #headRequest = false;
+  #upgrade = false;
   /** Bytes of an incomplete head, chunk-size line or trailer section, copied. */
   #pending: Buffer | undefined = undefined;
   /** Body bytes left in the current length-delimited body or chunk. */
@@ -78,10 +79,14 @@ export class ResponseParser {
     this.#maxHeaderBytes = maxHeaderBytes;
   }
 
-  /** Prepares for the response to a new request (`headRequest`: the request's method is HEAD). */
-  reset(headRequest: boolean): void {
+  /**
+   * Prepares for the response to a new request (`headRequest`: its method is HEAD; `upgrade`:
+   * it asked to switch protocols, so a `101` is its final answer and ends what is HTTP).
+   */
+  reset(headRequest: boolean, upgrade = false): void {
     this.#state = HEAD;
     this.#headRequest = headRequest;
+    this.#upgrade = upgrade;
     this.#pending = undefined;
     this.#remaining = 0;
     this.#chunkCr = false;
@@ -215,7 +220,7 @@ export class ResponseParser {
       statusText = text.slice(13, pos);
     }
     pos = afterCrlf(text, pos);
-    if (status < 200) {
+    if (status < 200 && !(status === 101 && this.#upgrade)) {
       // 101 would switch protocols on a pooled connection that never asked to upgrade.
       if (status === 101) throw new ResponseParseError('101 Switching Protocols without an upgrade request');
       return; // Interim response (100 Continue, 103 Early Hints): the final one follows.
@@ -274,7 +279,10 @@ export class ResponseParser {
     let keepAlive = !close && (minor === 1 || keepAliveToken);
 
     let state: number;
-    if (this.#headRequest || status === 204 || status === 304) {
+    if (status === 101) {
+      state = DONE; // what follows speaks the new protocol
+      keepAlive = false;
+    } else if (this.#headRequest || status === 204 || status === 304) {
       state = DONE;
     } else if (transferEncoding !== undefined) {
       if (contentLength !== -1) {
