@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Upstream } from '../backend.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
-import { ContainerManager } from '../manager/container-manager.ts';
+import { ContainerManager, type ContainerManagerOptions } from '../manager/container-manager.ts';
 import { hostnameRouter } from '../routing/hostname-router.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import type { Router } from '../routing/router.ts';
@@ -37,6 +37,21 @@ async function listen(server: Server): Promise<number> {
       }),
   );
   return (server.address() as AddressInfo).port;
+}
+
+/** Sends `request` on a raw connection; resolves with everything received until the proxy closes it. */
+function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (data: string) => {
+      received += data;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    socket.write(request, 'latin1');
+  });
 }
 
 /** A local HTTP server standing in for a container's tool. */
@@ -85,10 +100,20 @@ interface Setup {
   ): Promise<{ upstream: Upstream; connections: () => number }>;
 }
 
-async function setup(options: Partial<ProxyOptions> = {}, router: Router = pathRouter()): Promise<Setup> {
+async function setup(
+  options: Partial<ProxyOptions> = {},
+  router: Router = pathRouter(),
+  pool: ContainerManagerOptions['pool'] = {},
+): Promise<Setup> {
   const backend = new MemoryBackend({ namespace: 'proxy-unit' });
   const history = new MemoryHistory();
-  const manager = new ContainerManager({ backend, history, reconcileIntervalMs: 0, negativeCacheMs: 0 });
+  const manager = new ContainerManager({
+    backend,
+    history,
+    reconcileIntervalMs: 0,
+    negativeCacheMs: 0,
+    pool,
+  });
   cleanups.push(() => manager.close());
   await manager.start();
   const proxy = createProxy({ manager, router, ...options });
@@ -546,6 +571,105 @@ describe('createProxy: the hot path', () => {
 });
 
 describe('createProxy: errors', () => {
+  it('keeps a body framed however the client lists its headers in Connection (no smuggling)', async () => {
+    const { port, addTool } = await setup({}, pathRouter(), { connections: 1 });
+    const seen: string[] = [];
+    await addTool('framed', (req, res) => {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        if (req.url !== '/') seen.push(`${req.method} ${req.url} ${JSON.stringify(body)}`);
+        res.end(`response for ${req.url}`);
+      });
+    });
+    const smuggled = 'GET /admin HTTP/1.1\r\nHost: a\r\nX-Ignore: ';
+    await rawExchange(
+      port,
+      `POST /docker/framed/innocent HTTP/1.1\r\nHost: a\r\nContent-Length: ${smuggled.length}\r\nConnection: content-length, close\r\n\r\n${smuggled}`,
+    );
+    const next = await send(port, { path: '/docker/framed/next' });
+    expect(next.text).toBe('response for /next');
+    expect(seen).toEqual([`POST /innocent ${JSON.stringify(smuggled)}`, 'GET /next ""']);
+  });
+
+  it('carries transfer codings other than chunked over, both ways', async () => {
+    const { port, addTool } = await setup();
+    let received: string | undefined;
+    await addTool('coded', (req, res) => {
+      received = req.headers['transfer-encoding'];
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'transfer-encoding': 'gzip, chunked' });
+        res.end('compressed bytes');
+      });
+    });
+    const answer = await rawExchange(
+      port,
+      'POST /docker/coded/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    );
+    expect(received).toBe('gzip, chunked');
+    expect(answer).toMatch(/\r\ntransfer-encoding: gzip, chunked\r\n/i);
+  });
+
+  it('cuts the client when a body delimited by the close ends in a reset', async () => {
+    const { port, backend, manager } = await setup();
+    const server = createServer((req, res) => {
+      if (req.url === '/') {
+        res.end('ready');
+        return;
+      }
+      const socket = res.socket as Socket;
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npart one ');
+      setTimeout(() => socket.resetAndDestroy(), 30);
+    });
+    backend.setUpstream('resets', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'resets' });
+    await manager.waitUntilReady('resets');
+    const answer = await rawExchange(
+      port,
+      'GET /docker/resets/cut HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    expect(answer).toContain('part one ');
+    expect(answer.endsWith('0\r\n\r\n')).toBe(false); // no end of body: the client sees it cut
+  });
+
+  it('times the answer from the end of the upload, not its start', async () => {
+    const { port, addTool } = await setup({ upstreamTimeoutMs: 300 });
+    await addTool('slow-upload', (req, res) => {
+      let bytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      req.on('end', () => res.end(`got ${bytes}`));
+    });
+    const answer = await new Promise<string>((resolve, reject) => {
+      const request = httpRequest(
+        { port, method: 'POST', path: '/docker/slow-upload/', host: '127.0.0.1' },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve(`${res.statusCode} ${text}`));
+        },
+      );
+      request.on('error', reject);
+      let sent = 0;
+      const tick = setInterval(() => {
+        request.write('0123456789');
+        if (++sent === 8) {
+          clearInterval(tick);
+          request.end();
+        }
+      }, 100);
+    });
+    expect(answer).toBe('200 got 80');
+  });
+
   it('answers 502 with a clear body when the container refuses the connection', async () => {
     const { port, backend, manager } = await setup();
     const started = await tool((_req, res) => res.end('ok'));
@@ -948,21 +1072,6 @@ describe('createProxy: WebSockets', () => {
     expect(opened).toMatchObject({ type: 'websocket', event: 'open', status: 101 });
     socket.terminate();
   });
-
-  /** Sends `request` on a raw connection; resolves with everything received until the proxy closes it. */
-  function rawExchange(port: number, request: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = connectTcp(port, '127.0.0.1');
-      let received = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (data: string) => {
-        received += data;
-      });
-      socket.on('error', reject);
-      socket.on('close', () => resolve(received));
-      socket.write(request, 'latin1');
-    });
-  }
 
   const handshake = (path: string, extra = ''): string =>
     `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;

@@ -88,7 +88,11 @@ export interface ProxyOptions {
    * a tool's own path. Authorization applies. Off by default.
    */
   logsPath?: string;
-  /** How long a container may take to send response headers (or answer a handshake), in ms. Default 60000. */
+  /**
+   * How long a container may take to send response headers once the request (its body
+   * included) is sent, or to answer a handshake, in ms. Default 60000. A slow upload is bounded
+   * by the server's own `requestTimeout` (Node's default: 300 s).
+   */
   upstreamTimeoutMs?: number;
   /** How long a response body may stall between chunks, in ms; 0 for never (SSE). Default 0. */
   upstreamIdleTimeoutMs?: number;

@@ -51,7 +51,7 @@ export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest):
   // Gone during an asynchronous authorization or lookup: its 'close' has already fired.
   if (res.destroyed) return;
   const pool = forward.route.pool as UpstreamPool;
-  const { headers, body } = forward.head;
+  const { headers, body, transferCodings } = forward.head;
   const handler = new ForwardHandler(settings, forward);
   handler.exchange = pool.dispatch(
     {
@@ -61,6 +61,7 @@ export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest):
       body: body === 'none' ? undefined : req,
       // Node has removed the chunked framing: such a body is re-chunked upstream.
       chunked: body === 'chunked',
+      transferCodings,
       headersTimeoutMs: settings.headersTimeoutMs,
       bodyTimeoutMs: settings.bodyTimeoutMs,
     },
@@ -125,6 +126,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     statusText: string,
     headers: string[],
     connection: string | undefined,
+    transferCodings: string | undefined,
   ): void {
     const res = this.#forward.res;
     if (res.destroyed) {
@@ -137,6 +139,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     const settings = this.#settings;
     const rewrites = this.#forward.prefix !== '' && (settings.rewriteLocation || settings.rewriteCookiePath);
     const out = clientResponseHeaders(headers, connection, rewrites ? this : undefined);
+    // Node chunks the body again (as it sees `chunked` here); the other codings stay on it.
+    if (transferCodings !== undefined) out.push('transfer-encoding', `${transferCodings}, chunked`);
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
     else res.writeHead(status, statusText, out);

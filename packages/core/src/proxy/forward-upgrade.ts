@@ -292,6 +292,8 @@ class AnswerReader {
     const out = clientResponseHeaders(head.headers, head.connection, this.#forward.rewrite);
     let text = `HTTP/1.1 ${head.status} ${head.statusText}\r\n`;
     for (let index = 0; index < out.length; index += 2) text += `${out[index]}: ${out[index + 1]}\r\n`;
+    // The body goes on unchunked, delimited by the close, still carrying its other codings.
+    if (head.transferCodings !== undefined) text += `transfer-encoding: ${head.transferCodings}\r\n`;
     // The connection ends with this response: a body without a length is delimited by that.
     this.#client.write(`${text}connection: close\r\n\r\n`, 'latin1');
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { equalsIgnoreCase, isToken } from '../upstream/characters.ts';
+import { codingsBesidesChunked } from '../upstream/transfer-coding.ts';
 
 // Header names are compared without lowercasing them: the checks below run for every header
 // of every proxied request and response, and a fresh lowercase string per header (then hashed
@@ -78,6 +79,8 @@ export interface UpstreamRequestHead {
   readonly headers: string[];
   /** `none`; `length` (a `Content-Length` above 0, forwarded as is); `chunked` (re-chunked upstream). */
   readonly body: 'none' | 'length' | 'chunked';
+  /** Transfer codings the body carries besides `chunked` (e.g. `gzip`), to send on with it. */
+  readonly transferCodings?: string | undefined;
 }
 
 /**
@@ -105,6 +108,7 @@ export function upstreamRequestHeaders(
   let forwardedHost: string | undefined;
   let forwarded: string | undefined;
   let body: UpstreamRequestHead['body'] = 'none';
+  let transferEncoding: string | undefined;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] as string;
     const value = raw[index + 1] as string;
@@ -154,6 +158,7 @@ export function upstreamRequestHeaders(
         }
         if (equalsIgnoreCase(name, 'transfer-encoding')) {
           body = 'chunked';
+          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
           continue;
         }
         break;
@@ -167,6 +172,9 @@ export function upstreamRequestHeaders(
   const listed = connectionTokens(connection);
   if (listed !== undefined) {
     if (upgrade) listed.delete('upgrade'); // listed by every handshake, and kept for it
+    // The body goes on with the framing it came with: a client "listing" Content-Length must
+    // not get it dropped, or its body would be read upstream as the next request.
+    listed.delete('content-length');
     removeListed(out, listed);
   }
   if (host !== undefined) out.push('host', host);
@@ -184,7 +192,8 @@ export function upstreamRequestHeaders(
   if (prefix !== '') out.push('x-forwarded-prefix', prefix);
   const element = forwardedElement(clientIp, clientHost, encrypted ? 'https' : 'http');
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
-  return { headers: out, body };
+  if (transferEncoding === undefined) return { headers: out, body };
+  return { headers: out, body, transferCodings: codingsBesidesChunked(transferEncoding) };
 }
 
 /** Drops from a flat header list the names a `Connection` header listed (rare: kept off the main loop). */

@@ -48,6 +48,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   #head: ResponseHead | undefined = undefined;
   /** The whole request (head and body) is written. */
   #requestSent = false;
+  /** When the request (body included) was all written: the head timeout runs from there. */
+  #sentAt = 0;
   /** Reading stopped because the handler asked for it. */
   #paused = false;
   #connected = false;
@@ -126,6 +128,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       // Header values are latin1 strings as Node parsed them: written back byte for byte.
       socket.write(`${head}\r\n`, 'latin1');
       this.#requestSent = true;
+      this.#sentAt = Date.now();
     } else if (body instanceof Uint8Array) {
       if (!hasLength) head += `content-length: ${body.length}\r\n`;
       socket.cork();
@@ -134,9 +137,13 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       socket.uncork();
       exchange.bytesSent = body.length;
       this.#requestSent = true;
+      this.#sentAt = Date.now();
     } else {
-      const chunked = request.chunked === true;
-      socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+      // A streamed body without a length is chunked whatever the caller said: an unframed one
+      // would be read by the server as the start of the next request.
+      const chunked = request.chunked === true || !hasLength;
+      const codings = request.transferCodings === undefined ? '' : `${request.transferCodings}, `;
+      socket.write(chunked ? `${head}transfer-encoding: ${codings}chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
       this.#pumpBody(exchange, body, chunked);
     }
   }
@@ -174,6 +181,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       detach();
       if (chunked) socket.write('0\r\n\r\n', 'latin1');
       this.#requestSent = true;
+      this.#sentAt = Date.now();
     };
     const onClose = (): void => {
       if (ended || this.#exchange !== exchange) return;
@@ -239,7 +247,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     if (exchange === undefined) return;
     const { headersTimeoutMs, bodyTimeoutMs } = exchange.request;
     if (this.#head === undefined) {
-      if (now - exchange.startedAt >= headersTimeoutMs) {
+      // A slow upload is the client's time, not the server's (Node's requestTimeout bounds it).
+      if (this.#requestSent && now - this.#sentAt >= headersTimeoutMs) {
         this.#timeOut(`${this.#owner.authority} sent no response within ${headersTimeoutMs} ms`);
       }
     } else if (bodyTimeoutMs > 0 && !this.#paused && now - this.lastReadAt >= bodyTimeoutMs) {
@@ -267,7 +276,13 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       }
     }
     if (exchange.request.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
-    exchange.handler.onResponseStart(head.status, head.statusText, head.headers, head.connection);
+    exchange.handler.onResponseStart(
+      head.status,
+      head.statusText,
+      head.headers,
+      head.connection,
+      head.transferCodings,
+    );
   }
 
   onBody(data: Buffer, start: number, end: number): void {
@@ -323,7 +338,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     this.#owner.removed(this);
     const exchange = this.#exchange;
     if (exchange === undefined) return;
-    if (this.#parser.finish()) {
+    // Only a clean close ends a body delimited by the close: a reset cuts it short.
+    if (this.#socketError === undefined && this.#parser.finish()) {
       this.#complete(false); // a body delimited by the close
       return;
     }

@@ -19,7 +19,9 @@ export interface UpstreamRequest {
    * bodies whose headers carry no `content-length`.
    */
   readonly chunked?: boolean;
-  /** How long the response head may take, from dispatch, in ms. */
+  /** With `chunked`: codings the body carries besides it (e.g. `gzip`), sent before `chunked`. */
+  readonly transferCodings?: string | undefined;
+  /** How long the response head may take once the request (body included) is sent, in ms. */
   readonly headersTimeoutMs: number;
   /** How long the body may stall between reads, in ms; 0 for never. */
   readonly bodyTimeoutMs: number;
@@ -33,6 +35,8 @@ export interface ResponseHandler {
     statusText: string,
     headers: string[],
     connection: string | undefined,
+    /** Codings besides a final `chunked` the body still carries (see `ResponseHead`). */
+    transferCodings: string | undefined,
   ): void;
   /**
    * A piece of the body, owned by the handler; `last` when it ends a body whose length was known

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ResponseHead, ResponseParseError, ResponseParser } from './response-parser.ts';
+import { codingsBesidesChunked } from './transfer-coding.ts';
 
 interface Parsed {
   heads: ResponseHead[];
@@ -154,6 +155,16 @@ describe('ResponseParser', () => {
     }
     // A refusal is an ordinary response, body and all.
     expect(parse(simple, { upgrade: true })).toMatchObject({ body: 'hello', done: true });
+  });
+
+  it('reports the transfer codings a body still carries besides chunked', () => {
+    const coded = (value: string) =>
+      parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: ${value}\r\n\r\n0\r\n\r\n`).heads[0]?.transferCodings;
+    expect(coded('chunked')).toBeUndefined();
+    expect(coded('gzip, chunked')).toBe('gzip');
+    expect(coded('gzip')).toBe('gzip'); // not chunked: the body runs until the close
+    expect(parse(simple).heads[0]?.transferCodings).toBeUndefined();
+    expect(codingsBesidesChunked(' br ,gzip,, Chunked')).toBe('br, gzip');
   });
 
   it('accepts empty reason phrases, obs-text and whitespace around values', () => {

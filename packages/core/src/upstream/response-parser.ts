@@ -1,4 +1,5 @@
 import { equalsIgnoreCase, isFieldValue, isToken, TOKEN_CHARACTER, VALUE_CHARACTER } from './characters.ts';
+import { codingsBesidesChunked } from './transfer-coding.ts';
 
 /**
  * A strict, incremental HTTP/1.1 response parser for the proxy's upstream connections.
@@ -25,6 +26,11 @@ export interface ResponseHead {
   readonly keepAlive: boolean;
   /** The server's `Keep-Alive: timeout=N` hint, in ms. */
   readonly keepAliveTimeoutMs: number | undefined;
+  /**
+   * Transfer codings other than a final `chunked` (e.g. `gzip`): the body as delivered still
+   * carries them, so whoever passes it on must say so in its own `Transfer-Encoding`.
+   */
+  readonly transferCodings: string | undefined;
 }
 
 /** Where the parser reports what it read. */
@@ -304,6 +310,10 @@ export class ResponseParser {
       connection,
       keepAlive,
       keepAliveTimeoutMs: keepAliveHeader === undefined ? undefined : keepAliveTimeout(keepAliveHeader),
+      transferCodings:
+        transferEncoding === undefined || state === DONE
+          ? undefined
+          : codingsBesidesChunked(transferEncoding),
     });
   }
 
