@@ -48,7 +48,10 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   #head: ResponseHead | undefined = undefined;
   /** The whole request (head and body) is written. */
   #requestSent = false;
-  /** When the request (body included) was all written: the head timeout runs from there. */
+  /**
+   * When the request (body included) was all written, and the head timeout starts: dispatch
+   * time for a request written at once (time spent queued counts), the end of a streamed body.
+   */
   #sentAt = 0;
   /** Reading stopped because the handler asked for it. */
   #paused = false;
@@ -128,7 +131,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       // Header values are latin1 strings as Node parsed them: written back byte for byte.
       socket.write(`${head}\r\n`, 'latin1');
       this.#requestSent = true;
-      this.#sentAt = Date.now();
+      this.#sentAt = exchange.startedAt; // sent at once: no clock read on the hot path
     } else if (body instanceof Uint8Array) {
       if (!hasLength) head += `content-length: ${body.length}\r\n`;
       socket.cork();
@@ -137,7 +140,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       socket.uncork();
       exchange.bytesSent = body.length;
       this.#requestSent = true;
-      this.#sentAt = Date.now();
+      this.#sentAt = exchange.startedAt;
     } else {
       // A streamed body without a length is chunked whatever the caller said: an unframed one
       // would be read by the server as the start of the next request.
