@@ -34,7 +34,7 @@ function asksForWebSocket(req: IncomingMessage): boolean {
  * other request with an `Upgrade` header (an `h2c` offer, say) is served by the application
  * as the ordinary request it also is. Returns the function that detaches the proxy again.
  */
-export function attachUpgrades(server: AnyServer, proxy: DdeProxy): () => void {
+export function attachUpgrades(server: HttpServer | HttpsServer, proxy: DdeProxy): () => void {
   let attachment = attachments.get(server);
   if (attachment === undefined) {
     attachment = attach(server as ServerWithDecision);
@@ -92,7 +92,7 @@ export interface AttachableProxy {
    * `upgrade` listeners, or refused with 404 when there are none; several proxies may be
    * attached to one server. Returns the server.
    */
-  attach<S extends AnyServer>(server: S): S;
+  attach<S extends HttpServer | HttpsServer>(server: S): S;
   /** The underlying proxy engine. */
   readonly proxy: DdeProxy;
   /** Detaches from attached servers and closes open WebSocket sessions. */
