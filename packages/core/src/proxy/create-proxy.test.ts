@@ -254,7 +254,10 @@ describe('createProxy: forwarding', () => {
         'x-forwarded-for': '203.0.113.7',
         'x-forwarded-proto': 'https',
         'x-forwarded-host': 'spoofed.example',
-        forwarded: 'for=203.0.113.7',
+        forwarded: 'for=203.0.113.7;host=evil.example;proto=https',
+        'x-forwarded-port': '443',
+        'x-real-ip': '203.0.113.7',
+        x_forwarded_prefix: '/evil',
         cookie: 'session=parent; theme=dark',
         'x-custom': 'kept',
       },
@@ -267,27 +270,39 @@ describe('createProxy: forwarding', () => {
     expect(seen['x-custom']).toBe('kept');
     expect(seen.cookie).toBe('session=parent; theme=dark');
     expect(seen.host).toBe('public.example:8000');
-    expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
     // Not trusted by default: the proxy's own view replaces what the client claims.
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen['x-forwarded-proto']).toBe('http');
     expect(seen['x-forwarded-host']).toBe('public.example:8000');
     expect(seen['x-forwarded-prefix']).toBe('/docker/headers');
-    expect(seen.forwarded).toBe('for=203.0.113.7, for=127.0.0.1;host="public.example:8000";proto=http');
+    expect(seen.forwarded).toBe('for=127.0.0.1;host="public.example:8000";proto=http');
+    for (const name of ['x-forwarded-port', 'x-real-ip', 'x_forwarded_prefix']) {
+      expect(seen[name], name).toBeUndefined();
+    }
   });
 
-  it('keeps incoming X-Forwarded-Proto and -Host when told to trust them', async () => {
+  it('keeps and appends to the forwarding headers of a trusted proxy in front', async () => {
     const { port, addTool } = await setup({ trustForwarded: true });
     await addTool('trusted', echo);
     const seen = JSON.parse(
       (
         await send(port, {
           path: '/docker/trusted/',
-          headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'outer.example' },
+          headers: {
+            'x-forwarded-proto': 'https',
+            'x-forwarded-host': 'outer.example',
+            'x-forwarded-for': '203.0.113.7',
+            forwarded: 'for=203.0.113.7',
+            'x-real-ip': '203.0.113.7',
+          },
         })
       ).text,
     ).headers;
     expect(seen['x-forwarded-proto']).toBe('https');
     expect(seen['x-forwarded-host']).toBe('outer.example');
+    expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(seen.forwarded).toMatch(/^for=203\.0\.113\.7, for=127\.0\.0\.1;/);
+    expect(seen['x-real-ip']).toBe('203.0.113.7');
   });
 
   it.each([

@@ -11,7 +11,7 @@ import type { UpstreamPool } from '../upstream/pool.ts';
 import { type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
 import { EarlyBytes, forwardUpgrade } from './forward-upgrade.ts';
-import { type ResponseRewrite, requestHost, upstreamAuthorities, upstreamRequestHeaders } from './headers.ts';
+import { knownAuthorities, type ResponseRewrite, requestHost, upstreamRequestHeaders } from './headers.ts';
 import type { PageSettings, PleaseWaitOptions } from './pages.ts';
 import {
   pageSettings,
@@ -96,7 +96,12 @@ export interface ProxyOptions {
   upstreamTimeoutMs?: number;
   /** How long a response body may stall between chunks, in ms; 0 for never (SSE). Default 0. */
   upstreamIdleTimeoutMs?: number;
-  /** Keep incoming `X-Forwarded-Proto` and `-Host` (set when a trusted proxy sits in front). Default false. */
+  /**
+   * A trusted proxy sits in front: append to its `X-Forwarded-For` and `Forwarded`, keep its
+   * `X-Forwarded-Proto`, `-Host`, `-Port` and `X-Real-IP`. Default false: the client is the first
+   * hop, and whatever it sent in those headers is replaced or dropped (clients cannot spoof the
+   * address, host or scheme a tool sees).
+   */
   trustForwarded?: boolean;
   /** The user behind a request, for activity records. */
   userOf?: (req: IncomingMessage) => string | undefined;
@@ -431,7 +436,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           timeoutMs: settings.upstreamTimeoutMs,
           maxHeaderBytes:
             (route.pool as UpstreamPool | undefined)?.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
-          rewrite: refusalRewrite(match.prefix, host, route),
+          rewrite: refusalRewrite(match.prefix, host, upstreamHead.proto, route),
           history: manager.history,
           user: options.userOf?.(req),
           opened: () => manager.openedWebSocket(route.name),
@@ -454,6 +459,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   function refusalRewrite(
     prefix: string,
     host: string | undefined,
+    proto: string,
     route: Route,
   ): ResponseRewrite | undefined {
     if (prefix === '' || !(settings.rewriteLocation || settings.rewriteCookiePath)) return undefined;
@@ -462,7 +468,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       prefix,
       location: settings.rewriteLocation,
       cookiePath: settings.rewriteCookiePath,
-      authorities: () => upstreamAuthorities(host, upstream.host, upstream.port),
+      authorities: () => knownAuthorities(host, upstream.host, upstream.port, proto),
     };
   }
 

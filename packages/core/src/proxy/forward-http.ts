@@ -6,7 +6,7 @@ import type { Route } from '../manager/route-table.ts';
 import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
 import type { UpstreamPool } from '../upstream/pool.ts';
 import type { ResponseRewrite, UpstreamRequestHead } from './headers.ts';
-import { clientResponseHeaders, upstreamAuthorities } from './headers.ts';
+import { clientResponseHeaders, type KnownAuthorities, knownAuthorities } from './headers.ts';
 import { sendError } from './pages.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -74,7 +74,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
   readonly #settings: ForwardSettings;
   readonly #forward: ForwardRequest;
   readonly #start = Date.now();
-  #authorities: readonly string[] | undefined = undefined;
+  #authorities: KnownAuthorities | undefined = undefined;
   /** The upstream exchange, once dispatched. */
   exchange: Exchange | undefined = undefined;
   #status = 0;
@@ -100,11 +100,11 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     return this.#settings.rewriteCookiePath;
   }
 
-  authorities(): readonly string[] {
+  authorities(): KnownAuthorities {
     if (this.#authorities === undefined) {
-      const upstream = this.#forward.route.upstream;
-      this.#authorities =
-        upstream === undefined ? [] : upstreamAuthorities(this.#forward.host, upstream.host, upstream.port);
+      const { route, host, head } = this.#forward;
+      const upstream = route.upstream as NonNullable<Route['upstream']>;
+      this.#authorities = knownAuthorities(host, upstream.host, upstream.port, head.proto);
     }
     return this.#authorities;
   }

@@ -6,10 +6,10 @@ import {
   connectionTokens,
   forwardedElement,
   isHopByHop,
+  knownAuthorities,
   requestHost,
   rewriteCookiePath,
   rewriteLocation,
-  upstreamAuthorities,
   upstreamRequestHeaders,
 } from './headers.ts';
 
@@ -74,7 +74,7 @@ describe('upstream request headers', () => {
       'host',
       'public.example',
       'x-forwarded-for',
-      '198.51.100.1, 198.51.100.2, 203.0.113.9',
+      '203.0.113.9',
       'x-forwarded-proto',
       'http',
       'x-forwarded-host',
@@ -82,8 +82,55 @@ describe('upstream request headers', () => {
       'x-forwarded-prefix',
       '/docker/a',
       'forwarded',
-      'for=198.51.100.1, for=203.0.113.9;host=public.example;proto=http',
+      'for=203.0.113.9;host=public.example;proto=http',
     ]);
+    // Behind a trusted proxy, its chain goes on.
+    const trusted = upstreamRequestHeaders(
+      incoming([
+        'X-Forwarded-For',
+        '198.51.100.1',
+        'x-forwarded-for',
+        '198.51.100.2',
+        'Forwarded',
+        'for=198.51.100.1',
+      ]),
+      '',
+      undefined,
+      true,
+      false,
+    );
+    expect(trusted.headers).toEqual([
+      'x-forwarded-for',
+      '198.51.100.1, 198.51.100.2, 203.0.113.9',
+      'x-forwarded-proto',
+      'http',
+      'forwarded',
+      'for=198.51.100.1, for=203.0.113.9;proto=http',
+    ]);
+  });
+
+  it('drops underscore spellings of the forwarding headers, trusted or not', () => {
+    for (const trust of [false, true]) {
+      const names = upstreamRequestHeaders(
+        incoming([
+          'X_Forwarded_For',
+          '6.6.6.6',
+          'x_forwarded_proto',
+          'https',
+          'X-Forwarded_Host',
+          'evil',
+          'X_Forwarded_Prefix',
+          '/x',
+          'Custom_Header',
+          'kept',
+        ]),
+        '',
+        undefined,
+        trust,
+        false,
+      ).headers.filter((_, index) => index % 2 === 0);
+      expect(names).toEqual(['Custom_Header', 'x-forwarded-for', 'x-forwarded-proto', 'forwarded']);
+    }
   });
 
   it('tells chunked bodies from none, and keeps the handshake headers of upgrades', () => {
@@ -193,7 +240,7 @@ describe('Forwarded', () => {
 
 describe('rewriteLocation', () => {
   const prefix = '/docker/a';
-  const authorities = upstreamAuthorities('public.example:8000', '10.0.0.5', 80);
+  const authorities = knownAuthorities('public.example:8000', '10.0.0.5', 80, 'http');
 
   it.each([
     ['/login', '/docker/a/login'],
@@ -206,7 +253,10 @@ describe('rewriteLocation', () => {
     ['http://10.0.0.5/x', '/docker/a/x'],
     ['http://10.0.0.5:80/x?y', '/docker/a/x?y'],
     ['HTTP://PUBLIC.EXAMPLE:8000/y', '/docker/a/y'],
-    ['https://public.example:8000', '/docker/a/'],
+    ['http://public.example:8000', '/docker/a/'],
+    // To HTTPS on the public host: kept absolute (a relative one would loop), with the prefix.
+    ['https://public.example:8000/x', 'https://public.example:8000/docker/a/x'],
+    ['https://public.example:8000/docker/a/x', 'https://public.example:8000/docker/a/x'],
     ['http://public.example:8000?q', '/docker/a/?q'],
     ['//10.0.0.5/z', '/docker/a/z'],
     ['http://public.example:8000/docker/a/ok', '/docker/a/ok'],
@@ -224,15 +274,29 @@ describe('rewriteLocation', () => {
   });
 });
 
-describe('upstreamAuthorities', () => {
-  it('lists the upstream address and the Host sent, with and without default ports', () => {
-    expect(upstreamAuthorities('Public.Example', '10.0.0.5', 8080)).toEqual([
-      '10.0.0.5:8080',
-      'public.example',
-      'public.example:80',
-      'public.example:443',
-    ]);
-    expect(upstreamAuthorities('h:80', 'fd00::1', 80)).toEqual(['[fd00::1]:80', '[fd00::1]', 'h:80', 'h']);
+describe('knownAuthorities', () => {
+  it("lists the upstream address, and the public host without its scheme's default port", () => {
+    expect(knownAuthorities('Public.Example', '10.0.0.5', 8080, 'http')).toEqual({
+      internal: ['10.0.0.5:8080'],
+      public: 'public.example',
+      scheme: 'http',
+    });
+    expect(knownAuthorities('h:443', 'fd00::1', 80, 'https')).toEqual({
+      internal: ['[fd00::1]:80', '[fd00::1]'],
+      public: 'h',
+      scheme: 'https',
+    });
+    expect(knownAuthorities('h:443', 'fd00::1', 80, 'http').public).toBe('h:443');
+  });
+
+  it('keeps the default ports apart per scheme when rewriting', () => {
+    const https = knownAuthorities('public.example', '10.0.0.5', 8080, 'https');
+    expect(rewriteLocation('https://public.example:443/x', '/docker/a', https)).toBe('/docker/a/x');
+    expect(rewriteLocation('//public.example/x', '/docker/a', https)).toBe('/docker/a/x');
+    expect(rewriteLocation('http://public.example/x', '/docker/a', https)).toBe(
+      'http://public.example/docker/a/x',
+    );
+    expect(rewriteLocation('http://10.0.0.5:8080/x', '/docker/a', https)).toBe('/docker/a/x');
   });
 });
 
@@ -245,6 +309,8 @@ describe('rewriteCookiePath', () => {
     ['sid=1; HttpOnly', 'sid=1; HttpOnly'],
     ['sid=1; Path=relative', 'sid=1; Path=relative'],
     ['path=/value-not-attribute', 'path=/value-not-attribute'],
+    // Browsers use the last Path: every one goes under the prefix.
+    ['sid=1; Path=/x; Path=/; HttpOnly', 'sid=1; Path=/docker/a/x; Path=/docker/a; HttpOnly'],
   ])('%s → %s', (from, to) => {
     expect(rewriteCookiePath(from, '/docker/a')).toBe(to);
   });

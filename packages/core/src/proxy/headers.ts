@@ -7,6 +7,23 @@ import { codingsBesidesChunked } from '../upstream/transfer-coding.ts';
 // of every proxied request and response, and a fresh lowercase string per header (then hashed
 // for a Set lookup) was a measurable part of the proxy's CPU.
 
+/**
+ * Whether `name` is `lower` ignoring case, or with underscores for its dashes
+ * (`X_Forwarded_For`): the same header to CGI and WSGI servers, so a client could slip a value
+ * past the one the proxy sets. `lower` is lowercase letters and dashes.
+ */
+function isSpelledAs(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let index = 0; index < lower.length; index++) {
+    const code = name.charCodeAt(index);
+    const expected = lower.charCodeAt(index);
+    if (expected === 45 /* - */) {
+      if (code !== 45 && code !== 95 /* _ */) return false;
+    } else if ((code | 0x20) !== expected) return false;
+  }
+  return true;
+}
+
 /** Whether `name` starts with `proxy-`, ignoring case. */
 function isProxyHeader(name: string): boolean {
   return (
@@ -81,15 +98,20 @@ export interface UpstreamRequestHead {
   readonly body: 'none' | 'length' | 'chunked';
   /** Transfer codings the body carries besides `chunked` (e.g. `gzip`), to send on with it. */
   readonly transferCodings?: string | undefined;
+  /** The client's scheme as sent in `X-Forwarded-Proto`: `http` or `https` (or what a trusted proxy said). */
+  readonly proto: string;
 }
 
 /**
  * The headers to send upstream, as a flat `[name, value, ...]` array: the client's headers
  * minus hop-by-hop ones (and those its `Connection` header lists), with `Host` as configured,
- * `X-Forwarded-For` and `Forwarded` appended to, `X-Forwarded-Proto`, `X-Forwarded-Host` and
- * (under a path `prefix`) `X-Forwarded-Prefix` set. Cookies pass unchanged. `host` is the
- * `Host` to send; `trustForwarded` keeps incoming `X-Forwarded-Proto`/`-Host` (a trusted proxy
- * sits in front); `upgrade` keeps `Upgrade` and sends `Connection: upgrade` (WebSocket handshakes).
+ * `X-Forwarded-For`, `Forwarded`, `X-Forwarded-Proto`, `X-Forwarded-Host` and (under a path
+ * `prefix`) `X-Forwarded-Prefix` set. Cookies pass unchanged. `host` is the `Host` to send.
+ * Unless `trustForwarded` (a trusted proxy sits in front: its `X-Forwarded-For` and
+ * `Forwarded` are appended to, its `X-Forwarded-Proto`/`-Host` kept), the client is the first
+ * hop: what it sent in these headers, `X-Forwarded-Port` and `X-Real-IP` is dropped, as are
+ * underscore spellings (`X_Forwarded_For`) always. `upgrade` keeps `Upgrade` and sends
+ * `Connection: upgrade` (WebSocket handshakes).
  * One pass over `req.rawHeaders`: `req.headers` is never built.
  */
 export function upstreamRequestHeaders(
@@ -126,9 +148,10 @@ export function upstreamRequestHeaders(
         break;
       case 9:
         if (equalsIgnoreCase(name, 'forwarded')) {
-          forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+          if (trustForwarded) forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
           continue;
         }
+        if (!trustForwarded && isSpelledAs(name, 'x-real-ip')) continue;
         break;
       case 10:
         if (equalsIgnoreCase(name, 'connection')) {
@@ -140,20 +163,23 @@ export function upstreamRequestHeaders(
         if (value !== '0' && equalsIgnoreCase(name, 'content-length')) body = 'length';
         break;
       case 15:
-        if (equalsIgnoreCase(name, 'x-forwarded-for')) {
-          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        if (isSpelledAs(name, 'x-forwarded-for')) {
+          if (trustForwarded && equalsIgnoreCase(name, 'x-forwarded-for')) {
+            forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+          }
           continue;
         }
         break;
       case 16:
-        if (equalsIgnoreCase(name, 'x-forwarded-host')) {
-          forwardedHost ??= value;
+        if (isSpelledAs(name, 'x-forwarded-host')) {
+          if (equalsIgnoreCase(name, 'x-forwarded-host')) forwardedHost ??= value;
           continue;
         }
+        if (!trustForwarded && isSpelledAs(name, 'x-forwarded-port')) continue;
         break;
       case 17:
-        if (equalsIgnoreCase(name, 'x-forwarded-proto')) {
-          forwardedProto ??= value;
+        if (isSpelledAs(name, 'x-forwarded-proto')) {
+          if (equalsIgnoreCase(name, 'x-forwarded-proto')) forwardedProto ??= value;
           continue;
         }
         if (equalsIgnoreCase(name, 'transfer-encoding')) {
@@ -163,7 +189,7 @@ export function upstreamRequestHeaders(
         }
         break;
       case 18:
-        if (equalsIgnoreCase(name, 'x-forwarded-prefix')) continue;
+        if (isSpelledAs(name, 'x-forwarded-prefix')) continue;
         break;
     }
     if (isHopByHop(name, undefined) && !(upgrade && equalsIgnoreCase(name, 'upgrade'))) continue;
@@ -192,8 +218,8 @@ export function upstreamRequestHeaders(
   if (prefix !== '') out.push('x-forwarded-prefix', prefix);
   const element = forwardedElement(clientIp, clientHost, encrypted ? 'https' : 'http');
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
-  if (transferEncoding === undefined) return { headers: out, body };
-  return { headers: out, body, transferCodings: codingsBesidesChunked(transferEncoding) };
+  if (transferEncoding === undefined) return { headers: out, body, proto };
+  return { headers: out, body, proto, transferCodings: codingsBesidesChunked(transferEncoding) };
 }
 
 /** Drops from a flat header list the names a `Connection` header listed (rare: kept off the main loop). */
@@ -248,8 +274,8 @@ export interface ResponseRewrite {
   readonly location: boolean;
   /** Rewrite `Path=` of `Set-Cookie`. */
   readonly cookiePath: boolean;
-  /** `host[:port]` forms (lowercase) under which the upstream knows itself: absolute URLs to them are rewritten. */
-  readonly authorities: () => readonly string[];
+  /** The authorities absolute URLs to the container may use (computed on first need). */
+  readonly authorities: () => KnownAuthorities;
 }
 
 /**
@@ -297,30 +323,35 @@ function isUnderPrefix(path: string, prefix: string): boolean {
 
 /**
  * Puts a `Location` from the container under its public prefix: absolute paths (`/login` →
- * `/docker/<name>/login`) and absolute URLs whose authority is one the upstream knows itself
- * by (`http://10.0.0.5:80/x` → `/docker/<name>/x`). Paths already under the prefix (tools
- * configured with their base URL), relative references and other hosts are left alone.
+ * `/docker/<name>/login`), URLs to the upstream's own address (`http://10.0.0.5:80/x` →
+ * `/docker/<name>/x`: the container does not know how it is reached) and URLs to the public
+ * host the client used, made relative when their scheme is the client's, else kept absolute
+ * with the prefix (`https://public/docker/<name>/x` for a tool that moves the client to HTTPS:
+ * a relative one would loop). Paths already under the prefix (tools configured with their base
+ * URL), relative references and other hosts are left alone.
  */
-export function rewriteLocation(location: string, prefix: string, authorities: readonly string[]): string {
+export function rewriteLocation(location: string, prefix: string, known: KnownAuthorities): string {
   if (prefix === '') return location;
   if (location.charCodeAt(0) === 47 /* / */) {
-    if (location.charCodeAt(1) === 47) return rewriteAbsolute(location, 2, prefix, authorities);
+    if (location.charCodeAt(1) === 47) return rewriteAbsolute(location, undefined, 2, prefix, known);
     return isUnderPrefix(location, prefix) ? location : prefix + location;
   }
   const schemeEnd = location.indexOf('://');
   if (schemeEnd === 4 || schemeEnd === 5) {
     const scheme = location.slice(0, schemeEnd).toLowerCase();
     if (scheme === 'http' || scheme === 'https')
-      return rewriteAbsolute(location, schemeEnd + 3, prefix, authorities);
+      return rewriteAbsolute(location, scheme, schemeEnd + 3, prefix, known);
   }
   return location;
 }
 
+/** `scheme` undefined: a protocol-relative URL (`//host/x`), in the client's scheme. */
 function rewriteAbsolute(
   location: string,
+  scheme: string | undefined,
   authorityStart: number,
   prefix: string,
-  authorities: readonly string[],
+  known: KnownAuthorities,
 ) {
   let end = authorityStart;
   while (end < location.length) {
@@ -329,13 +360,25 @@ function rewriteAbsolute(
     end++;
   }
   const authority = location.slice(authorityStart, end).toLowerCase();
-  if (!authorities.includes(authority)) return location;
   const rest = location.slice(end);
   const path = rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
-  return isUnderPrefix(path, prefix) ? path : prefix + path;
+  const prefixed = isUnderPrefix(path, prefix) ? path : prefix + path;
+  if (known.internal.includes(authority)) return prefixed;
+  if (known.public === undefined) return location;
+  const urlScheme = scheme ?? known.scheme;
+  if (withoutDefaultPort(authority, urlScheme) !== known.public) return location;
+  return urlScheme === known.scheme ? prefixed : location.slice(0, end) + prefixed;
 }
 
-const PATH_ATTRIBUTE = /(;\s*path\s*=\s*)([^;]*)/i;
+/** `host:80` for http and `host:443` for https name `host`. */
+function withoutDefaultPort(authority: string, scheme: string): string {
+  if (scheme === 'http' && authority.endsWith(':80')) return authority.slice(0, -3);
+  if (scheme === 'https' && authority.endsWith(':443')) return authority.slice(0, -4);
+  return authority;
+}
+
+// Every `Path` attribute: browsers use the last, so one left alone would escape the prefix.
+const PATH_ATTRIBUTE = /(;\s*path\s*=\s*)([^;]*)/gi;
 
 /**
  * Puts a `Set-Cookie`'s `Path=` under the prefix (`Path=/` → `Path=/docker/<name>`, `Path=/app`
@@ -351,22 +394,27 @@ export function rewriteCookiePath(cookie: string, prefix: string): string {
   });
 }
 
-/** `host:port` forms under which an upstream may know itself, lowercase. */
-export function upstreamAuthorities(
-  sentHost: string | undefined,
+/** The authorities a response's URLs may use for the container, and the client's scheme. */
+export interface KnownAuthorities {
+  /** How the upstream knows itself (`address:port`, and `address` for port 80), lowercase. */
+  readonly internal: readonly string[];
+  /** The public host the client used, lowercase, without its scheme's default port. */
+  readonly public: string | undefined;
+  /** The client's scheme: `http` or `https`. */
+  readonly scheme: string;
+}
+
+/** The {@link KnownAuthorities} of a container reached as `upstreamHost:port`, for a client at `publicHost` over `scheme`. */
+export function knownAuthorities(
+  publicHost: string | undefined,
   upstreamHost: string,
   port: number,
-): string[] {
-  const host = upstreamHost.includes(':') ? `[${upstreamHost}]` : upstreamHost;
-  const list = [`${host}:${port}`.toLowerCase()];
-  if (port === 80) list.push(host.toLowerCase());
-  if (sentHost !== undefined) {
-    const sent = sentHost.toLowerCase();
-    list.push(sent);
-    // The Host without its port names the same server when the port is the default.
-    if (sent.endsWith(':80')) list.push(sent.slice(0, -3));
-    else if (sent.endsWith(':443')) list.push(sent.slice(0, -4));
-    else if (!sent.includes(':') || sent.endsWith(']')) list.push(`${sent}:80`, `${sent}:443`);
-  }
-  return list;
+  scheme: string,
+): KnownAuthorities {
+  const host = (upstreamHost.includes(':') ? `[${upstreamHost}]` : upstreamHost).toLowerCase();
+  return {
+    internal: port === 80 ? [`${host}:80`, host] : [`${host}:${port}`],
+    public: publicHost === undefined ? undefined : withoutDefaultPort(publicHost.toLowerCase(), scheme),
+    scheme,
+  };
 }
