@@ -74,6 +74,12 @@ export interface ContainerManagerOptions {
   metrics?: DdeMetrics;
 }
 
+/** Options of {@link ContainerManager.lookup}. */
+export interface LookupOptions {
+  /** Start a container the `onDemand` option declares when none exists. Default true. */
+  readonly startOnDemand?: boolean;
+}
+
 /** A route changed phase. */
 export interface PhaseChange {
   /** Container name. */
@@ -243,9 +249,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * The route of a container, asking the backend once when the table does not know it.
    * Concurrent lookups of one name share one `inspect`; a miss is remembered briefly. A name
    * the `onDemand` option declares starts a container and resolves with its route while it
-   * starts (rejecting with `LIMIT_EXCEEDED` or `CAPACITY_EXCEEDED` when it may not start).
+   * starts (rejecting with `LIMIT_EXCEEDED` or `CAPACITY_EXCEEDED` when it may not start),
+   * unless `options.startOnDemand` is false: then it resolves undefined, and
+   * {@link ContainerManager.declared} tells what would start.
    */
-  lookup(name: string): Promise<Route | undefined> {
+  lookup(name: string, options: LookupOptions = {}): Promise<Route | undefined> {
     const known = this.#table.get(name);
     if (known) return Promise.resolve(known);
     if (!isValidName(name) || this.#closing.signal.aborted) return Promise.resolve(undefined);
@@ -263,15 +271,35 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         .inspect(name, { signal })
         .then((info) => {
           if (info !== undefined) return this.#apply(info);
-          const spec = this.#onDemand?.(name);
-          if (spec !== undefined) return this.#startOnDemand(name, spec);
+          if (this.#onDemand?.(name) !== undefined) return undefined; // not missing: declared
           this.#rememberMissing(name);
           return undefined;
         })
         .finally(() => this.#lookups.delete(name));
       this.#lookups.set(name, pending);
     }
-    return pending;
+    if (options.startOnDemand === false) return pending;
+    return pending.then((found) => {
+      if (found !== undefined) return found;
+      const spec = this.#onDemand?.(name);
+      return spec === undefined ? undefined : this.#startOnDemand(name, spec);
+    });
+  }
+
+  /**
+   * The provisional route of the container the `onDemand` option declares for `name`, as it
+   * would be before starting (phase `creating`, not in the table); undefined when none is
+   * declared. For deciding whether a request may start it (the proxy's `authorize` hook sees
+   * it) before anything is launched or evicted.
+   *
+   * @throws {@link DdeError} `INVALID_SPEC` when the declared spec is invalid.
+   */
+  declared(name: string): Route | undefined {
+    if (!isValidName(name)) return undefined;
+    const spec = this.#onDemand?.(name);
+    if (spec === undefined) return undefined;
+    const plan = planLaunch({ ...spec, name }, this.backend);
+    return new RouteEntry(provisionalInfo(plan, this.backend.namespace), 'creating');
   }
 
   /** Every route in the table (no engine call). */

@@ -3,6 +3,7 @@ export {
   type ContainerManagerEvents,
   type ContainerManagerOptions,
   declaredTools,
+  type LookupOptions,
   type PhaseChange,
   type RemoveOptions,
   type RouteRemoved,

@@ -305,6 +305,26 @@ describe('ContainerManager lifecycle', () => {
       expect(await manager.lookup('constructor')).toBeUndefined();
     });
 
+    it('tells what would start without starting it, for authorizing first', async () => {
+      const { backend, manager } = await setup({
+        onDemand: declaredTools({ notebook: { image: 'notebook:1', owner: 'alice' } }),
+      });
+      expect(await manager.lookup('notebook', { startOnDemand: false })).toBeUndefined();
+      const declared = manager.declared('notebook');
+      expect(declared).toMatchObject({
+        name: 'notebook',
+        phase: 'creating',
+        info: { owner: 'alice', id: '' },
+      });
+      expect(manager.declared('undeclared')).toBeUndefined();
+      expect(manager.declared('Not A Name')).toBeUndefined();
+      expect(backend.calls.launch).toBe(0);
+      expect(manager.get('notebook')).toBeUndefined();
+      // A container that exists is found either way.
+      await manager.launch(spec('running'));
+      expect((await manager.lookup('running', { startOnDemand: false }))?.name).toBe('running');
+    });
+
     it('refuses on-demand starts over a limit or with an invalid spec', async () => {
       const { manager } = await setup({
         limits: { maxContainers: 1 },

@@ -103,7 +103,7 @@ interface Setup {
 async function setup(
   options: Partial<ProxyOptions> = {},
   router: Router = pathRouter(),
-  pool: ContainerManagerOptions['pool'] = {},
+  managerOptions: Partial<ContainerManagerOptions> = {},
 ): Promise<Setup> {
   const backend = new MemoryBackend({ namespace: 'proxy-unit' });
   const history = new MemoryHistory();
@@ -112,7 +112,7 @@ async function setup(
     history,
     reconcileIntervalMs: 0,
     negativeCacheMs: 0,
-    pool,
+    ...managerOptions,
   });
   cleanups.push(() => manager.close());
   await manager.start();
@@ -587,7 +587,7 @@ describe('createProxy: the hot path', () => {
 
 describe('createProxy: errors', () => {
   it('keeps a body framed however the client lists its headers in Connection (no smuggling)', async () => {
-    const { port, addTool } = await setup({}, pathRouter(), { connections: 1 });
+    const { port, addTool } = await setup({}, pathRouter(), { pool: { connections: 1 } });
     const seen: string[] = [];
     await addTool('framed', (req, res) => {
       let body = '';
@@ -926,6 +926,41 @@ describe('createProxy: authorization and logs', () => {
     expect(denied.status).toBe(403);
     expect(denied.text).toBe('Forbidden\n');
     expect(contexts).toEqual(['owned:alice', 'owned:alice']);
+  });
+
+  it('starts a container on demand only for a request the hook allows', async () => {
+    const contexts: string[] = [];
+    const { port, backend, manager } = await setup(
+      {
+        authorize: ({ req, container, route }) => {
+          contexts.push(`${container.name}:${container.owner}:${route.phase}`);
+          return req.headers['x-user'] === container.owner;
+        },
+        denyStatus: 404,
+      },
+      pathRouter(),
+      {
+        onDemand: (name) =>
+          name.startsWith('tool-') ? { name, image: 'tool:1', port: 80, owner: 'alice' } : undefined,
+        limits: { maxPerOwner: 1 },
+      },
+    );
+    backend.add({ name: 'alice-other', owner: 'alice' });
+    await manager.lookup('alice-other');
+    backend.resetCalls();
+    const denied = await send(port, { path: '/docker/tool-a/', headers: { 'x-user': 'mallory' } });
+    const missing = await send(port, { path: '/docker/nothing/', headers: { 'x-user': 'mallory' } });
+    // No launch, and no LIMIT_EXCEEDED (429) telling the name is declared: the same 404.
+    expect(denied.status).toBe(404);
+    expect(denied.text).toBe(missing.text);
+    expect(backend.calls.launch).toBe(0);
+    expect(manager.get('tool-a')).toBeUndefined();
+    expect(contexts).toEqual(['tool-a:alice:creating']);
+    contexts.length = 0;
+    // The owner may start it (here alice's limit refuses it: so the start was attempted).
+    const allowed = await send(port, { path: '/docker/tool-a/', headers: { 'x-user': 'alice', ...json } });
+    expect(allowed.status).toBe(429);
+    expect(contexts).toEqual(['tool-a:alice:creating']);
   });
 
   it('can deny with a 404 identical to a missing container', async () => {

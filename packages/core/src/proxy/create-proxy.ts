@@ -4,6 +4,7 @@ import type { ContainerInfo, LogEntry, LogOptions } from '../backend.ts';
 import { invalidOption, isDdeError } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
+import type { LookupOptions } from '../manager/container-manager.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
 import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
@@ -31,8 +32,17 @@ import {
 export interface RouteSource {
   /** The route of a name, from memory. */
   get(name: string): Route | undefined;
-  /** The route of a name, asking the backend when memory does not know it. */
-  lookup(name: string): Promise<Route | undefined>;
+  /**
+   * The route of a name, asking the backend when memory does not know it (and starting one
+   * the `onDemand` option declares, unless `startOnDemand` is false).
+   */
+  lookup(name: string, options?: LookupOptions): Promise<Route | undefined>;
+  /**
+   * The provisional route of a container that would start on demand for `name`, if any: the
+   * proxy authorizes against it before starting anything. Optional; without it, declared
+   * containers start before the `authorize` hook runs.
+   */
+  declared?(name: string): Route | undefined;
   /** A container's output, for failure pages and the logs view. */
   logs(name: string, options?: LogOptions): Promise<LogEntry[]>;
   /** Where activity is recorded. */
@@ -364,18 +374,64 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       handleRoute(req, res, result, route);
       return;
     }
-    manager.lookup(result.name).then(
-      (found) => {
-        if (res.destroyed) return;
-        if (found === undefined) sendNotFound(req, res);
-        else handleRoute(req, res, result, found);
+    lookupThen(req, result.name, false, {
+      found: (found) => {
+        if (!res.destroyed) handleRoute(req, res, result, found);
       },
-      (error: unknown) => {
+      missing: () => {
+        if (!res.destroyed) sendNotFound(req, res);
+      },
+      denied: (status) => {
+        if (res.destroyed) return;
+        if (status === 500) sendError(req, res, 500, 'FORBIDDEN', 'Authorization failed.');
+        else deny(req, res);
+      },
+      failed: (error) => {
         if (res.destroyed) return;
         const { status, code, message, retryAfter } = lookupFailed(error);
         sendError(req, res, status === 404 ? 503 : status, code, message, retryAfter);
       },
-    );
+    });
+  }
+
+  /**
+   * Finds the route of a name the table does not know. With an `authorize` hook, a container
+   * the manager's `onDemand` option declares starts only once the hook allowed this request
+   * for its provisional route: a denied request leaves no trace (no launch, no eviction, no
+   * limit error that would tell the name exists). The route found goes through the hook again.
+   */
+  function lookupThen(req: IncomingMessage, name: string, upgrade: boolean, then: LookupOutcomes): void {
+    const started = (route: Route | undefined): void => {
+      if (route === undefined) then.missing();
+      else then.found(route);
+    };
+    const declaredOf = manager.declared;
+    if (options.authorize === undefined || declaredOf === undefined) {
+      manager.lookup(name).then(started, then.failed);
+      return;
+    }
+    manager.lookup(name, { startOnDemand: false }).then((existing) => {
+      if (existing !== undefined) {
+        then.found(existing);
+        return;
+      }
+      let declared: Route | undefined;
+      try {
+        declared = declaredOf.call(manager, name);
+      } catch (error) {
+        then.failed(error);
+        return;
+      }
+      if (declared === undefined) {
+        then.missing();
+        return;
+      }
+      authorizeThen(
+        { req, container: declared.info, name, route: declared, upgrade },
+        () => manager.lookup(name).then(started, then.failed),
+        then.denied,
+      );
+    }, then.failed);
   }
 
   function upgradeRoute(
@@ -448,9 +504,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       },
       (status) => {
         pendingUpgrades.delete(socket);
-        if (status === 403) writeSocketResponse(socket, 403, 'Forbidden');
-        else if (status === 404) writeSocketResponse(socket, 404, 'Not found');
-        else writeSocketResponse(socket, 500, 'Authorization failed.');
+        writeSocketDenial(socket, status);
       },
     );
   }
@@ -501,20 +555,23 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       upgradeRoute(req, socket, early, result, route);
       return true;
     }
-    manager.lookup(result.name).then(
-      (found) => {
-        if (found === undefined) {
-          pendingUpgrades.delete(socket);
-          writeSocketResponse(socket, 404, 'Not found');
-        } else upgradeRoute(req, socket, early, result, found);
+    lookupThen(req, result.name, true, {
+      found: (found) => upgradeRoute(req, socket, early, result, found),
+      missing: () => {
+        pendingUpgrades.delete(socket);
+        writeSocketResponse(socket, 404, 'Not found');
       },
-      (error: unknown) => {
+      denied: (status) => {
+        pendingUpgrades.delete(socket);
+        writeSocketDenial(socket, status);
+      },
+      failed: (error) => {
         pendingUpgrades.delete(socket);
         const { status, message, retryAfter } = lookupFailed(error);
         const extra = retryAfter.length === 2 ? `${retryAfter[0]}: ${retryAfter[1]}\r\n` : undefined;
         writeSocketResponse(socket, status === 404 ? 503 : status, message, extra);
       },
-    );
+    });
     return true;
   }
 
@@ -536,6 +593,20 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 }
 
 function ignore(): void {}
+
+/** Where {@link createProxy}'s lookup of an unknown name ends. */
+interface LookupOutcomes {
+  found(route: Route): void;
+  missing(): void;
+  denied(status: 403 | 404 | 500): void;
+  failed(error: unknown): void;
+}
+
+function writeSocketDenial(socket: Duplex, status: 403 | 404 | 500): void {
+  if (status === 403) writeSocketResponse(socket, 403, 'Forbidden');
+  else if (status === 404) writeSocketResponse(socket, 404, 'Not found');
+  else writeSocketResponse(socket, 500, 'Authorization failed.');
+}
 
 /** The longest answer head taken from a container without a pool setting, in bytes. */
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;

@@ -78,6 +78,7 @@ describe('hostnameRouter', () => {
 
   it('builds public URLs with its scheme and port', () => {
     expect(router.publicUrl('alice')).toBe('http://alice.docker.localhost/');
+    expect(() => router.publicUrl('alice', { path: '../x' })).toThrow(/dot segments/);
     expect(router.publicUrl('alice', { path: '/x?y=1' })).toBe('http://alice.docker.localhost/x?y=1');
     expect(
       hostnameRouter({ suffix: 'docker.example.org', protocol: 'https', port: 8443 }).publicUrl('b', {

@@ -1,6 +1,6 @@
 import { invalidOption } from '../errors.ts';
 import { isValidName } from '../spec.ts';
-import { checkName, stripLeadingSlash } from './path-router.ts';
+import { checkName, containerPath } from './path-router.ts';
 import type { PublicUrlOptions, RouteResult, Router } from './router.ts';
 
 /** Options of {@link hostnameRouter}. */
@@ -77,7 +77,7 @@ export function hostnameRouter(options: HostnameRouterOptions): Router {
     },
     publicUrl(name: string, urlOptions: PublicUrlOptions = {}): string {
       checkName(name);
-      return `${protocol}://${name}${dotSuffix}${portPart}/${stripLeadingSlash(urlOptions.path)}`;
+      return `${protocol}://${name}${dotSuffix}${portPart}/${containerPath(urlOptions.path, true)}`;
     },
   };
 }

@@ -150,6 +150,11 @@ describe('pathRouter', () => {
     );
     expect(() => router.publicUrl('Not valid')).toThrow(/not a valid container name/);
     expect(() => router.publicUrl('a', { origin: 'ftp://x' })).toThrow(/origin/);
+    // Links built from user input cannot point into another container.
+    expect(() => router.publicUrl('alice', { path: '../bob/secret' })).toThrow(/path dot segments/);
+    expect(() => router.publicUrl('alice', { path: 'x/%2e%2E/y' })).toThrow(/path dot segments/);
+    expect(() => router.publicUrl('alice', { path: 'a\\b' })).toThrow(/backslashes/);
+    expect(router.publicUrl('alice', { path: 'a?next=../x#..' })).toBe('/docker/alice/a?next=../x#..');
     expect(() => pathRouter({ origin: 'https://x/path' })).toThrow(/origin/);
   });
 

@@ -65,7 +65,7 @@ export function pathRouter(options: PathRouterOptions = {}): Router {
     publicUrl(name: string, urlOptions: PublicUrlOptions = {}): string {
       checkName(name);
       const base = urlOptions.origin === undefined ? origin : normalizeOrigin(urlOptions.origin, 'origin');
-      return `${base}${prefixSlash}${name}/${stripLeadingSlash(urlOptions.path)}`;
+      return `${base}${prefixSlash}${name}/${containerPath(urlOptions.path, allowEncodedSlashes)}`;
     },
   };
 }
@@ -111,10 +111,19 @@ export function checkName(name: string): void {
   }
 }
 
-/** `path` without its leading slashes (`''` for undefined). */
-export function stripLeadingSlash(path: string | undefined): string {
+/**
+ * A path inside a container for a public URL, without its leading slashes (`''` for
+ * undefined). Throws `INVALID_OPTION` for a path a browser would resolve out of the container
+ * (`../bob/secret`) or the router would refuse: links are built from it.
+ */
+export function containerPath(path: string | undefined, allowEncodedSlashes: boolean): string {
   if (path === undefined) return '';
+  if (typeof path !== 'string') throw invalidOption('path', 'must be a string such as "input.json"');
   let index = 0;
   while (path[index] === '/') index++;
-  return path.slice(index);
+  const relative = path.slice(index);
+  const end = relative.search(/[?#]/);
+  const unsafe = unsafePathReason(`/${end === -1 ? relative : relative.slice(0, end)}`, allowEncodedSlashes);
+  if (unsafe !== undefined) throw invalidOption('path', `${unsafe}: ${JSON.stringify(path)}`);
+  return relative;
 }

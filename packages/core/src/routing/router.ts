@@ -71,7 +71,10 @@ export interface Router {
    * @param url - The raw request target (path and query), as in `req.url`.
    */
   match(host: string | undefined, url: string): RouteResult | undefined;
-  /** The public URL of a container (or of a path inside it). Throws `INVALID_OPTION` for a bad name. */
+  /**
+   * The public URL of a container (or of a path inside it). Throws `INVALID_OPTION` for a bad
+   * name, or a path that would leave the container (dot segments, backslashes).
+   */
   publicUrl(name: string, options?: PublicUrlOptions): string;
 }
 
