@@ -1200,6 +1200,26 @@ describe('createProxy: WebSockets', () => {
     expect(dialled).toBe(0);
   });
 
+  it('close() resolves once open sessions are closed and recorded', async () => {
+    const { backend, manager, history } = await setup();
+    const echoServer = await echoTool();
+    backend.setUpstream('closing', echoServer.upstream);
+    backend.add({ name: 'closing' });
+    await manager.waitUntilReady('closing');
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const server = createServer();
+    server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head));
+    const port = await listen(server);
+    const socket = await connect(`ws://127.0.0.1:${port}/docker/closing/`);
+    socket.on('error', () => {});
+    expect(await roundTrip(socket, 'last words')).toBe('last words');
+    await proxy.close();
+    // No tick later: the record is there as soon as close() resolves.
+    const records = history.querySync('closing').map((record) => record.type === 'websocket' && record.event);
+    expect(records).toEqual(['open', 'close']);
+    expect(manager.get('closing')?.openWebSockets).toBe(0);
+  });
+
   it('proxies WebSockets by hostname too', async () => {
     const { port, backend, manager } = await setup({}, hostnameRouter({ suffix: 'docker.localhost' }));
     const echoServer = await echoTool();

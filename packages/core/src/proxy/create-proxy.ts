@@ -140,8 +140,9 @@ export interface DdeProxy {
    */
   recognises(req: IncomingMessage, url?: string): boolean;
   /**
-   * Closes open WebSocket sessions and upgrades still waiting for authorization or a lookup;
-   * later upgrades get a 503. HTTP requests are still served. The manager (and its pools) stays open.
+   * Closes open WebSocket sessions and upgrades still waiting for authorization or a lookup,
+   * resolving once their sockets have closed (and their history records are written); later
+   * upgrades get a 503. HTTP requests are still served. The manager (and its pools) stays open.
    */
   close(): Promise<void>;
 }
@@ -581,13 +582,21 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     recognises: (req, url) => router.match(requestHost(req), url ?? req.url ?? '/') !== undefined,
     async close(): Promise<void> {
       closing = true;
-      for (const socket of pendingUpgrades) socket.destroy();
+      const closed: Promise<void>[] = [];
+      // Resolves once every socket has closed, so the sessions' records are written (a history
+      // closed right after must not miss them).
+      const cut = (socket: Duplex): void => {
+        if (!socket.closed) closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+        socket.destroy();
+      };
+      for (const socket of pendingUpgrades) cut(socket);
       pendingUpgrades.clear();
       for (const pair of sessions) {
-        pair.upstream.destroy();
-        pair.client.destroy();
+        cut(pair.upstream);
+        cut(pair.client);
       }
       sessions.clear();
+      await Promise.all(closed);
     },
   };
 }
