@@ -1000,6 +1000,7 @@ describe('createProxy: authorization and logs', () => {
     });
     expect(logs.status).toBe(200);
     expect(logs.headers['content-type']).toMatch(/text\/plain/);
+    expect(logs.headers['x-content-type-options']).toBe('nosniff');
     expect(logs.text).toBe('two\nthree\n');
     expect((await send(port, { path: '/docker/logged/.dde/logs' })).status).toBe(403);
 

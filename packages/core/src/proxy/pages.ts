@@ -74,6 +74,9 @@ export function send(
     String(payload.length),
     'cache-control',
     'no-store',
+    // Container logs and messages are text: never let a browser sniff them into HTML.
+    'x-content-type-options',
+    'nosniff',
     ...extraHeaders,
   ]);
   res.end(req.method === 'HEAD' ? undefined : payload);
