@@ -805,6 +805,19 @@ describe('createProxy: errors', () => {
     expect((await send(port, { method: 'POST', path: '/docker/alice' })).status).toBe(308);
   });
 
+  it('refuses requests with more than one Host, HTTP and WebSocket', async () => {
+    const { port, addTool } = await setup();
+    await addTool('hosted-twice', echo);
+    const twice = 'Host: a.example\r\nHost: b.example\r\nConnection: close\r\n';
+    expect(await rawExchange(port, `GET /docker/hosted-twice/ HTTP/1.1\r\n${twice}\r\n`)).toMatch(
+      /^HTTP\/1\.1 400 [\s\S]*more than one Host/,
+    );
+    const upgrade = `GET /docker/hosted-twice/ HTTP/1.1\r\n${twice}Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+    expect(await rawExchange(port, upgrade.replace('Connection: close', 'Connection: Upgrade'))).toMatch(
+      /^HTTP\/1\.1 400 [\s\S]*more than one Host/,
+    );
+  });
+
   it('refuses path escapes with 400', async () => {
     const { port, addTool } = await setup();
     await addTool('victim', echo);

@@ -12,7 +12,13 @@ import type { UpstreamPool } from '../upstream/pool.ts';
 import { type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
 import { EarlyBytes, forwardUpgrade } from './forward-upgrade.ts';
-import { knownAuthorities, type ResponseRewrite, requestHost, upstreamRequestHeaders } from './headers.ts';
+import {
+  hasSeveralHosts,
+  knownAuthorities,
+  type ResponseRewrite,
+  requestHost,
+  upstreamRequestHeaders,
+} from './headers.ts';
 import type { PageSettings, PleaseWaitOptions } from './pages.ts';
 import {
   pageSettings,
@@ -370,6 +376,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       answerOther(req, res, result);
       return;
     }
+    if (hasSeveralHosts(req)) {
+      sendError(req, res, 400, 'BAD_REQUEST', 'Bad request: more than one Host header.');
+      return;
+    }
     const route = manager.get(result.name);
     if (route !== undefined) {
       handleRoute(req, res, result, route);
@@ -546,6 +556,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         result.status,
         result.status === 404 ? 'Not found' : `Bad request: ${result.reason}.`,
       );
+      return true;
+    }
+    if (hasSeveralHosts(req)) {
+      writeSocketResponse(socket, 400, 'Bad request: more than one Host header.');
       return true;
     }
     const early = new EarlyBytes(socket, head);

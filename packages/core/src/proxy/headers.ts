@@ -90,6 +90,23 @@ export function requestHost(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether a request carries more than one `Host` (RFC 9112 §3.2: answer 400). Another hop
+ * might pick the other one: a proxy routing on the first must not forward the pair.
+ */
+export function hasSeveralHosts(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  let seen = false;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] as string;
+    if (name.length === 4 && equalsIgnoreCase(name, 'host')) {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
 /** The headers to send upstream, and how the request's body is framed. */
 export interface UpstreamRequestHead {
   /** Flat `[name, value, ...]`. */
