@@ -1234,6 +1234,43 @@ describe('createProxy: WebSockets', () => {
     expect(manager.get('closing')?.openWebSockets).toBe(0);
   });
 
+  it('keeps a session half-open as TCP allows: a side that ended can still receive', async () => {
+    const { port, backend, manager } = await setup();
+    const server = createServer((_req, res) => res.end('ok'));
+    let heardAfterEnd = '';
+    let toolDone: () => void = () => {};
+    const toolEnded = new Promise<void>((resolve) => {
+      toolDone = resolve;
+    });
+    server.on('upgrade', (req, socket: Socket) => {
+      const accept = createHash('sha1')
+        .update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest('base64');
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
+      socket.end('done'); // finished sending, still listening
+      socket.on('data', (data: Buffer) => {
+        heardAfterEnd += data.toString('latin1');
+      });
+      socket.on('end', toolDone);
+    });
+    backend.setUpstream('half', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'half' });
+    await manager.waitUntilReady('half');
+    const client = connectTcp({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    client.setEncoding('latin1');
+    client.on('data', (data: string) => {
+      received += data;
+    });
+    client.once('end', () => client.end('after the end'));
+    await new Promise((resolve) => client.once('close', resolve).write(handshake('/docker/half/')));
+    await toolEnded;
+    expect(received.endsWith('\r\n\r\ndone')).toBe(true);
+    expect(heardAfterEnd).toBe('after the end');
+  });
+
   it('proxies WebSockets by hostname too', async () => {
     const { port, backend, manager } = await setup({}, hostnameRouter({ suffix: 'docker.localhost' }));
     const echoServer = await echoTool();

@@ -106,7 +106,9 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const { req, socket, route, path } = forward;
   const upstreamAddress = route.upstream as NonNullable<Route['upstream']>;
   const started = Date.now();
-  const upstream = connect({ host: upstreamAddress.host, port: upstreamAddress.port });
+  // Half-open allowed: a side that finishes sending (TCP FIN) may still receive, as a direct
+  // connection would; the pipes pass each end on, and both sockets close once both ended.
+  const upstream = connect({ host: upstreamAddress.host, port: upstreamAddress.port, allowHalfOpen: true });
   upstream.setNoDelay(true);
   (socket as Partial<Socket>).setNoDelay?.(true);
 
