@@ -50,6 +50,22 @@ describe('MemoryHistory', () => {
     expect(await history.query('a')).toEqual([]);
   });
 
+  it('takes a WebSocket close as activity at its time: the session already lasted until then', () => {
+    const history = new MemoryHistory();
+    history.record('a', { type: 'websocket', event: 'open', time: 1000, path: '/ws', status: 101 });
+    history.record('a', {
+      type: 'websocket',
+      event: 'close',
+      time: 4000,
+      path: '/ws',
+      status: 101,
+      bytesIn: 1,
+      bytesOut: 1,
+      durationMs: 3000,
+    });
+    expect(history.lastActivity('a')?.getTime()).toBe(4000);
+  });
+
   it('refuses a bad limit option', () => {
     expect(() => new MemoryHistory({ maxRecordsPerContainer: 0 })).toThrow(/maxRecordsPerContainer/);
   });

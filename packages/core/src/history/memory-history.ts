@@ -22,7 +22,8 @@ class Ring {
       this.items[this.next] = record;
       this.next = (this.next + 1) % this.capacity;
     }
-    const end = record.time + (record.durationMs ?? 0);
+    // An HTTP record's time is its start; a WebSocket record's time is when the event happened.
+    const end = record.type === 'http' ? record.time + record.durationMs : record.time;
     if (end > this.last) this.last = end;
   }
   ordered(): ActivityRecord[] {
