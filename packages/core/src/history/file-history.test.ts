@@ -66,6 +66,17 @@ describe('FileHistory', () => {
     await second.close();
   });
 
+  it('answers in order of time, before and after a restart, when records finish out of order', async () => {
+    const first = await FileHistory.open(file);
+    first.record('a', http(2000, '/fast'));
+    first.record('a', http(1000, '/slow'));
+    expect((await first.query('a', { limit: 1 })).map((record) => record.path)).toEqual(['/fast']);
+    await first.close();
+    const second = await FileHistory.open(file);
+    expect((await second.query('a')).map((record) => record.path)).toEqual(['/slow', '/fast']);
+    await second.close();
+  });
+
   it('does not write on every record: it batches, then flushes', async () => {
     const history = await FileHistory.open(file, { flushIntervalMs: 60_000 });
     history.record('a', http(1));

@@ -66,6 +66,31 @@ describe('MemoryHistory', () => {
     expect(history.lastActivity('a')?.getTime()).toBe(4000);
   });
 
+  it('keeps records in order of time when they finish out of order, and `limit` returns the latest', async () => {
+    const history = new MemoryHistory();
+    // A slow request that arrived first finishes after a fast one that arrived later.
+    history.record('a', http(2000, '/fast'));
+    history.record('a', http(1000, '/slow', 1500));
+    history.record('a', http(3000, '/next'));
+    history.record('a', http(2500, '/between'));
+    const paths = (await history.query('a')).map((record) => record.path);
+    expect(paths).toEqual(['/slow', '/fast', '/between', '/next']);
+    expect((await history.query('a', { limit: 1 })).map((record) => record.path)).toEqual(['/next']);
+    expect((await history.query('a', { since: 2000 })).map((record) => record.path)).toEqual([
+      '/fast',
+      '/between',
+      '/next',
+    ]);
+  });
+
+  it('keeps the latest records by time once full, whatever order they came in', async () => {
+    const history = new MemoryHistory({ maxRecordsPerContainer: 3 });
+    for (const time of [5, 1, 7, 3, 6, 2, 8, 4]) history.record('a', http(time, `/${time}`));
+    expect((await history.query('a')).map((record) => record.time)).toEqual([6, 7, 8]);
+    // An older record than any kept is dropped, but still counts as activity it saw.
+    expect(history.lastActivity('a')?.getTime()).toBe(13);
+  });
+
   it('refuses a bad limit option', () => {
     expect(() => new MemoryHistory({ maxRecordsPerContainer: 0 })).toThrow(/maxRecordsPerContainer/);
   });

@@ -7,29 +7,50 @@ export interface MemoryHistoryOptions {
   maxRecordsPerContainer?: number;
 }
 
-/** A fixed-size ring of the most recent records of one container. */
+/**
+ * A fixed-size ring of the latest records of one container, by time. Records arrive in the
+ * order they finish while `time` is when they began, so they come nearly sorted: each one is
+ * moved back past the few later ones, without allocating.
+ */
 class Ring {
   readonly items: ActivityRecord[] = [];
-  next = 0;
+  /** Slot of the oldest record once the ring is full (0 until then). */
+  start = 0;
   last = 0;
   readonly capacity: number;
   constructor(capacity: number) {
     this.capacity = capacity;
   }
   push(record: ActivityRecord): void {
-    if (this.items.length < this.capacity) this.items.push(record);
-    else {
-      this.items[this.next] = record;
-      this.next = (this.next + 1) % this.capacity;
-    }
     // An HTTP record's time is its start; a WebSocket record's time is when the event happened.
     const end = record.type === 'http' ? record.time + record.durationMs : record.time;
     if (end > this.last) this.last = end;
+    const items = this.items;
+    let position: number;
+    if (items.length < this.capacity) {
+      items.push(record);
+      position = items.length - 1;
+    } else {
+      // Older than everything kept: the ring keeps the latest records.
+      if (record.time < (items[this.start] as ActivityRecord).time) return;
+      items[this.start] = record;
+      this.start = (this.start + 1) % this.capacity;
+      position = this.capacity - 1;
+    }
+    const size = items.length;
+    for (; position > 0; position--) {
+      const here = (this.start + position) % size;
+      const before = (here + size - 1) % size;
+      const previous = items[before] as ActivityRecord;
+      if (previous.time <= record.time) break;
+      items[here] = previous;
+      items[before] = record;
+    }
   }
   ordered(): ActivityRecord[] {
-    return this.next === 0
+    return this.start === 0
       ? this.items.slice()
-      : [...this.items.slice(this.next), ...this.items.slice(0, this.next)];
+      : [...this.items.slice(this.start), ...this.items.slice(0, this.start)];
   }
 }
 
