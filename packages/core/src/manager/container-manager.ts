@@ -536,8 +536,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * Removes the containers the culling policy selects now (idle for `idleTimeoutMs`, or older
-   * than `maxLifetimeMs`; an open WebSocket is activity). Runs periodically after
-   * {@link ContainerManager.start} when culling is configured; returns what it removed.
+   * than `maxLifetimeMs`; an open WebSocket or an HTTP exchange in flight is activity). Runs
+   * periodically after {@link ContainerManager.start} when culling is configured; returns what
+   * it removed.
    */
   async cull(options: OperationOptions = {}): Promise<CullDecision[]> {
     const culling = this.#culling ?? {};
@@ -554,8 +555,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * Removes every container without activity for `idleMs` (one that never had any counts from
-   * its start, even if it never became ready; an open WebSocket is activity). Returns the names
-   * removed.
+   * its start, even if it never became ready; an open WebSocket or an HTTP exchange in flight is
+   * activity). Returns the names removed.
    */
   async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
     await this.reconcile();

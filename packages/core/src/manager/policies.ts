@@ -117,8 +117,12 @@ export function capacityCandidates(
       name: entry.name,
       memoryReservationMb: reservedMb(entry),
       lastActivityMs: lastActiveMs(entry, history),
-      // Starting containers and live WebSocket sessions are in use: never evict them.
-      pinned: entry.launching || STARTING.has(entry.phase) || entry.openWebSockets > 0,
+      // Starting containers, live WebSocket sessions and exchanges in flight are in use: never evict them.
+      pinned:
+        entry.launching ||
+        STARTING.has(entry.phase) ||
+        entry.openWebSockets > 0 ||
+        entry.inFlightRequests > 0,
     });
   }
   return candidates;
@@ -141,6 +145,7 @@ export function cullCandidates(
       startedAtMs: startedAtMs(entry),
       lastActivityMs: history.lastActivity(entry.name)?.getTime(),
       openWebSockets: entry.openWebSockets,
+      inFlightRequests: entry.inFlightRequests,
     });
   }
   return candidates;

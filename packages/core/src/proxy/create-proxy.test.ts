@@ -495,6 +495,43 @@ describe('createProxy: forwarding', () => {
     expect(first).toBe('data: first\n\n');
   });
 
+  it('counts a streaming response in flight: neither culled as idle nor evicted until it ends', async () => {
+    const { port, backend, manager } = await setup();
+    let finish: (() => void) | undefined;
+    const started = await tool((req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      finish = () => res.end('data: last\n\n');
+    });
+    backend.setUpstream('streaming', started.upstream);
+    backend.add({ name: 'streaming', memoryReservationMb: 64 });
+    await manager.waitUntilReady('streaming', { signal: AbortSignal.timeout(3000) });
+    expect(manager.capacity().evictionOrder).toEqual(['streaming']);
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/docker/streaming/events', agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    while (finish === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.get('streaming')?.inFlightRequests).toBe(1);
+    // Idle for longer than 1 ms by its records (none yet), yet streaming: not idle.
+    expect(await manager.purgeInactive(1)).toEqual([]);
+    expect(manager.capacity().evictionOrder).not.toContain('streaming');
+    finish();
+    await ended;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.get('streaming')?.inFlightRequests).toBe(0);
+    expect(await manager.purgeInactive(1)).toEqual(['streaming']);
+  });
+
   it("keeps upstream connections alive even when clients send 'Connection: close'", async () => {
     const { port, addTool } = await setup();
     const { connections } = await addTool('keepalive', (_req, res) => res.end('ok'));
@@ -727,7 +764,7 @@ describe('createProxy: errors', () => {
   });
 
   it('survives a client leaving mid-stream, and stops the upstream request', async () => {
-    const { port, addTool, history } = await setup();
+    const { port, addTool, history, manager } = await setup();
     let upstreamClosed: () => void = () => {};
     const closed = new Promise<void>((resolve) => {
       upstreamClosed = resolve;
@@ -757,6 +794,7 @@ describe('createProxy: errors', () => {
     await closed;
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await history.query('stream')).at(-1)).toMatchObject({ path: '/forever', status: 499 });
+    expect(manager.get('stream')?.inFlightRequests).toBe(0);
     expect((await send(port, { path: '/docker/stream/' })).text).toBe('ready');
   });
 
