@@ -615,7 +615,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     };
   }
 
-  /** When the container last saw activity (its start when none was recorded), or undefined if unknown. */
+  /** When the container last saw activity (or started, if later), or undefined if unknown. */
   lastActivity(name: string): Date | undefined {
     const entry = this.#table.get(name);
     return entry === undefined ? undefined : new Date(lastActiveMs(entry, this.history));

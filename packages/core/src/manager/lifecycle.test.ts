@@ -250,6 +250,21 @@ describe('ContainerManager lifecycle', () => {
       expect(manager.get('chatty')).toBeDefined();
     });
 
+    it('does not let a recreated container inherit its predecessor’s idleness', async () => {
+      const { manager, history, backend } = await setup({ culling: { idleTimeoutMs: 30_000 } });
+      await manager.launch(spec('again'));
+      // The last request to the old container was a minute ago; then it was removed behind the
+      // manager's back (docker rm) and started again under the same name.
+      touch(history, 'again', Date.now() - 60_000);
+      backend.drop('again');
+      await vi.waitFor(() => expect(manager.get('again')).toBeUndefined());
+      await manager.launch(spec('again'));
+      const startedAt = manager.get('again')?.info.startedAt?.getTime() ?? 0;
+      expect(manager.lastActivity('again')?.getTime()).toBeGreaterThanOrEqual(startedAt);
+      expect(await manager.cull()).toEqual([]);
+      expect(await manager.purgeInactive(30_000)).toEqual([]);
+    });
+
     it('never culls a container that is still starting', async () => {
       // Port 1 refuses connections: probing never ends.
       const { manager } = await setup(

@@ -143,7 +143,7 @@ export function cullCandidates(
     candidates.push({
       name: entry.name,
       startedAtMs: startedAtMs(entry),
-      lastActivityMs: history.lastActivity(entry.name)?.getTime(),
+      lastActivityMs: lastActiveMs(entry, history),
       openWebSockets: entry.openWebSockets,
       inFlightRequests: entry.inFlightRequests,
     });
@@ -157,9 +157,14 @@ export function reservedMb(entry: RouteEntry): number {
   return state === 'exited' || state === 'dead' ? 0 : (entry.info.memoryReservationMb ?? 0);
 }
 
-/** When the container was last active: its last recorded activity, else when it started. */
+/**
+ * When the container was last active: its last recorded activity, or when it started if that
+ * is later (a container recreated under the same name inherits its predecessor's records).
+ */
 export function lastActiveMs(entry: RouteEntry, history: History): number {
-  return history.lastActivity(entry.name)?.getTime() ?? startedAtMs(entry);
+  const started = startedAtMs(entry);
+  const recorded = history.lastActivity(entry.name)?.getTime();
+  return recorded === undefined || recorded < started ? started : recorded;
 }
 
 /** The error for a launch the budget cannot hold. */
