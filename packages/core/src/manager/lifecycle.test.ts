@@ -282,10 +282,13 @@ describe('ContainerManager lifecycle', () => {
       await manager.launch(spec('young'));
       const lifetime = await setup({ culling: { maxLifetimeMs: 1 } });
       await lifetime.manager.launch(spec('old'));
+      // A container still probing is never culled: wait for it, as the test is about age.
+      await lifetime.manager.waitUntilReady('old');
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(await lifetime.manager.cull()).toEqual([{ name: 'old', reason: 'max-lifetime' }]);
       const grace = await setup({ culling: { idleTimeoutMs: 1, graceMs: 60_000 } });
       await grace.manager.launch(spec('fresh'));
+      await grace.manager.waitUntilReady('fresh');
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(await grace.manager.cull()).toEqual([]);
     });
