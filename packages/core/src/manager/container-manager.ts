@@ -15,7 +15,7 @@ import { MemoryHistory } from '../history/memory-history.ts';
 import { LABELS } from '../labels.ts';
 import type { CapacityDecision } from '../lifecycle/capacity.ts';
 import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
-import type { CullDecision } from '../lifecycle/culling.ts';
+import type { CullDecision, CullPolicy } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { silentLogger } from '../lifecycle/logger.ts';
@@ -541,16 +541,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * it removed.
    */
   async cull(options: OperationOptions = {}): Promise<CullDecision[]> {
-    const culling = this.#culling ?? {};
-    const decisions = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history),
-      culling,
-      Date.now(),
-    );
-    for (const decision of decisions) {
-      await this.remove(decision.name, { ...options, reason: decision.reason });
-    }
-    return decisions;
+    return this.#cullSelected(this.#culling ?? {}, false, options);
   }
 
   /**
@@ -560,16 +551,40 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    */
   async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
     await this.reconcile();
-    const decisions = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history, true),
-      { idleTimeoutMs: idleMs },
+    const removed = await this.#cullSelected({ idleTimeoutMs: idleMs }, true, options, true);
+    return removed.map((decision) => decision.name);
+  }
+
+  /**
+   * Removes the containers `policy` selects. Each removal takes an engine call, during which
+   * the next candidates may become active: each is decided again just before its removal.
+   */
+  async #cullSelected(
+    policy: CullPolicy,
+    includeStarting: boolean,
+    options: OperationOptions,
+    sorted = false,
+  ): Promise<CullDecision[]> {
+    const selected = selectForCulling(
+      cullCandidates(this.#table.entries(), this.history, includeStarting),
+      policy,
       Date.now(),
-    );
-    return this.#removeEach(
-      decisions.map((decision) => decision.name),
-      'idle',
-      options,
-    );
+    ).map((decision) => decision.name);
+    if (sorted) selected.sort();
+    const removed: CullDecision[] = [];
+    for (const name of selected) {
+      throwIfAborted(options.signal, 'Culling containers');
+      const entry = this.#table.get(name);
+      if (entry === undefined) continue;
+      const [decision] = selectForCulling(
+        cullCandidates([entry], this.history, includeStarting),
+        policy,
+        Date.now(),
+      );
+      if (decision === undefined) continue;
+      if (await this.remove(name, { ...options, reason: decision.reason })) removed.push(decision);
+    }
+    return removed;
   }
 
   /** Removes every container carrying the label `key=value`. Returns the names removed. */

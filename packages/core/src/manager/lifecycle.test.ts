@@ -265,6 +265,30 @@ describe('ContainerManager lifecycle', () => {
       expect(await manager.purgeInactive(30_000)).toEqual([]);
     });
 
+    it('decides again for each container just before removing it (removals take time)', async () => {
+      const { manager, history, backend } = await setup({ culling: { idleTimeoutMs: 200 } });
+      for (const name of ['first', 'socket', 'touched', 'streaming']) await manager.launch(spec(name));
+      const remove = backend.remove.bind(backend);
+      let removing: () => void = () => {};
+      const started = new Promise<void>((resolve) => {
+        removing = resolve;
+      });
+      vi.spyOn(backend, 'remove').mockImplementation(async (name, options) => {
+        removing();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return remove(name, options);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const culling = manager.cull();
+      await started;
+      // While 'first' is being removed, the others become active.
+      manager.openedWebSocket('socket');
+      touch(history, 'touched', Date.now());
+      (manager.get('streaming') as { inFlightRequests: number }).inFlightRequests++;
+      expect(await culling).toEqual([{ name: 'first', reason: 'idle' }]);
+      expect(manager.list().map((route) => route.name)).toEqual(['socket', 'touched', 'streaming']);
+    });
+
     it('never culls a container that is still starting', async () => {
       // Port 1 refuses connections: probing never ends.
       const { manager } = await setup(
