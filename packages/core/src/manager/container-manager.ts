@@ -383,7 +383,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const decision = planCapacity({
       budgetMb: capacity.memoryBudgetMb,
       requestMb: spec.memoryReservationMb ?? 0,
-      running: capacityCandidates(this.#table.entries(), this.history, spec.name),
+      running: capacityCandidates(this.#table.entries(), this.history, spec.name, this.#logger),
       overBudget: capacity.overBudget ?? 'refuse',
     });
     if (decision.outcome === 'refuse') throw capacityExceeded(spec, decision, capacity.memoryBudgetMb);
@@ -528,7 +528,12 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       }
       this.#removing.delete(name);
     }
-    await this.history.remove(name);
+    try {
+      await this.history.remove(name);
+    } catch (error) {
+      // The container is gone either way: a failing history only keeps its records.
+      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
+    }
     if (removed || entry !== undefined) this.metrics?.removed(reason);
     this.#logger.info({ name, removed, reason }, 'removed container');
     return removed;
@@ -557,7 +562,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * Removes the containers `policy` selects. Each removal takes an engine call, during which
-   * the next candidates may become active: each is decided again just before its removal.
+   * the next candidates may become active: each is decided again just before its removal. A
+   * removal that fails is logged and the others go on.
    */
   async #cullSelected(
     policy: CullPolicy,
@@ -566,7 +572,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     sorted = false,
   ): Promise<CullDecision[]> {
     const selected = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history, includeStarting),
+      cullCandidates(this.#table.entries(), this.history, includeStarting, this.#logger),
       policy,
       Date.now(),
     ).map((decision) => decision.name);
@@ -577,12 +583,18 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       const entry = this.#table.get(name);
       if (entry === undefined) continue;
       const [decision] = selectForCulling(
-        cullCandidates([entry], this.history, includeStarting),
+        cullCandidates([entry], this.history, includeStarting, this.#logger),
         policy,
         Date.now(),
       );
       if (decision === undefined) continue;
-      if (await this.remove(name, { ...options, reason: decision.reason })) removed.push(decision);
+      try {
+        if (await this.remove(name, { ...options, reason: decision.reason })) removed.push(decision);
+      } catch (error) {
+        // One container that cannot be removed must not stop the culling of the others.
+        if (options.signal?.aborted) throw error;
+        this.#logger.warn({ name, error }, 'cannot remove container');
+      }
     }
     return removed;
   }
@@ -626,14 +638,19 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     return {
       budgetMb: this.#capacity?.memoryBudgetMb,
       usedMb,
-      evictionOrder: evictionOrder(capacityCandidates(this.#table.entries(), this.history, '')),
+      evictionOrder: evictionOrder(capacityCandidates(this.#table.entries(), this.history, '', this.#logger)),
     };
+  }
+
+  /** Where the manager logs (the `logger` option); the proxy logs there too. */
+  get logger(): Logger {
+    return this.#logger;
   }
 
   /** When the container last saw activity (or started, if later), or undefined if unknown. */
   lastActivity(name: string): Date | undefined {
     const entry = this.#table.get(name);
-    return entry === undefined ? undefined : new Date(lastActiveMs(entry, this.history));
+    return entry === undefined ? undefined : new Date(lastActiveMs(entry, this.history, this.#logger));
   }
 
   /** The container's output (see {@link ContainerBackend.logs}). */

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Upstream } from '../backend.ts';
 import type { DdeError } from '../errors.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import { DdeMetrics } from '../lifecycle/metrics.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
 import type { ContainerManagerOptions, RouteRemoved } from './container-manager.ts';
@@ -287,6 +288,30 @@ describe('ContainerManager lifecycle', () => {
       (manager.get('streaming') as { inFlightRequests: number }).inFlightRequests++;
       expect(await culling).toEqual([{ name: 'first', reason: 'idle' }]);
       expect(manager.list().map((route) => route.name)).toEqual(['socket', 'touched', 'streaming']);
+    });
+
+    it('goes on culling when the history fails for one container, keeping that one', async () => {
+      class Failing extends MemoryHistory {
+        override lastActivity(name: string): Date | undefined {
+          if (name === 'broken') throw new Error('history down');
+          return super.lastActivity(name);
+        }
+        override async remove(): Promise<void> {
+          throw new Error('history down');
+        }
+      }
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (_fields: unknown, message: string) => warnings.push(message) };
+      const { manager } = await setup({ history: new Failing(), logger, culling: { idleTimeoutMs: 20 } });
+      await manager.launch(spec('broken'));
+      await manager.launch(spec('idle'));
+      await manager.waitUntilReady('broken');
+      await manager.waitUntilReady('idle');
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      expect(await manager.cull()).toEqual([{ name: 'idle', reason: 'idle' }]);
+      expect(manager.get('broken')).toBeDefined();
+      expect(manager.capacity().evictionOrder).toEqual([]);
+      expect(warnings).toContain('cannot read activity history; counting the container as active');
     });
 
     it('never culls a container that is still starting', async () => {

@@ -2,6 +2,8 @@ import { DdeError, invalidOption } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import type { CapacityCandidate, CapacityDecision, OverBudgetPolicy } from '../lifecycle/capacity.ts';
 import type { CullCandidate, CullPolicy } from '../lifecycle/culling.ts';
+import type { Logger } from '../lifecycle/logger.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import type { ResolvedSpec } from '../spec.ts';
 import type { ContainerPhase, RouteEntry } from './route-table.ts';
 
@@ -109,6 +111,7 @@ export function capacityCandidates(
   entries: Iterable<RouteEntry>,
   history: History,
   except: string,
+  logger: Logger = silentLogger,
 ): CapacityCandidate[] {
   const candidates: CapacityCandidate[] = [];
   for (const entry of entries) {
@@ -116,7 +119,7 @@ export function capacityCandidates(
     candidates.push({
       name: entry.name,
       memoryReservationMb: reservedMb(entry),
-      lastActivityMs: lastActiveMs(entry, history),
+      lastActivityMs: lastActiveMs(entry, history, logger),
       // Starting containers, live WebSocket sessions and exchanges in flight are in use: never evict them.
       pinned:
         entry.launching ||
@@ -136,6 +139,7 @@ export function cullCandidates(
   entries: Iterable<RouteEntry>,
   history: History,
   includeStarting = false,
+  logger: Logger = silentLogger,
 ): CullCandidate[] {
   const candidates: CullCandidate[] = [];
   for (const entry of entries) {
@@ -143,7 +147,7 @@ export function cullCandidates(
     candidates.push({
       name: entry.name,
       startedAtMs: startedAtMs(entry),
-      lastActivityMs: lastActiveMs(entry, history),
+      lastActivityMs: lastActiveMs(entry, history, logger),
       openWebSockets: entry.openWebSockets,
       inFlightRequests: entry.inFlightRequests,
     });
@@ -160,10 +164,21 @@ export function reservedMb(entry: RouteEntry): number {
 /**
  * When the container was last active: its last recorded activity, or when it started if that
  * is later (a container recreated under the same name inherits its predecessor's records).
+ * A history that throws counts as activity now (logged): its failure must not get containers
+ * culled or evicted, nor stop culling the others.
  */
-export function lastActiveMs(entry: RouteEntry, history: History): number {
+export function lastActiveMs(entry: RouteEntry, history: History, logger: Logger = silentLogger): number {
   const started = startedAtMs(entry);
-  const recorded = history.lastActivity(entry.name)?.getTime();
+  let recorded: number | undefined;
+  try {
+    recorded = history.lastActivity(entry.name)?.getTime();
+  } catch (error) {
+    logger.warn(
+      { name: entry.name, error },
+      'cannot read activity history; counting the container as active',
+    );
+    return Date.now();
+  }
   return recorded === undefined || recorded < started ? started : recorded;
 }
 

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Upstream } from '../backend.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import { ContainerManager, type ContainerManagerOptions } from '../manager/container-manager.ts';
 import { hostnameRouter } from '../routing/hostname-router.ts';
 import { pathRouter } from '../routing/path-router.ts';
@@ -104,15 +105,17 @@ async function setup(
   options: Partial<ProxyOptions> = {},
   router: Router = pathRouter(),
   pool: ContainerManagerOptions['pool'] = {},
+  managerOptions: Partial<ContainerManagerOptions> & { history?: MemoryHistory } = {},
 ): Promise<Setup> {
   const backend = new MemoryBackend({ namespace: 'proxy-unit' });
-  const history = new MemoryHistory();
+  const history = managerOptions.history ?? new MemoryHistory();
   const manager = new ContainerManager({
     backend,
-    history,
     reconcileIntervalMs: 0,
     negativeCacheMs: 0,
     pool,
+    ...managerOptions,
+    history,
   });
   cleanups.push(() => manager.close());
   await manager.start();
@@ -1186,6 +1189,35 @@ describe('createProxy: WebSockets', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(dialled).toBe(0);
+  });
+
+  it('keeps proxying requests and WebSockets when the history cannot record, and says so once', async () => {
+    class Failing extends MemoryHistory {
+      override record(): void {
+        throw new Error('history down');
+      }
+    }
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: unknown, message: string) => warnings.push(message) };
+    const { port, backend, manager } = await setup({}, pathRouter(), {}, { history: new Failing(), logger });
+    const { upstream } = await echoTool();
+    backend.setUpstream('flaky', upstream);
+    backend.add({ name: 'flaky' });
+    await manager.waitUntilReady('flaky', { signal: AbortSignal.timeout(3000) });
+    for (let index = 0; index < 3; index++) {
+      expect((await send(port, { path: '/docker/flaky/' })).text).toBe('ok');
+    }
+    const socket = await connect(`ws://127.0.0.1:${port}/docker/flaky/ws`);
+    const reply = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
+    socket.send('hello');
+    expect(await reply).toBe('hello');
+    await new Promise((resolve) => {
+      socket.once('close', resolve);
+      socket.close();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.get('flaky')?.openWebSockets).toBe(0);
+    expect(warnings).toEqual(['cannot record activity']);
   });
 
   it('proxies WebSockets by hostname too', async () => {
