@@ -126,6 +126,19 @@ describe('FileHistory', () => {
     await history.close();
   });
 
+  it('writes records that arrive while and after it closes', async () => {
+    const history = await FileHistory.open(file, { flushIntervalMs: 60_000 });
+    history.record('a', http(1));
+    const closing = history.close();
+    // A WebSocket's close record comes in during shutdown.
+    history.record('a', http(2));
+    await closing;
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(2);
+    history.record('a', http(3));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(3);
+  });
+
   it('reports write failures without throwing from record', async () => {
     const errors: unknown[] = [];
     const history = await FileHistory.open(file, { onError: (error) => errors.push(error) });

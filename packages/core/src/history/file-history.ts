@@ -133,16 +133,25 @@ export class FileHistory implements History {
     await this.#writing;
   }
 
-  /** {@inheritDoc History.close} */
+  /**
+   * Writes out everything queued, including records that arrive while it does (a WebSocket's
+   * close record during shutdown). Records arriving later are still appended, at once.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     await this.flush();
+    let tail: Promise<void>;
+    do {
+      tail = this.#writing;
+      await tail;
+    } while (tail !== this.#writing);
   }
 
   #enqueue(line: Line): void {
     this.#pending.push(line);
-    if (this.#pending.length >= this.#flushBatchSize) void this.flush();
-    else if (this.#timer === undefined && !this.#closed) {
+    // Once closed there is no timer: write at once, or the record would wait forever.
+    if (this.#closed || this.#pending.length >= this.#flushBatchSize) void this.flush();
+    else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => void this.flush(), this.#flushIntervalMs);
       this.#timer.unref();
     }
