@@ -126,6 +126,17 @@ describe('FileHistory', () => {
     await history.close();
   });
 
+  it('keeps the record appended after a torn last line (crash mid-write)', async () => {
+    const torn = join(directory, 'torn.jsonl');
+    await writeFile(torn, `${JSON.stringify({ c: 'a', r: http(1) })}\n{"c":"a","r":{"ty`);
+    const first = await FileHistory.open(torn);
+    first.record('a', http(2));
+    await first.close();
+    const second = await FileHistory.open(torn);
+    expect((await second.query('a')).map((record) => record.time)).toEqual([1, 2]);
+    await second.close();
+  });
+
   it('writes records that arrive while and after it closes', async () => {
     const history = await FileHistory.open(file, { flushIntervalMs: 60_000 });
     history.record('a', http(1));

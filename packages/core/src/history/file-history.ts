@@ -55,7 +55,8 @@ export class FileHistory implements History {
 
   /**
    * Opens (or creates) the file, loads its records and compacts it when it holds much more
-   * than it keeps. Lines that cannot be parsed (a crash mid-write) are skipped.
+   * than it keeps. Lines that cannot be parsed (a crash mid-write) are skipped; a torn last line
+   * is ended, so that the next record starts on a line of its own.
    */
   static async open(path: string, options: FileHistoryOptions = {}): Promise<FileHistory> {
     if (typeof path !== 'string' || path.length === 0) throw invalidOption('path', 'must be a file path');
@@ -86,6 +87,8 @@ export class FileHistory implements History {
     }
     const kept = memory.containers().reduce((sum, name) => sum + memory.querySync(name).length, 0);
     if (lines > 2 * kept + 1000) await history.#compact();
+    // A torn last line: end it, so that the next record starts on a line of its own.
+    else if (text !== '' && !text.endsWith('\n')) await appendFile(path, '\n');
     return history;
   }
 
