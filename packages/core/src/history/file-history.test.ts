@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -135,6 +135,23 @@ describe('FileHistory', () => {
     const second = await FileHistory.open(torn);
     expect((await second.query('a')).map((record) => record.time)).toEqual([1, 2]);
     await second.close();
+  });
+
+  it('creates the file readable by its owner only, and keeps a file’s mode when compacting', async () => {
+    const history = await FileHistory.open(file);
+    history.record('a', http(1));
+    await history.close();
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+
+    const lines: string[] = [];
+    for (let index = 0; index < 1500; index++) lines.push(JSON.stringify({ c: 'a', r: http(index) }));
+    const shared = join(directory, 'shared.jsonl');
+    await writeFile(shared, `${lines.join('\n')}\n`);
+    await chmod(shared, 0o640);
+    const compacting = await FileHistory.open(shared, { maxRecordsPerContainer: 10 });
+    await compacting.close();
+    expect((await readFile(shared, 'utf8')).trim().split('\n')).toHaveLength(10);
+    expect((await stat(shared)).mode & 0o777).toBe(0o640);
   });
 
   it('writes records that arrive while and after it closes', async () => {

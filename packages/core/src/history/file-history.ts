@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { invalidOption } from '../errors.ts';
 import type { ActivityRecord, History, HistoryQuery } from './history.ts';
@@ -16,6 +16,9 @@ export interface FileHistoryOptions {
   onError?: (error: unknown) => void;
 }
 
+/** Activity may tell who did what: a new file is its owner's only. */
+const NEW_FILE_MODE = 0o600;
+
 // One line of the file: a record with its container, or a tombstone forgetting a container.
 type Line =
   | { readonly c: string; readonly r: ActivityRecord }
@@ -24,7 +27,8 @@ type Line =
 /**
  * Activity kept in one JSON-lines file that survives restarts. Queries are answered from
  * memory (the most recent records per container); `record` only queues, and queued records are
- * appended in batches. `remove` appends a tombstone; the file is compacted when opened.
+ * appended in batches. `remove` appends a tombstone; the file is compacted when opened. A new
+ * file is readable by its owner only (mode 600); compaction keeps an existing file's mode.
  *
  * @example
  * ```ts
@@ -127,7 +131,7 @@ export class FileHistory implements History {
       let text = '';
       for (const line of batch) text += `${JSON.stringify(line)}\n`;
       this.#writing = this.#writing.then(() =>
-        appendFile(this.path, text).catch((error: unknown) => {
+        appendFile(this.path, text, { mode: NEW_FILE_MODE }).catch((error: unknown) => {
           this.#pending = batch.concat(this.#pending);
           this.#onError(error);
         }),
@@ -167,8 +171,21 @@ export class FileHistory implements History {
         text += `${JSON.stringify({ c: name, r: record })}\n`;
     }
     const temporary = `${this.path}.${process.pid}.tmp`;
-    await writeFile(temporary, text);
+    const mode = await modeOf(this.path);
+    await writeFile(temporary, text, { mode });
+    // The mode given to writeFile is narrowed by the umask: set it as it was.
+    await chmod(temporary, mode);
     await rename(temporary, this.path);
+  }
+}
+
+/** The mode of the file, or the one a new file gets. */
+async function modeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).mode & 0o777;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return NEW_FILE_MODE;
+    throw error;
   }
 }
 
