@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +136,48 @@ describe('FileHistory', () => {
     const second = await FileHistory.open(torn);
     expect((await second.query('a')).map((record) => record.time)).toEqual([1, 2]);
     await second.close();
+  });
+
+  it('reads a file larger than a string can hold, line by line', { timeout: 60_000 }, async () => {
+    const big = join(directory, 'big.jsonl');
+    // 600 MiB of lines that are not records (V8 strings stop at 512 MiB), then two records.
+    const junk = `${'x'.repeat(64 * 1024 - 1)}\n`.repeat(16);
+    const out = createWriteStream(big);
+    for (let index = 0; index < 600; index++) {
+      if (!out.write(junk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    }
+    out.end(`${JSON.stringify({ c: 'a', r: http(1) })}\n${JSON.stringify({ c: 'a', r: http(2) })}\n`);
+    await new Promise<void>((resolve) => out.once('finish', () => resolve()));
+    const history = await FileHistory.open(big);
+    expect((await history.query('a')).map((record) => record.time)).toEqual([1, 2]);
+    // Compacted on open: only the records are left.
+    expect((await stat(big)).size).toBeLessThan(1024);
+    await history.close();
+  });
+
+  it('compacts while running once the file holds much more than it keeps, losing no record', async () => {
+    const history = await FileHistory.open(file, { maxRecordsPerContainer: 5, flushIntervalMs: 60_000 });
+    let time = 0;
+    for (let round = 0; round < 30; round++) {
+      for (let index = 0; index < 100; index++) history.record('bulk', http(++time));
+      const flushing = history.flush();
+      // Recorded while the batch (and perhaps a compaction) is being written.
+      history.record(`c${round}`, http(++time));
+      await flushing;
+    }
+    await history.close();
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    expect(lines.length).toBeLessThan(2 * (5 + 30) + 1000 + 101);
+    const reopened = await FileHistory.open(file, { maxRecordsPerContainer: 5 });
+    expect((await reopened.query('bulk')).map((record) => record.time)).toEqual([
+      time - 5,
+      time - 4,
+      time - 3,
+      time - 2,
+      time - 1,
+    ]);
+    for (let round = 0; round < 30; round++) expect(await reopened.query(`c${round}`)).toHaveLength(1);
+    await reopened.close();
   });
 
   it('creates the file readable by its owner only, and keeps a file’s mode when compacting', async () => {

@@ -89,6 +89,10 @@ describe('MemoryHistory', () => {
     expect((await history.query('a')).map((record) => record.time)).toEqual([6, 7, 8]);
     // An older record than any kept is dropped, but still counts as activity it saw.
     expect(history.lastActivity('a')?.getTime()).toBe(13);
+    history.record('b', http(1));
+    expect(history.size).toBe(4);
+    history.forget('a');
+    expect(history.size).toBe(1);
   });
 
   it('refuses a bad limit option', () => {

@@ -70,6 +70,7 @@ export function checkMaxRecords(value: number | undefined): number {
 export class MemoryHistory implements History {
   readonly #rings = new Map<string, Ring>();
   readonly #max: number;
+  #size = 0;
 
   constructor(options: MemoryHistoryOptions = {}) {
     this.#max = checkMaxRecords(options.maxRecordsPerContainer);
@@ -82,7 +83,9 @@ export class MemoryHistory implements History {
       ring = new Ring(this.#max);
       this.#rings.set(containerName, ring);
     }
+    const before = ring.items.length;
     ring.push(record);
+    this.#size += ring.items.length - before;
   }
 
   /** {@inheritDoc History.query} */
@@ -111,6 +114,11 @@ export class MemoryHistory implements History {
     return ring === undefined ? undefined : new Date(ring.last);
   }
 
+  /** Records kept, across containers. */
+  get size(): number {
+    return this.#size;
+  }
+
   /** Names of the containers with records. */
   containers(): string[] {
     return [...this.#rings.keys()];
@@ -123,6 +131,9 @@ export class MemoryHistory implements History {
 
   /** Like {@link MemoryHistory.remove}, synchronously. */
   forget(containerName: string): void {
+    const ring = this.#rings.get(containerName);
+    if (ring === undefined) return;
+    this.#size -= ring.items.length;
     this.#rings.delete(containerName);
   }
 
