@@ -50,6 +50,51 @@ describe('MemoryHistory', () => {
     expect(await history.query('a')).toEqual([]);
   });
 
+  it('takes a WebSocket close as activity at its time: the session already lasted until then', () => {
+    const history = new MemoryHistory();
+    history.record('a', { type: 'websocket', event: 'open', time: 1000, path: '/ws', status: 101 });
+    history.record('a', {
+      type: 'websocket',
+      event: 'close',
+      time: 4000,
+      path: '/ws',
+      status: 101,
+      bytesIn: 1,
+      bytesOut: 1,
+      durationMs: 3000,
+    });
+    expect(history.lastActivity('a')?.getTime()).toBe(4000);
+  });
+
+  it('keeps records in order of time when they finish out of order, and `limit` returns the latest', async () => {
+    const history = new MemoryHistory();
+    // A slow request that arrived first finishes after a fast one that arrived later.
+    history.record('a', http(2000, '/fast'));
+    history.record('a', http(1000, '/slow', 1500));
+    history.record('a', http(3000, '/next'));
+    history.record('a', http(2500, '/between'));
+    const paths = (await history.query('a')).map((record) => record.path);
+    expect(paths).toEqual(['/slow', '/fast', '/between', '/next']);
+    expect((await history.query('a', { limit: 1 })).map((record) => record.path)).toEqual(['/next']);
+    expect((await history.query('a', { since: 2000 })).map((record) => record.path)).toEqual([
+      '/fast',
+      '/between',
+      '/next',
+    ]);
+  });
+
+  it('keeps the latest records by time once full, whatever order they came in', async () => {
+    const history = new MemoryHistory({ maxRecordsPerContainer: 3 });
+    for (const time of [5, 1, 7, 3, 6, 2, 8, 4]) history.record('a', http(time, `/${time}`));
+    expect((await history.query('a')).map((record) => record.time)).toEqual([6, 7, 8]);
+    // An older record than any kept is dropped, but still counts as activity it saw.
+    expect(history.lastActivity('a')?.getTime()).toBe(13);
+    history.record('b', http(1));
+    expect(history.size).toBe(4);
+    history.forget('a');
+    expect(history.size).toBe(1);
+  });
+
   it('refuses a bad limit option', () => {
     expect(() => new MemoryHistory({ maxRecordsPerContainer: 0 })).toThrow(/maxRecordsPerContainer/);
   });

@@ -7,28 +7,50 @@ export interface MemoryHistoryOptions {
   maxRecordsPerContainer?: number;
 }
 
-/** A fixed-size ring of the most recent records of one container. */
+/**
+ * A fixed-size ring of the latest records of one container, by time. Records arrive in the
+ * order they finish while `time` is when they began, so they come nearly sorted: each one is
+ * moved back past the few later ones, without allocating.
+ */
 class Ring {
   readonly items: ActivityRecord[] = [];
-  next = 0;
+  /** Slot of the oldest record once the ring is full (0 until then). */
+  start = 0;
   last = 0;
   readonly capacity: number;
   constructor(capacity: number) {
     this.capacity = capacity;
   }
   push(record: ActivityRecord): void {
-    if (this.items.length < this.capacity) this.items.push(record);
-    else {
-      this.items[this.next] = record;
-      this.next = (this.next + 1) % this.capacity;
-    }
-    const end = record.time + (record.durationMs ?? 0);
+    // An HTTP record's time is its start; a WebSocket record's time is when the event happened.
+    const end = record.type === 'http' ? record.time + record.durationMs : record.time;
     if (end > this.last) this.last = end;
+    const items = this.items;
+    let position: number;
+    if (items.length < this.capacity) {
+      items.push(record);
+      position = items.length - 1;
+    } else {
+      // Older than everything kept: the ring keeps the latest records.
+      if (record.time < (items[this.start] as ActivityRecord).time) return;
+      items[this.start] = record;
+      this.start = (this.start + 1) % this.capacity;
+      position = this.capacity - 1;
+    }
+    const size = items.length;
+    for (; position > 0; position--) {
+      const here = (this.start + position) % size;
+      const before = (here + size - 1) % size;
+      const previous = items[before] as ActivityRecord;
+      if (previous.time <= record.time) break;
+      items[here] = previous;
+      items[before] = record;
+    }
   }
   ordered(): ActivityRecord[] {
-    return this.next === 0
+    return this.start === 0
       ? this.items.slice()
-      : [...this.items.slice(this.next), ...this.items.slice(0, this.next)];
+      : [...this.items.slice(this.start), ...this.items.slice(0, this.start)];
   }
 }
 
@@ -48,6 +70,7 @@ export function checkMaxRecords(value: number | undefined): number {
 export class MemoryHistory implements History {
   readonly #rings = new Map<string, Ring>();
   readonly #max: number;
+  #size = 0;
 
   constructor(options: MemoryHistoryOptions = {}) {
     this.#max = checkMaxRecords(options.maxRecordsPerContainer);
@@ -60,7 +83,9 @@ export class MemoryHistory implements History {
       ring = new Ring(this.#max);
       this.#rings.set(containerName, ring);
     }
+    const before = ring.items.length;
     ring.push(record);
+    this.#size += ring.items.length - before;
   }
 
   /** {@inheritDoc History.query} */
@@ -89,6 +114,11 @@ export class MemoryHistory implements History {
     return ring === undefined ? undefined : new Date(ring.last);
   }
 
+  /** Records kept, across containers. */
+  get size(): number {
+    return this.#size;
+  }
+
   /** Names of the containers with records. */
   containers(): string[] {
     return [...this.#rings.keys()];
@@ -101,6 +131,9 @@ export class MemoryHistory implements History {
 
   /** Like {@link MemoryHistory.remove}, synchronously. */
   forget(containerName: string): void {
+    const ring = this.#rings.get(containerName);
+    if (ring === undefined) return;
+    this.#size -= ring.items.length;
     this.#rings.delete(containerName);
   }
 

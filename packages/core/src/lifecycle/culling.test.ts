@@ -31,6 +31,16 @@ describe('selectForCulling', () => {
     ).toEqual([]);
   });
 
+  it('keeps a container alive while an HTTP exchange is in flight (a long download, SSE)', () => {
+    expect(
+      selectForCulling(
+        [{ name: 'sse', startedAtMs: 0, lastActivityMs: 0, openWebSockets: 0, inFlightRequests: 1 }],
+        { idleTimeoutMs: minute },
+        now,
+      ),
+    ).toEqual([]);
+  });
+
   it('protects young containers with the grace period', () => {
     expect(
       selectForCulling(

@@ -18,6 +18,8 @@ export interface CullCandidate {
   readonly lastActivityMs: number | undefined;
   /** Open WebSocket sessions: a live session is activity. */
   readonly openWebSockets: number;
+  /** HTTP exchanges in flight (a streaming response is activity). Default 0. */
+  readonly inFlightRequests?: number;
 }
 
 /** Why a container is culled. */
@@ -32,7 +34,8 @@ export interface CullDecision {
 }
 
 /**
- * Picks the containers to cull at `nowMs`. A container with an open WebSocket is active now;
+ * Picks the containers to cull at `nowMs`. A container with an open WebSocket or an HTTP
+ * exchange in flight is active now;
  * one that never had activity counts as idle since it started. The maximum lifetime applies
  * regardless of activity; the grace period protects young containers from idle culling.
  */
@@ -49,6 +52,7 @@ export function selectForCulling(
       continue;
     }
     if (policy.idleTimeoutMs === undefined || candidate.openWebSockets > 0) continue;
+    if ((candidate.inFlightRequests ?? 0) > 0) continue;
     if (policy.graceMs !== undefined && ageMs < policy.graceMs) continue;
     const lastActiveMs = candidate.lastActivityMs ?? candidate.startedAtMs;
     if (nowMs - lastActiveMs >= policy.idleTimeoutMs)

@@ -15,7 +15,7 @@ import { MemoryHistory } from '../history/memory-history.ts';
 import { LABELS } from '../labels.ts';
 import type { CapacityDecision } from '../lifecycle/capacity.ts';
 import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
-import type { CullDecision } from '../lifecycle/culling.ts';
+import type { CullDecision, CullPolicy } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { silentLogger } from '../lifecycle/logger.ts';
@@ -411,7 +411,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const decision = planCapacity({
       budgetMb: capacity.memoryBudgetMb,
       requestMb: spec.memoryReservationMb ?? 0,
-      running: capacityCandidates(this.#table.entries(), this.history, spec.name),
+      running: capacityCandidates(this.#table.entries(), this.history, spec.name, this.#logger),
       overBudget: capacity.overBudget ?? 'refuse',
     });
     if (decision.outcome === 'refuse') throw capacityExceeded(spec, decision, capacity.memoryBudgetMb);
@@ -556,7 +556,12 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       }
       this.#removing.delete(name);
     }
-    await this.history.remove(name);
+    try {
+      await this.history.remove(name);
+    } catch (error) {
+      // The container is gone either way: a failing history only keeps its records.
+      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
+    }
     if (removed || entry !== undefined) this.metrics?.removed(reason);
     this.#logger.info({ name, removed, reason }, 'removed container');
     return removed;
@@ -564,39 +569,62 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * Removes the containers the culling policy selects now (idle for `idleTimeoutMs`, or older
-   * than `maxLifetimeMs`; an open WebSocket is activity). Runs periodically after
-   * {@link ContainerManager.start} when culling is configured; returns what it removed.
+   * than `maxLifetimeMs`; an open WebSocket or an HTTP exchange in flight is activity). Runs
+   * periodically after {@link ContainerManager.start} when culling is configured; returns what
+   * it removed.
    */
   async cull(options: OperationOptions = {}): Promise<CullDecision[]> {
-    const culling = this.#culling ?? {};
-    const decisions = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history),
-      culling,
-      Date.now(),
-    );
-    for (const decision of decisions) {
-      await this.remove(decision.name, { ...options, reason: decision.reason });
-    }
-    return decisions;
+    return this.#cullSelected(this.#culling ?? {}, false, options);
   }
 
   /**
    * Removes every container without activity for `idleMs` (one that never had any counts from
-   * its start, even if it never became ready; an open WebSocket is activity). Returns the names
-   * removed.
+   * its start, even if it never became ready; an open WebSocket or an HTTP exchange in flight is
+   * activity). Returns the names removed.
    */
   async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
     await this.reconcile();
-    const decisions = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history, true),
-      { idleTimeoutMs: idleMs },
+    const removed = await this.#cullSelected({ idleTimeoutMs: idleMs }, true, options, true);
+    return removed.map((decision) => decision.name);
+  }
+
+  /**
+   * Removes the containers `policy` selects. Each removal takes an engine call, during which
+   * the next candidates may become active: each is decided again just before its removal. A
+   * removal that fails is logged and the others go on.
+   */
+  async #cullSelected(
+    policy: CullPolicy,
+    includeStarting: boolean,
+    options: OperationOptions,
+    sorted = false,
+  ): Promise<CullDecision[]> {
+    const selected = selectForCulling(
+      cullCandidates(this.#table.entries(), this.history, includeStarting, this.#logger),
+      policy,
       Date.now(),
-    );
-    return this.#removeEach(
-      decisions.map((decision) => decision.name),
-      'idle',
-      options,
-    );
+    ).map((decision) => decision.name);
+    if (sorted) selected.sort();
+    const removed: CullDecision[] = [];
+    for (const name of selected) {
+      throwIfAborted(options.signal, 'Culling containers');
+      const entry = this.#table.get(name);
+      if (entry === undefined) continue;
+      const [decision] = selectForCulling(
+        cullCandidates([entry], this.history, includeStarting, this.#logger),
+        policy,
+        Date.now(),
+      );
+      if (decision === undefined) continue;
+      try {
+        if (await this.remove(name, { ...options, reason: decision.reason })) removed.push(decision);
+      } catch (error) {
+        // One container that cannot be removed must not stop the culling of the others.
+        if (options.signal?.aborted) throw error;
+        this.#logger.warn({ name, error }, 'cannot remove container');
+      }
+    }
+    return removed;
   }
 
   /** Removes every container carrying the label `key=value`. Returns the names removed. */
@@ -638,14 +666,19 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     return {
       budgetMb: this.#capacity?.memoryBudgetMb,
       usedMb,
-      evictionOrder: evictionOrder(capacityCandidates(this.#table.entries(), this.history, '')),
+      evictionOrder: evictionOrder(capacityCandidates(this.#table.entries(), this.history, '', this.#logger)),
     };
   }
 
-  /** When the container last saw activity (its start when none was recorded), or undefined if unknown. */
+  /** Where the manager logs (the `logger` option); the proxy logs there too. */
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  /** When the container last saw activity (or started, if later), or undefined if unknown. */
   lastActivity(name: string): Date | undefined {
     const entry = this.#table.get(name);
-    return entry === undefined ? undefined : new Date(lastActiveMs(entry, this.history));
+    return entry === undefined ? undefined : new Date(lastActiveMs(entry, this.history, this.#logger));
   }
 
   /** The container's output (see {@link ContainerBackend.logs}). */

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Upstream } from '../backend.ts';
 import type { DdeError } from '../errors.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import { DdeMetrics } from '../lifecycle/metrics.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
 import type { ContainerManagerOptions, RouteRemoved } from './container-manager.ts';
@@ -250,6 +251,69 @@ describe('ContainerManager lifecycle', () => {
       expect(manager.get('chatty')).toBeDefined();
     });
 
+    it('does not let a recreated container inherit its predecessor’s idleness', async () => {
+      const { manager, history, backend } = await setup({ culling: { idleTimeoutMs: 30_000 } });
+      await manager.launch(spec('again'));
+      // The last request to the old container was a minute ago; then it was removed behind the
+      // manager's back (docker rm) and started again under the same name.
+      touch(history, 'again', Date.now() - 60_000);
+      backend.drop('again');
+      await vi.waitFor(() => expect(manager.get('again')).toBeUndefined());
+      await manager.launch(spec('again'));
+      const startedAt = manager.get('again')?.info.startedAt?.getTime() ?? 0;
+      expect(manager.lastActivity('again')?.getTime()).toBeGreaterThanOrEqual(startedAt);
+      expect(await manager.cull()).toEqual([]);
+      expect(await manager.purgeInactive(30_000)).toEqual([]);
+    });
+
+    it('decides again for each container just before removing it (removals take time)', async () => {
+      const { manager, history, backend } = await setup({ culling: { idleTimeoutMs: 200 } });
+      for (const name of ['first', 'socket', 'touched', 'streaming']) await manager.launch(spec(name));
+      const remove = backend.remove.bind(backend);
+      let removing: () => void = () => {};
+      const started = new Promise<void>((resolve) => {
+        removing = resolve;
+      });
+      vi.spyOn(backend, 'remove').mockImplementation(async (name, options) => {
+        removing();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return remove(name, options);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const culling = manager.cull();
+      await started;
+      // While 'first' is being removed, the others become active.
+      manager.openedWebSocket('socket');
+      touch(history, 'touched', Date.now());
+      (manager.get('streaming') as { inFlightRequests: number }).inFlightRequests++;
+      expect(await culling).toEqual([{ name: 'first', reason: 'idle' }]);
+      expect(manager.list().map((route) => route.name)).toEqual(['socket', 'touched', 'streaming']);
+    });
+
+    it('goes on culling when the history fails for one container, keeping that one', async () => {
+      class Failing extends MemoryHistory {
+        override lastActivity(name: string): Date | undefined {
+          if (name === 'broken') throw new Error('history down');
+          return super.lastActivity(name);
+        }
+        override async remove(): Promise<void> {
+          throw new Error('history down');
+        }
+      }
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (_fields: unknown, message: string) => warnings.push(message) };
+      const { manager } = await setup({ history: new Failing(), logger, culling: { idleTimeoutMs: 20 } });
+      await manager.launch(spec('broken'));
+      await manager.launch(spec('idle'));
+      await manager.waitUntilReady('broken');
+      await manager.waitUntilReady('idle');
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      expect(await manager.cull()).toEqual([{ name: 'idle', reason: 'idle' }]);
+      expect(manager.get('broken')).toBeDefined();
+      expect(manager.capacity().evictionOrder).toEqual([]);
+      expect(warnings).toContain('cannot read activity history; counting the container as active');
+    });
+
     it('never culls a container that is still starting', async () => {
       // Port 1 refuses connections: probing never ends.
       const { manager } = await setup(
@@ -267,10 +331,13 @@ describe('ContainerManager lifecycle', () => {
       await manager.launch(spec('young'));
       const lifetime = await setup({ culling: { maxLifetimeMs: 1 } });
       await lifetime.manager.launch(spec('old'));
+      // A container still probing is never culled: wait for it, as the test is about age.
+      await lifetime.manager.waitUntilReady('old');
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(await lifetime.manager.cull()).toEqual([{ name: 'old', reason: 'max-lifetime' }]);
       const grace = await setup({ culling: { idleTimeoutMs: 1, graceMs: 60_000 } });
       await grace.manager.launch(spec('fresh'));
+      await grace.manager.waitUntilReady('fresh');
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(await grace.manager.cull()).toEqual([]);
     });

@@ -2,6 +2,8 @@ import { DdeError, invalidOption } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import type { CapacityCandidate, CapacityDecision, OverBudgetPolicy } from '../lifecycle/capacity.ts';
 import type { CullCandidate, CullPolicy } from '../lifecycle/culling.ts';
+import type { Logger } from '../lifecycle/logger.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import type { ResolvedSpec } from '../spec.ts';
 import type { ContainerPhase, RouteEntry } from './route-table.ts';
 
@@ -109,6 +111,7 @@ export function capacityCandidates(
   entries: Iterable<RouteEntry>,
   history: History,
   except: string,
+  logger: Logger = silentLogger,
 ): CapacityCandidate[] {
   const candidates: CapacityCandidate[] = [];
   for (const entry of entries) {
@@ -116,9 +119,13 @@ export function capacityCandidates(
     candidates.push({
       name: entry.name,
       memoryReservationMb: reservedMb(entry),
-      lastActivityMs: lastActiveMs(entry, history),
-      // Starting containers and live WebSocket sessions are in use: never evict them.
-      pinned: entry.launching || STARTING.has(entry.phase) || entry.openWebSockets > 0,
+      lastActivityMs: lastActiveMs(entry, history, logger),
+      // Starting containers, live WebSocket sessions and exchanges in flight are in use: never evict them.
+      pinned:
+        entry.launching ||
+        STARTING.has(entry.phase) ||
+        entry.openWebSockets > 0 ||
+        entry.inFlightRequests > 0,
     });
   }
   return candidates;
@@ -132,6 +139,7 @@ export function cullCandidates(
   entries: Iterable<RouteEntry>,
   history: History,
   includeStarting = false,
+  logger: Logger = silentLogger,
 ): CullCandidate[] {
   const candidates: CullCandidate[] = [];
   for (const entry of entries) {
@@ -139,8 +147,9 @@ export function cullCandidates(
     candidates.push({
       name: entry.name,
       startedAtMs: startedAtMs(entry),
-      lastActivityMs: history.lastActivity(entry.name)?.getTime(),
+      lastActivityMs: lastActiveMs(entry, history, logger),
       openWebSockets: entry.openWebSockets,
+      inFlightRequests: entry.inFlightRequests,
     });
   }
   return candidates;
@@ -152,9 +161,25 @@ export function reservedMb(entry: RouteEntry): number {
   return state === 'exited' || state === 'dead' ? 0 : (entry.info.memoryReservationMb ?? 0);
 }
 
-/** When the container was last active: its last recorded activity, else when it started. */
-export function lastActiveMs(entry: RouteEntry, history: History): number {
-  return history.lastActivity(entry.name)?.getTime() ?? startedAtMs(entry);
+/**
+ * When the container was last active: its last recorded activity, or when it started if that
+ * is later (a container recreated under the same name inherits its predecessor's records).
+ * A history that throws counts as activity now (logged): its failure must not get containers
+ * culled or evicted, nor stop culling the others.
+ */
+export function lastActiveMs(entry: RouteEntry, history: History, logger: Logger = silentLogger): number {
+  const started = startedAtMs(entry);
+  let recorded: number | undefined;
+  try {
+    recorded = history.lastActivity(entry.name)?.getTime();
+  } catch (error) {
+    logger.warn(
+      { name: entry.name, error },
+      'cannot read activity history; counting the container as active',
+    );
+    return Date.now();
+  }
+  return recorded === undefined || recorded < started ? started : recorded;
 }
 
 /** The error for a launch the budget cannot hold. */

@@ -52,6 +52,11 @@ export interface Route {
   readonly phaseSince: number;
   /** WebSocket (upgraded) sessions open through the proxy right now. */
   readonly openWebSockets: number;
+  /**
+   * HTTP exchanges being forwarded right now (a long download or an SSE stream is activity
+   * before it is recorded at its end). The proxy counts them on the route itself.
+   */
+  readonly inFlightRequests: number;
 }
 
 /** The mutable record behind a {@link Route}; only the manager changes it. */
@@ -65,6 +70,7 @@ export class RouteEntry implements Route {
   pool: UpstreamPool | undefined = undefined;
   phaseSince: number = Date.now();
   openWebSockets = 0;
+  inFlightRequests = 0;
   /** A launch through this manager is under way. */
   launching = false;
   /** A `phase` event was emitted for this entry (the first one says `previous: undefined`). */

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Upstream } from '../backend.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import { ContainerManager, type ContainerManagerOptions } from '../manager/container-manager.ts';
 import { hostnameRouter } from '../routing/hostname-router.ts';
 import { pathRouter } from '../routing/path-router.ts';
@@ -103,16 +104,16 @@ interface Setup {
 async function setup(
   options: Partial<ProxyOptions> = {},
   router: Router = pathRouter(),
-  managerOptions: Partial<ContainerManagerOptions> = {},
+  managerOptions: Partial<ContainerManagerOptions> & { history?: MemoryHistory } = {},
 ): Promise<Setup> {
   const backend = new MemoryBackend({ namespace: 'proxy-unit' });
-  const history = new MemoryHistory();
+  const history = managerOptions.history ?? new MemoryHistory();
   const manager = new ContainerManager({
     backend,
-    history,
     reconcileIntervalMs: 0,
     negativeCacheMs: 0,
     ...managerOptions,
+    history,
   });
   cleanups.push(() => manager.close());
   await manager.start();
@@ -510,6 +511,43 @@ describe('createProxy: forwarding', () => {
     expect(first).toBe('data: first\n\n');
   });
 
+  it('counts a streaming response in flight: neither culled as idle nor evicted until it ends', async () => {
+    const { port, backend, manager } = await setup();
+    let finish: (() => void) | undefined;
+    const started = await tool((req, res) => {
+      if (req.url === '/') return res.end('ready');
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      finish = () => res.end('data: last\n\n');
+    });
+    backend.setUpstream('streaming', started.upstream);
+    backend.add({ name: 'streaming', memoryReservationMb: 64 });
+    await manager.waitUntilReady('streaming', { signal: AbortSignal.timeout(3000) });
+    expect(manager.capacity().evictionOrder).toEqual(['streaming']);
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/docker/streaming/events', agent: false },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    while (finish === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.get('streaming')?.inFlightRequests).toBe(1);
+    // Idle for longer than 1 ms by its records (none yet), yet streaming: not idle.
+    expect(await manager.purgeInactive(1)).toEqual([]);
+    expect(manager.capacity().evictionOrder).not.toContain('streaming');
+    finish();
+    await ended;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.get('streaming')?.inFlightRequests).toBe(0);
+    expect(await manager.purgeInactive(1)).toEqual(['streaming']);
+  });
+
   it("keeps upstream connections alive even when clients send 'Connection: close'", async () => {
     const { port, addTool } = await setup();
     const { connections } = await addTool('keepalive', (_req, res) => res.end('ok'));
@@ -742,7 +780,7 @@ describe('createProxy: errors', () => {
   });
 
   it('survives a client leaving mid-stream, and stops the upstream request', async () => {
-    const { port, addTool, history } = await setup();
+    const { port, addTool, history, manager } = await setup();
     let upstreamClosed: () => void = () => {};
     const closed = new Promise<void>((resolve) => {
       upstreamClosed = resolve;
@@ -772,6 +810,7 @@ describe('createProxy: errors', () => {
     await closed;
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await history.query('stream')).at(-1)).toMatchObject({ path: '/forever', status: 499 });
+    expect(manager.get('stream')?.inFlightRequests).toBe(0);
     expect((await send(port, { path: '/docker/stream/' })).text).toBe('ready');
   });
 
@@ -1269,6 +1308,35 @@ describe('createProxy: WebSockets', () => {
     await toolEnded;
     expect(received.endsWith('\r\n\r\ndone')).toBe(true);
     expect(heardAfterEnd).toBe('after the end');
+  });
+
+  it('keeps proxying requests and WebSockets when the history cannot record, and says so once', async () => {
+    class Failing extends MemoryHistory {
+      override record(): void {
+        throw new Error('history down');
+      }
+    }
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_fields: unknown, message: string) => warnings.push(message) };
+    const { port, backend, manager } = await setup({}, pathRouter(), { history: new Failing(), logger });
+    const { upstream } = await echoTool();
+    backend.setUpstream('flaky', upstream);
+    backend.add({ name: 'flaky' });
+    await manager.waitUntilReady('flaky', { signal: AbortSignal.timeout(3000) });
+    for (let index = 0; index < 3; index++) {
+      expect((await send(port, { path: '/docker/flaky/' })).text).toBe('ok');
+    }
+    const socket = await connect(`ws://127.0.0.1:${port}/docker/flaky/ws`);
+    const reply = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
+    socket.send('hello');
+    expect(await reply).toBe('hello');
+    await new Promise((resolve) => {
+      socket.once('close', resolve);
+      socket.close();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(manager.get('flaky')?.openWebSockets).toBe(0);
+    expect(warnings).toEqual(['cannot record activity']);
   });
 
   it('proxies WebSockets by hostname too', async () => {

@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import type { ContainerInfo, LogEntry, LogOptions } from '../backend.ts';
 import { invalidOption, isDdeError } from '../errors.ts';
 import type { History } from '../history/history.ts';
+import type { Logger } from '../lifecycle/logger.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { LookupOptions } from '../manager/container-manager.ts';
 import type { Route } from '../manager/route-table.ts';
@@ -30,6 +32,7 @@ import {
   sendPleaseWait,
   writeSocketResponse,
 } from './pages.ts';
+import { SafeHistory } from './safe-history.ts';
 
 /**
  * What the proxy reads from the manager: a {@link ContainerManager} is one. The hot path only
@@ -57,6 +60,8 @@ export interface RouteSource {
   openedWebSocket(name: string): () => void;
   /** Where proxied responses are counted, when metrics are on. */
   readonly metrics?: DdeMetrics | undefined;
+  /** Where the proxy reports what it carries on through (a history that cannot record). */
+  readonly logger?: Logger | undefined;
 }
 
 /** What an {@link ProxyOptions.authorize} hook is given. */
@@ -175,12 +180,13 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   /** Upgrades waiting for authorization or a lookup, cut when the proxy closes. */
   const pendingUpgrades = new Set<Duplex>();
   let closing = false;
+  const history = new SafeHistory(manager.history, manager.logger ?? silentLogger);
   const forwarding: ForwardSettings = {
     headersTimeoutMs: settings.upstreamTimeoutMs,
     bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
     rewriteLocation: settings.rewriteLocation,
     rewriteCookiePath: settings.rewriteCookiePath,
-    history: manager.history,
+    history,
     metrics: manager.metrics,
   };
 
@@ -504,7 +510,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           maxHeaderBytes:
             (route.pool as UpstreamPool | undefined)?.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
           rewrite: refusalRewrite(match.prefix, host, upstreamHead.proto, route),
-          history: manager.history,
+          history,
           user: options.userOf?.(req),
           opened: () => manager.openedWebSocket(route.name),
           onClose: () => {

@@ -86,6 +86,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#settings = settings;
     this.#forward = forward;
     forward.res.on('close', this.#onClose);
+    // In flight until #finish: a long response is activity before its record exists.
+    (forward.route as Mutable<Route>).inFlightRequests++;
   }
 
   get prefix(): string {
@@ -195,6 +197,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     if (this.#ended) return;
     this.#ended = true;
     const { req, res, path, route, user } = this.#forward;
+    (route as Mutable<Route>).inFlightRequests--;
     this.#settings.metrics?.proxied(status);
     res.off('close', this.#onClose);
     if (this.#waitingForDrain) res.off('drain', this.#onDrain);

@@ -1,0 +1,59 @@
+import type { ActivityRecord, History, HistoryQuery } from '../history/history.ts';
+import type { Logger } from '../lifecycle/logger.ts';
+
+/** At most one warning per this many ms while records keep failing. */
+const WARN_EVERY_MS = 60_000;
+
+/**
+ * The proxy's view of a {@link History}: `record` never throws. It runs inside socket callbacks
+ * on the hot path, where a throw would crash the process or stall a WebSocket session; a
+ * failing history costs the records, never the traffic.
+ */
+export class SafeHistory implements History {
+  readonly #history: History;
+  readonly #logger: Logger;
+  #warnedAt = Number.NEGATIVE_INFINITY;
+  #failures = 0;
+
+  constructor(history: History, logger: Logger) {
+    this.#history = history;
+    this.#logger = logger;
+  }
+
+  record(containerName: string, record: ActivityRecord): void {
+    try {
+      this.#history.record(containerName, record);
+    } catch (error) {
+      this.#failed(containerName, error);
+    }
+  }
+
+  query(containerName: string, options?: HistoryQuery): Promise<ActivityRecord[]> {
+    return this.#history.query(containerName, options);
+  }
+
+  lastActivity(containerName: string): Date | undefined {
+    return this.#history.lastActivity(containerName);
+  }
+
+  remove(containerName: string): Promise<void> {
+    return this.#history.remove(containerName);
+  }
+
+  close(): Promise<void> {
+    return this.#history.close();
+  }
+
+  #failed(name: string, error: unknown): void {
+    this.#failures++;
+    const now = Date.now();
+    if (now - this.#warnedAt < WARN_EVERY_MS) return;
+    this.#warnedAt = now;
+    try {
+      this.#logger.warn({ name, error, failures: this.#failures }, 'cannot record activity');
+    } catch {
+      // A logger that throws must not break proxying either.
+    }
+    this.#failures = 0;
+  }
+}
