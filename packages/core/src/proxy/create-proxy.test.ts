@@ -689,6 +689,35 @@ describe('createProxy: errors', () => {
     expect(answer.endsWith('0\r\n\r\n')).toBe(false); // no end of body: the client sees it cut
   });
 
+  it('times out a container that stops reading the request body', async () => {
+    const { port, backend, manager } = await setup({ upstreamTimeoutMs: 300 });
+    // Reads the head, then never reads the body nor answers.
+    const server = createServer((req, res) => {
+      if (req.url === '/') res.end('ready');
+      else req.pause();
+    });
+    backend.setUpstream('deaf', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'deaf' });
+    await manager.waitUntilReady('deaf');
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(
+        { port, method: 'POST', path: '/docker/deaf/upload', host: '127.0.0.1' },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      request.on('error', reject);
+      const chunk = Buffer.alloc(1024 * 1024);
+      const pump = (): void => {
+        while (request.write(chunk)) {}
+        request.once('drain', pump);
+      };
+      pump();
+    });
+    expect(status).toBe(504);
+  });
+
   it('times the answer from the end of the upload, not its start', async () => {
     const { port, addTool } = await setup({ upstreamTimeoutMs: 300 });
     await addTool('slow-upload', (req, res) => {
@@ -1337,6 +1366,46 @@ describe('createProxy: WebSockets', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(manager.get('flaky')?.openWebSockets).toBe(0);
     expect(warnings).toEqual(['cannot record activity']);
+  });
+
+  it('counts held bytes in, rewrites cookies set by the 101, and resets a cut refusal', async () => {
+    const { port, backend, manager, history } = await setup();
+    const server = createServer((_req, res) => res.end('ok'));
+    const heard: string[] = [];
+    server.on('upgrade', (req, socket: Socket) => {
+      socket.on('end', () => socket.destroy());
+      if (req.url === '/refuse') {
+        socket.write('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\npart of a');
+        setTimeout(() => socket.resetAndDestroy(), 30);
+        return;
+      }
+      const accept = createHash('sha1')
+        .update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest('base64');
+      // Accepted late: the client's early bytes wait in the proxy meanwhile.
+      setTimeout(() => {
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: ws=1; Path=/\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+      }, 50);
+      socket.on('data', (data: Buffer) => {
+        heard.push(data.toString('latin1'));
+        socket.end();
+      });
+    });
+    backend.setUpstream('early', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'early' });
+    await manager.waitUntilReady('early');
+    const answer = await rawExchange(port, `${handshake('/docker/early/')}early bytes`);
+    expect(answer).toContain('\r\nSet-Cookie: ws=1; Path=/docker/early\r\n');
+    expect(heard.join('')).toBe('early bytes');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const closed = history
+      .querySync('early')
+      .find((record) => record.type === 'websocket' && record.event === 'close');
+    expect(closed).toMatchObject({ status: 101, bytesIn: 'early bytes'.length });
+    // A refusal delimited by the close and cut by a reset must not look complete.
+    await expect(rawExchange(port, handshake('/docker/early/refuse'))).rejects.toThrow(/ECONNRESET/);
   });
 
   it('proxies WebSockets by hostname too', async () => {

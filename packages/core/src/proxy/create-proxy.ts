@@ -19,6 +19,7 @@ import {
   knownAuthorities,
   type ResponseRewrite,
   requestHost,
+  type UpstreamRequestHead,
   upstreamRequestHeaders,
 } from './headers.ts';
 import type { PageSettings, PleaseWaitOptions } from './pages.ts';
@@ -509,7 +510,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           timeoutMs: settings.upstreamTimeoutMs,
           maxHeaderBytes:
             (route.pool as UpstreamPool | undefined)?.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
-          rewrite: refusalRewrite(match.prefix, host, upstreamHead.proto, route),
+          rewrite: refusalRewrite(match.prefix, host, upstreamHead, route),
           history,
           user: options.userOf?.(req),
           opened: () => manager.openedWebSocket(route.name),
@@ -530,7 +531,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   function refusalRewrite(
     prefix: string,
     host: string | undefined,
-    proto: string,
+    { proto, publicHost }: UpstreamRequestHead,
     route: Route,
   ): ResponseRewrite | undefined {
     if (prefix === '' || !(settings.rewriteLocation || settings.rewriteCookiePath)) return undefined;
@@ -539,7 +540,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       prefix,
       location: settings.rewriteLocation,
       cookiePath: settings.rewriteCookiePath,
-      authorities: () => knownAuthorities(host, upstream.host, upstream.port, proto),
+      authorities: () => knownAuthorities([host, publicHost], upstream.host, upstream.port, proto),
     };
   }
 

@@ -106,7 +106,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     if (this.#authorities === undefined) {
       const { route, host, head } = this.#forward;
       const upstream = route.upstream as NonNullable<Route['upstream']>;
-      this.#authorities = knownAuthorities(host, upstream.host, upstream.port, head.proto);
+      this.#authorities = knownAuthorities([host, head.publicHost], upstream.host, upstream.port, head.proto);
     }
     return this.#authorities;
   }

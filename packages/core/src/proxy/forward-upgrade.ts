@@ -3,8 +3,9 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { History } from '../history/history.ts';
 import type { Route } from '../manager/route-table.ts';
+import { equalsIgnoreCase } from '../upstream/characters.ts';
 import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstream/response-parser.ts';
-import { clientResponseHeaders, type ResponseRewrite } from './headers.ts';
+import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
 import { writeSocketResponse } from './pages.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
@@ -124,8 +125,6 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   let status = 0;
   /** Bytes of the container's answer up to the end of its head. */
   let answerHeadBytes = 0;
-  /** Client bytes sent upstream before the session (the held ones). */
-  let heldBytes = 0;
   let closed = false;
   let countClosed: (() => void) | undefined;
 
@@ -140,7 +139,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
         time: Date.now(),
         path: stripQuery(path),
         status,
-        bytesIn: Math.max(0, upstream.bytesWritten - requestBytes - heldBytes),
+        bytesIn: Math.max(0, upstream.bytesWritten - requestBytes),
         bytesOut: Math.max(0, upstream.bytesRead - answerHeadBytes),
         durationMs: Date.now() - started,
         ...(forward.user === undefined ? {} : { user: forward.user }),
@@ -172,7 +171,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     } catch (error) {
       if (!(error instanceof ResponseParseError)) throw error;
       if (answer.answering) {
-        socket.destroy(); // a refusal's body went bad: the client sees a cut response
+        cut(socket); // a refusal's body went bad: the client sees a cut response
         upstream.destroy();
       } else unavailable();
       return;
@@ -181,10 +180,9 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     upstream.setTimeout(0);
     upstream.off('data', onAnswer);
     answerHeadBytes = upstream.bytesRead - rest.length;
-    socket.write(switchingProtocols(head), 'latin1');
+    socket.write(switchingProtocols(head, forward.rewrite), 'latin1');
     if (rest.length > 0) socket.write(rest);
     const held = forward.early.release();
-    heldBytes = held.length;
     if (held.length > 0) upstream.write(held);
     countClosed = forward.opened();
     forward.history.record(route.name, {
@@ -206,14 +204,14 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       fail(504, `Gateway timeout: the tool in container ${route.name} did not answer in time.`);
     } else {
       // Stalled in the middle of a refusal's body.
-      socket.destroy();
+      cut(socket);
       upstream.destroy();
     }
   });
 
   upstream.on('error', () => {
     if (status === 0) unavailable();
-    else socket.destroy();
+    else cut(socket);
   });
   socket.on('error', () => upstream.destroy());
 
@@ -286,7 +284,7 @@ class AnswerReader {
   serverClosed(): void {
     if (this.#ended) return;
     if (this.#parser.finish()) this.#endRefusal();
-    else this.#client.destroy();
+    else cut(this.#client);
   }
 
   #startRefusal(head: ResponseHead): void {
@@ -312,13 +310,32 @@ class AnswerReader {
   }
 }
 
-/** The `101` head for the client, as the container sent it (names and values as parsed). */
-function switchingProtocols(head: ResponseHead): string {
+/**
+ * The `101` head for the client, as the container sent it (names and values as parsed; its
+ * `Upgrade` and `Connection` are the switch itself), `Set-Cookie` paths put under the prefix.
+ */
+function switchingProtocols(head: ResponseHead, rewrite: ResponseRewrite | undefined): string {
   let text = `HTTP/1.1 101 ${head.statusText}\r\n`;
   const headers = head.headers;
-  for (let index = 0; index < headers.length; index += 2)
-    text += `${headers[index]}: ${headers[index + 1]}\r\n`;
+  for (let index = 0; index < headers.length; index += 2) {
+    const name = headers[index] as string;
+    let value = headers[index + 1] as string;
+    if (rewrite?.cookiePath && name.length === 10 && equalsIgnoreCase(name, 'set-cookie')) {
+      value = rewriteCookiePath(value, rewrite.prefix);
+    }
+    text += `${name}: ${value}\r\n`;
+  }
   return `${text}\r\n`;
+}
+
+/**
+ * Closes the client's connection with a reset: a refusal's body is delimited by the close, so
+ * a plain FIN would make a cut body look complete.
+ */
+function cut(socket: Duplex): void {
+  const reset = (socket as Partial<Socket>).resetAndDestroy;
+  if (typeof reset === 'function' && !socket.destroyed) reset.call(socket);
+  else socket.destroy();
 }
 
 function endThenDestroy(stream: Duplex): void {

@@ -130,6 +130,18 @@ describe('upstream request headers', () => {
         false,
       ).headers.filter((_, index) => index % 2 === 0);
       expect(names).toEqual(['Custom_Header', 'x-forwarded-for', 'x-forwarded-proto', 'forwarded']);
+      const more = upstreamRequestHeaders(
+        incoming(['X_Real_IP', '6.6.6.6', 'X_Forwarded_Port', '1']),
+        '',
+        undefined,
+        trust,
+        false,
+      );
+      expect(more.headers.filter((_, index) => index % 2 === 0)).toEqual([
+        'x-forwarded-for',
+        'x-forwarded-proto',
+        'forwarded',
+      ]);
     }
   });
 
@@ -240,7 +252,7 @@ describe('Forwarded', () => {
 
 describe('rewriteLocation', () => {
   const prefix = '/docker/a';
-  const authorities = knownAuthorities('public.example:8000', '10.0.0.5', 80, 'http');
+  const authorities = knownAuthorities(['public.example:8000'], '10.0.0.5', 80, 'http');
 
   it.each([
     ['/login', '/docker/a/login'],
@@ -276,27 +288,30 @@ describe('rewriteLocation', () => {
 
 describe('knownAuthorities', () => {
   it("lists the upstream address, and the public host without its scheme's default port", () => {
-    expect(knownAuthorities('Public.Example', '10.0.0.5', 8080, 'http')).toEqual({
+    expect(knownAuthorities(['Public.Example'], '10.0.0.5', 8080, 'http')).toEqual({
       internal: ['10.0.0.5:8080'],
-      public: 'public.example',
+      public: ['public.example'],
       scheme: 'http',
     });
-    expect(knownAuthorities('h:443', 'fd00::1', 80, 'https')).toEqual({
+    expect(knownAuthorities(['h:443'], 'fd00::1', 80, 'https')).toEqual({
       internal: ['[fd00::1]:80', '[fd00::1]'],
-      public: 'h',
+      public: ['h'],
       scheme: 'https',
     });
-    expect(knownAuthorities('h:443', 'fd00::1', 80, 'http').public).toBe('h:443');
+    expect(knownAuthorities(['h:443'], 'fd00::1', 80, 'http').public).toEqual(['h:443']);
   });
 
   it('keeps the default ports apart per scheme when rewriting', () => {
-    const https = knownAuthorities('public.example', '10.0.0.5', 8080, 'https');
+    const https = knownAuthorities(['public.example'], '10.0.0.5', 8080, 'https');
     expect(rewriteLocation('https://public.example:443/x', '/docker/a', https)).toBe('/docker/a/x');
     expect(rewriteLocation('//public.example/x', '/docker/a', https)).toBe('/docker/a/x');
     expect(rewriteLocation('http://public.example/x', '/docker/a', https)).toBe(
       'http://public.example/docker/a/x',
     );
     expect(rewriteLocation('http://10.0.0.5:8080/x', '/docker/a', https)).toBe('/docker/a/x');
+    // Behind a trusted proxy the tool may build URLs from X-Forwarded-Host instead of Host.
+    const behind = knownAuthorities(['dde-internal:3000', 'public.example'], '10.0.0.5', 8080, 'https');
+    expect(rewriteLocation('https://public.example/login', '/docker/a', behind)).toBe('/docker/a/login');
   });
 });
 

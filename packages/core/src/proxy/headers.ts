@@ -117,6 +117,8 @@ export interface UpstreamRequestHead {
   readonly transferCodings?: string | undefined;
   /** The client's scheme as sent in `X-Forwarded-Proto`: `http` or `https` (or what a trusted proxy said). */
   readonly proto: string;
+  /** The host sent as `X-Forwarded-Host` (the client's `Host`, or what a trusted proxy said). */
+  readonly publicHost: string | undefined;
 }
 
 /**
@@ -168,7 +170,9 @@ export function upstreamRequestHeaders(
           if (trustForwarded) forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
           continue;
         }
-        if (!trustForwarded && isSpelledAs(name, 'x-real-ip')) continue;
+        // Trusted: only as spelled with dashes, as for the others.
+        if (isSpelledAs(name, 'x-real-ip') && !(trustForwarded && equalsIgnoreCase(name, 'x-real-ip')))
+          continue;
         break;
       case 10:
         if (equalsIgnoreCase(name, 'connection')) {
@@ -192,7 +196,12 @@ export function upstreamRequestHeaders(
           if (equalsIgnoreCase(name, 'x-forwarded-host')) forwardedHost ??= value;
           continue;
         }
-        if (!trustForwarded && isSpelledAs(name, 'x-forwarded-port')) continue;
+        if (
+          isSpelledAs(name, 'x-forwarded-port') &&
+          !(trustForwarded && equalsIgnoreCase(name, 'x-forwarded-port'))
+        ) {
+          continue;
+        }
         break;
       case 17:
         if (isSpelledAs(name, 'x-forwarded-proto')) {
@@ -235,8 +244,8 @@ export function upstreamRequestHeaders(
   if (prefix !== '') out.push('x-forwarded-prefix', prefix);
   const element = forwardedElement(clientIp, clientHost, encrypted ? 'https' : 'http');
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
-  if (transferEncoding === undefined) return { headers: out, body, proto };
-  return { headers: out, body, proto, transferCodings: codingsBesidesChunked(transferEncoding) };
+  if (transferEncoding === undefined) return { headers: out, body, proto, publicHost };
+  return { headers: out, body, proto, publicHost, transferCodings: codingsBesidesChunked(transferEncoding) };
 }
 
 /** Drops from a flat header list the names a `Connection` header listed (rare: kept off the main loop). */
@@ -381,9 +390,8 @@ function rewriteAbsolute(
   const path = rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
   const prefixed = isUnderPrefix(path, prefix) ? path : prefix + path;
   if (known.internal.includes(authority)) return prefixed;
-  if (known.public === undefined) return location;
   const urlScheme = scheme ?? known.scheme;
-  if (withoutDefaultPort(authority, urlScheme) !== known.public) return location;
+  if (!known.public.includes(withoutDefaultPort(authority, urlScheme))) return location;
   return urlScheme === known.scheme ? prefixed : location.slice(0, end) + prefixed;
 }
 
@@ -415,23 +423,29 @@ export function rewriteCookiePath(cookie: string, prefix: string): string {
 export interface KnownAuthorities {
   /** How the upstream knows itself (`address:port`, and `address` for port 80), lowercase. */
   readonly internal: readonly string[];
-  /** The public host the client used, lowercase, without its scheme's default port. */
-  readonly public: string | undefined;
+  /**
+   * The public hosts the container may build URLs from (the `Host` it was sent, and the
+   * `X-Forwarded-Host`), lowercase, without the client scheme's default port.
+   */
+  readonly public: readonly string[];
   /** The client's scheme: `http` or `https`. */
   readonly scheme: string;
 }
 
-/** The {@link KnownAuthorities} of a container reached as `upstreamHost:port`, for a client at `publicHost` over `scheme`. */
+/**
+ * The {@link KnownAuthorities} of a container reached as `upstreamHost:port`, for a client over
+ * `scheme` whose request named `publicHosts` (the `Host` sent, the `X-Forwarded-Host`).
+ */
 export function knownAuthorities(
-  publicHost: string | undefined,
+  publicHosts: readonly (string | undefined)[],
   upstreamHost: string,
   port: number,
   scheme: string,
 ): KnownAuthorities {
   const host = (upstreamHost.includes(':') ? `[${upstreamHost}]` : upstreamHost).toLowerCase();
-  return {
-    internal: port === 80 ? [`${host}:80`, host] : [`${host}:${port}`],
-    public: publicHost === undefined ? undefined : withoutDefaultPort(publicHost.toLowerCase(), scheme),
-    scheme,
-  };
+  const hosts: string[] = [];
+  for (const publicHost of publicHosts) {
+    if (publicHost !== undefined) hosts.push(withoutDefaultPort(publicHost.toLowerCase(), scheme));
+  }
+  return { internal: port === 80 ? [`${host}:80`, host] : [`${host}:${port}`], public: hosts, scheme };
 }

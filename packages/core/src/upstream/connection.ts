@@ -48,6 +48,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   #head: ResponseHead | undefined = undefined;
   /** The whole request (head and body) is written. */
   #requestSent = false;
+  /** Since when the server has not taken the request body's bytes (0 while it does): its time. */
+  #uploadStalledSince = 0;
   /**
    * When the request (body included) was all written, and the head timeout starts: dispatch
    * time for a request written at once (time spent queued counts), the end of a streamed body.
@@ -105,6 +107,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     this.#head = undefined;
     this.#paused = false;
     this.#requestSent = false;
+    this.#uploadStalledSince = 0;
     const request = exchange.request;
     this.#parser.reset(request.method === 'HEAD');
     if (request.bodyTimeoutMs > 0) this.lastReadAt = exchange.startedAt;
@@ -171,12 +174,14 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       }
       if (!flowing) {
         waitingForDrain = true;
+        this.#uploadStalledSince = Date.now();
         body.pause();
       }
     };
     const onDrain = (): void => {
       if (!waitingForDrain) return;
       waitingForDrain = false;
+      this.#uploadStalledSince = 0;
       body.resume();
     };
     const onEnd = (): void => {
@@ -250,8 +255,12 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     if (exchange === undefined) return;
     const { headersTimeoutMs, bodyTimeoutMs } = exchange.request;
     if (this.#head === undefined) {
-      // A slow upload is the client's time, not the server's (Node's requestTimeout bounds it).
-      if (this.#requestSent && now - this.#sentAt >= headersTimeoutMs) {
+      // A slow upload is the client's time, not the server's (Node's requestTimeout bounds it);
+      // a server that stops reading the body is the server's.
+      const stalled = this.#uploadStalledSince;
+      if (!this.#requestSent && stalled !== 0 && now - stalled >= headersTimeoutMs) {
+        this.#timeOut(`${this.#owner.authority} stopped reading the request body for ${headersTimeoutMs} ms`);
+      } else if (this.#requestSent && now - this.#sentAt >= headersTimeoutMs) {
         this.#timeOut(`${this.#owner.authority} sent no response within ${headersTimeoutMs} ms`);
       }
     } else if (bodyTimeoutMs > 0 && !this.#paused && now - this.lastReadAt >= bodyTimeoutMs) {
