@@ -34,7 +34,8 @@ const WRITE_CHUNK = 1 << 20;
  * appended in batches. `remove` appends a tombstone. The file is read line by line when opened,
  * and compacted (rewritten with only what is kept) when opened and whenever it grows to hold
  * much more than it keeps. A new file is readable by its owner only (mode 600); compaction
- * keeps an existing file's mode.
+ * keeps an existing file's mode. One instance (one process) per file: compaction rewrites the
+ * file from this instance's memory, so records another writer appended would be lost.
  *
  * @example
  * ```ts
