@@ -30,12 +30,17 @@ class Ring {
     if (items.length < this.capacity) {
       items.push(record);
       position = items.length - 1;
+      // In order, the usual case: nothing to move.
+      if (position === 0 || (items[position - 1] as ActivityRecord).time <= record.time) return;
     } else {
       // Older than everything kept: the ring keeps the latest records.
-      if (record.time < (items[this.start] as ActivityRecord).time) return;
-      items[this.start] = record;
-      this.start = (this.start + 1) % this.capacity;
+      const slot = this.start;
+      if (record.time < (items[slot] as ActivityRecord).time) return;
+      items[slot] = record;
+      this.start = slot + 1 === this.capacity ? 0 : slot + 1;
       position = this.capacity - 1;
+      const latest = items[slot === 0 ? this.capacity - 1 : slot - 1] as ActivityRecord;
+      if (position === 0 || latest.time <= record.time) return;
     }
     const size = items.length;
     for (; position > 0; position--) {
