@@ -51,6 +51,7 @@ describe('hostnameRouter', () => {
       'alice.docker.localhost:',
       'alice.docker.localhost:http',
       'alice.docker.localhost:123456',
+      'alice.docker.localhost:99999',
       'user@alice.docker.localhost',
     ]) {
       expect(router.match(host, '/'), host).toMatchObject({ kind: 'reject', status: 400 });

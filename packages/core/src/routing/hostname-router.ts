@@ -18,6 +18,11 @@ const DOMAIN = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]
 const HOST_CHARS = /^[a-z0-9.-]+$/;
 const PORT = /^[0-9]{1,5}$/;
 
+/** A port in a Host header: 0 to 65535 in decimal digits. */
+function isPort(text: string): boolean {
+  return PORT.test(text) && Number(text) <= 65_535;
+}
+
 /**
  * Routes `<name>.<suffix>` (any port, case-insensitive, trailing dot allowed) to container
  * `<name>` with the request's path unchanged. Hosts outside the suffix, the suffix itself, IPv6
@@ -65,7 +70,7 @@ export function hostnameRouter(options: HostnameRouterOptions): Router {
         label.startsWith('.') ||
         label.endsWith('.') ||
         label.includes('..') ||
-        (colon !== -1 && !PORT.test(host.slice(colon + 1)))
+        (colon !== -1 && !isPort(host.slice(colon + 1)))
       ) {
         return { kind: 'reject', status: 400, reason: 'malformed Host header' };
       }
