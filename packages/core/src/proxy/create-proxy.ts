@@ -15,7 +15,6 @@ import { type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
 import { EarlyBytes, forwardUpgrade } from './forward-upgrade.ts';
 import {
-  hasSeveralHosts,
   knownAuthorities,
   type ResponseRewrite,
   requestHost,
@@ -198,6 +197,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     }
     if (route.phase === 'ready' && route.pool !== undefined) {
       const host = hostFor(req, route, settings.upstreamHost);
+      const head = upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, false);
+      if (head.severalHosts) {
+        sendError(req, res, 400, 'BAD_REQUEST', SEVERAL_HOSTS);
+        return;
+      }
       forwardHttp(forwarding, {
         req,
         res,
@@ -205,7 +209,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         path: match.path,
         prefix: match.prefix,
         host,
-        head: upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, false),
+        head,
         user: options.userOf?.(req),
       });
       return;
@@ -383,10 +387,6 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       answerOther(req, res, result);
       return;
     }
-    if (hasSeveralHosts(req)) {
-      sendError(req, res, 400, 'BAD_REQUEST', 'Bad request: more than one Host header.');
-      return;
-    }
     const route = manager.get(result.name);
     if (route !== undefined) {
       handleRoute(req, res, result, route);
@@ -494,6 +494,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         }
         const host = hostFor(req, route, settings.upstreamHost);
         const upstreamHead = upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, true);
+        if (upstreamHead.severalHosts) {
+          writeSocketResponse(socket, 400, SEVERAL_HOSTS);
+          return;
+        }
         if (upstreamHead.body !== 'none') {
           // A handshake has no body, and one would be framed for a protocol about to be left.
           writeSocketResponse(socket, 400, 'Bad request: an upgrade request cannot carry a body.');
@@ -565,10 +569,6 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       );
       return true;
     }
-    if (hasSeveralHosts(req)) {
-      writeSocketResponse(socket, 400, 'Bad request: more than one Host header.');
-      return true;
-    }
     const early = new EarlyBytes(socket, head);
     pendingUpgrades.add(socket);
     socket.once('close', () => pendingUpgrades.delete(socket));
@@ -623,6 +623,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 }
 
 function ignore(): void {}
+
+const SEVERAL_HOSTS = 'Bad request: more than one Host header.';
 
 /** Where {@link createProxy}'s lookup of an unknown name ends. */
 interface LookupOutcomes {

@@ -7,21 +7,27 @@ import { codingsBesidesChunked } from '../upstream/transfer-coding.ts';
 // of every proxied request and response, and a fresh lowercase string per header (then hashed
 // for a Set lookup) was a measurable part of the proxy's CPU.
 
+/** `name` is not the header asked about. */
+const OTHER = 0;
+/** `name` is the header, spelled with dashes. */
+const DASHED = 1;
 /**
- * Whether `name` is `lower` ignoring case, or with underscores for its dashes
- * (`X_Forwarded_For`): the same header to CGI and WSGI servers, so a client could slip a value
- * past the one the proxy sets. `lower` is lowercase letters and dashes.
+ * `name` is the header with underscores for some dashes (`X_Forwarded_For`): the same header to
+ * CGI and WSGI servers, so a client could slip a value past the one the proxy sets.
  */
-function isSpelledAs(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
+const UNDERSCORED = 2;
+
+/** How `name` spells `lower` (lowercase letters and dashes), ignoring case. */
+function spelling(name: string, lower: string): typeof OTHER | typeof DASHED | typeof UNDERSCORED {
+  if (name.length !== lower.length) return OTHER;
+  let underscored = false;
   for (let index = 0; index < lower.length; index++) {
     const code = name.charCodeAt(index);
     const expected = lower.charCodeAt(index);
-    if (expected === 45 /* - */) {
-      if (code !== 45 && code !== 95 /* _ */) return false;
-    } else if ((code | 0x20) !== expected) return false;
+    if (expected === 45 /* - */ && code === 95 /* _ */) underscored = true;
+    else if ((code | 0x20) !== expected) return OTHER;
   }
-  return true;
+  return underscored ? UNDERSCORED : DASHED;
 }
 
 /** Whether `name` starts with `proxy-`, ignoring case. */
@@ -38,18 +44,12 @@ function isProxyHeader(name: string): boolean {
 }
 
 /** The tokens of a `Connection` header other than `close` and `keep-alive`: headers it makes hop-by-hop. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+export function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   // The usual values list no header: answer them without splitting.
-  if (
-    typeof value === 'string' &&
-    (equalsIgnoreCase(value, 'keep-alive') || equalsIgnoreCase(value, 'close'))
-  ) {
-    return undefined;
-  }
-  const text = Array.isArray(value) ? value.join(',') : value;
+  if (equalsIgnoreCase(value, 'keep-alive') || equalsIgnoreCase(value, 'close')) return undefined;
   let tokens: Set<string> | undefined;
-  for (const part of text.split(',')) {
+  for (const part of value.split(',')) {
     const token = part.trim().toLowerCase();
     if (token === '' || token === 'close' || token === 'keep-alive') continue;
     tokens ??= new Set();
@@ -90,23 +90,6 @@ export function requestHost(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-/**
- * Whether a request carries more than one `Host` (RFC 9112 §3.2: answer 400). Another hop
- * might pick the other one: a proxy routing on the first must not forward the pair.
- */
-export function hasSeveralHosts(req: IncomingMessage): boolean {
-  const raw = req.rawHeaders;
-  let seen = false;
-  for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index] as string;
-    if (name.length === 4 && equalsIgnoreCase(name, 'host')) {
-      if (seen) return true;
-      seen = true;
-    }
-  }
-  return false;
-}
-
 /** The headers to send upstream, and how the request's body is framed. */
 export interface UpstreamRequestHead {
   /** Flat `[name, value, ...]`. */
@@ -119,6 +102,11 @@ export interface UpstreamRequestHead {
   readonly proto: string;
   /** The host sent as `X-Forwarded-Host` (the client's `Host`, or what a trusted proxy said). */
   readonly publicHost: string | undefined;
+  /**
+   * The request carries more than one `Host` (RFC 9112 §3.2: answer 400 rather than forward
+   * it; another hop may have picked the other one).
+   */
+  readonly severalHosts: boolean;
 }
 
 /**
@@ -148,6 +136,7 @@ export function upstreamRequestHeaders(
   let forwardedProto: string | undefined;
   let forwardedHost: string | undefined;
   let forwarded: string | undefined;
+  let severalHosts = false;
   let body: UpstreamRequestHead['body'] = 'none';
   let transferEncoding: string | undefined;
   for (let index = 0; index < raw.length; index += 2) {
@@ -157,7 +146,8 @@ export function upstreamRequestHeaders(
     switch (name.length) {
       case 4:
         if (equalsIgnoreCase(name, 'host')) {
-          clientHost ??= value;
+          if (clientHost === undefined) clientHost = value;
+          else severalHosts = true;
           continue;
         }
         break;
@@ -165,15 +155,15 @@ export function upstreamRequestHeaders(
         // Node answers `100-continue` itself, before the body arrives.
         if (equalsIgnoreCase(name, 'expect')) continue;
         break;
-      case 9:
+      case 9: {
         if (equalsIgnoreCase(name, 'forwarded')) {
           if (trustForwarded) forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
           continue;
         }
-        // Trusted: only as spelled with dashes, as for the others.
-        if (isSpelledAs(name, 'x-real-ip') && !(trustForwarded && equalsIgnoreCase(name, 'x-real-ip')))
-          continue;
+        const realIp = spelling(name, 'x-real-ip');
+        if (realIp === UNDERSCORED || (realIp === DASHED && !trustForwarded)) continue;
         break;
+      }
       case 10:
         if (equalsIgnoreCase(name, 'connection')) {
           connection = connection === undefined ? value : `${connection}, ${value}`;
@@ -183,29 +173,28 @@ export function upstreamRequestHeaders(
       case 14:
         if (value !== '0' && equalsIgnoreCase(name, 'content-length')) body = 'length';
         break;
-      case 15:
-        if (isSpelledAs(name, 'x-forwarded-for')) {
-          if (trustForwarded && equalsIgnoreCase(name, 'x-forwarded-for')) {
-            forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
-          }
+      case 15: {
+        const kind = spelling(name, 'x-forwarded-for');
+        if (kind === OTHER) break;
+        if (kind === DASHED && trustForwarded) {
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        }
+        continue;
+      }
+      case 16: {
+        const kind = spelling(name, 'x-forwarded-host');
+        if (kind !== OTHER) {
+          if (kind === DASHED) forwardedHost ??= value;
           continue;
         }
+        const port = spelling(name, 'x-forwarded-port');
+        if (port === UNDERSCORED || (port === DASHED && !trustForwarded)) continue;
         break;
-      case 16:
-        if (isSpelledAs(name, 'x-forwarded-host')) {
-          if (equalsIgnoreCase(name, 'x-forwarded-host')) forwardedHost ??= value;
-          continue;
-        }
-        if (
-          isSpelledAs(name, 'x-forwarded-port') &&
-          !(trustForwarded && equalsIgnoreCase(name, 'x-forwarded-port'))
-        ) {
-          continue;
-        }
-        break;
-      case 17:
-        if (isSpelledAs(name, 'x-forwarded-proto')) {
-          if (equalsIgnoreCase(name, 'x-forwarded-proto')) forwardedProto ??= value;
+      }
+      case 17: {
+        const kind = spelling(name, 'x-forwarded-proto');
+        if (kind !== OTHER) {
+          if (kind === DASHED) forwardedProto ??= value;
           continue;
         }
         if (equalsIgnoreCase(name, 'transfer-encoding')) {
@@ -214,8 +203,9 @@ export function upstreamRequestHeaders(
           continue;
         }
         break;
+      }
       case 18:
-        if (isSpelledAs(name, 'x-forwarded-prefix')) continue;
+        if (spelling(name, 'x-forwarded-prefix') !== OTHER) continue;
         break;
     }
     if (isHopByHop(name, undefined) && !(upgrade && equalsIgnoreCase(name, 'upgrade'))) continue;
@@ -244,8 +234,9 @@ export function upstreamRequestHeaders(
   if (prefix !== '') out.push('x-forwarded-prefix', prefix);
   const element = forwardedElement(clientIp, clientHost, encrypted ? 'https' : 'http');
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
-  if (transferEncoding === undefined) return { headers: out, body, proto, publicHost };
-  return { headers: out, body, proto, publicHost, transferCodings: codingsBesidesChunked(transferEncoding) };
+  const transferCodings =
+    transferEncoding === undefined ? undefined : codingsBesidesChunked(transferEncoding);
+  return { headers: out, body, transferCodings, proto, publicHost, severalHosts };
 }
 
 /** Drops from a flat header list the names a `Connection` header listed (rare: kept off the main loop). */
@@ -285,11 +276,10 @@ function quoteIfNeeded(value: string): string {
   return quoted;
 }
 
-function firstValue(value: string | string[] | undefined): string | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (text === undefined) return undefined;
-  const comma = text.indexOf(',');
-  return (comma === -1 ? text : text.slice(0, comma)).trim() || undefined;
+function firstValue(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const comma = value.indexOf(',');
+  return (comma === -1 ? value : value.slice(0, comma)).trim() || undefined;
 }
 
 /** How response headers are rewritten under a path prefix. */
