@@ -10,7 +10,7 @@ import type { LookupOptions } from '../manager/container-manager.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
 import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
-import type { UpstreamPool } from '../upstream/pool.ts';
+import { DEFAULT_MAX_HEADER_BYTES, type UpstreamPool } from '../upstream/pool.ts';
 import { type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
 import { EarlyBytes, forwardUpgrade } from './forward-upgrade.ts';
@@ -639,9 +639,6 @@ function writeSocketDenial(socket: Duplex, status: 403 | 404 | 500): void {
   else if (status === 404) writeSocketResponse(socket, 404, 'Not found');
   else writeSocketResponse(socket, 500, 'Authorization failed.');
 }
-
-/** The longest answer head taken from a container without a pool setting, in bytes. */
-const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 
 interface Settings {
   readonly pages: PageSettings;

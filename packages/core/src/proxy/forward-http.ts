@@ -5,6 +5,7 @@ import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
 import type { UpstreamPool } from '../upstream/pool.ts';
+import type { ResponseHead } from '../upstream/response-parser.ts';
 import type { ResponseRewrite, UpstreamRequestHead } from './headers.ts';
 import { clientResponseHeaders, type KnownAuthorities, knownAuthorities } from './headers.ts';
 import { sendError } from './pages.ts';
@@ -59,8 +60,7 @@ export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest):
       path: forward.path,
       headers,
       body: body === 'none' ? undefined : req,
-      // Node has removed the chunked framing: such a body is re-chunked upstream.
-      chunked: body === 'chunked',
+      // Node has removed the chunked framing: a body without a length is re-chunked upstream.
       transferCodings,
       headersTimeoutMs: settings.headersTimeoutMs,
       bodyTimeoutMs: settings.bodyTimeoutMs,
@@ -123,13 +123,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#finish(499);
   };
 
-  onResponseStart(
-    status: number,
-    statusText: string,
-    headers: string[],
-    connection: string | undefined,
-    transferCodings: string | undefined,
-  ): void {
+  onResponseStart({ status, statusText, headers, connection, transferCodings }: ResponseHead): void {
     const res = this.#forward.res;
     if (res.destroyed) {
       this.exchange?.abort();

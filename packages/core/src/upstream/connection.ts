@@ -46,13 +46,12 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   readonly #parser: ResponseParser;
   #exchange: Exchange | undefined = undefined;
   #head: ResponseHead | undefined = undefined;
-  /** The whole request (head and body) is written. */
-  #requestSent = false;
   /** Since when the server has not taken the request body's bytes (0 while it does): its time. */
   #uploadStalledSince = 0;
   /**
    * When the request (body included) was all written, and the head timeout starts: dispatch
-   * time for a request written at once (time spent queued counts), the end of a streamed body.
+   * time for a request written at once (time spent queued counts), the end of a streamed body;
+   * 0 until then.
    */
   #sentAt = 0;
   /** Reading stopped because the handler asked for it. */
@@ -106,7 +105,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     exchange.carrier = this;
     this.#head = undefined;
     this.#paused = false;
-    this.#requestSent = false;
+    this.#sentAt = 0;
     this.#uploadStalledSince = 0;
     const request = exchange.request;
     this.#parser.reset(request.method === 'HEAD');
@@ -133,7 +132,6 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     if (body === undefined) {
       // Header values are latin1 strings as Node parsed them: written back byte for byte.
       socket.write(`${head}\r\n`, 'latin1');
-      this.#requestSent = true;
       this.#sentAt = exchange.startedAt; // sent at once: no clock read on the hot path
     } else if (body instanceof Uint8Array) {
       if (!hasLength) head += `content-length: ${body.length}\r\n`;
@@ -142,12 +140,10 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       socket.write(body);
       socket.uncork();
       exchange.bytesSent = body.length;
-      this.#requestSent = true;
       this.#sentAt = exchange.startedAt;
     } else {
-      // A streamed body without a length is chunked whatever the caller said: an unframed one
-      // would be read by the server as the start of the next request.
-      const chunked = request.chunked === true || !hasLength;
+      // Without a length, chunked: an unframed body would be read as the next request.
+      const chunked = !hasLength;
       const codings = request.transferCodings === undefined ? '' : `${request.transferCodings}, `;
       socket.write(chunked ? `${head}transfer-encoding: ${codings}chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
       this.#pumpBody(exchange, body, chunked);
@@ -188,7 +184,6 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       ended = true;
       detach();
       if (chunked) socket.write('0\r\n\r\n', 'latin1');
-      this.#requestSent = true;
       this.#sentAt = Date.now();
     };
     const onClose = (): void => {
@@ -258,9 +253,9 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       // A slow upload is the client's time, not the server's (Node's requestTimeout bounds it);
       // a server that stops reading the body is the server's.
       const stalled = this.#uploadStalledSince;
-      if (!this.#requestSent && stalled !== 0 && now - stalled >= headersTimeoutMs) {
+      if (this.#sentAt === 0 && stalled !== 0 && now - stalled >= headersTimeoutMs) {
         this.#timeOut(`${this.#owner.authority} stopped reading the request body for ${headersTimeoutMs} ms`);
-      } else if (this.#requestSent && now - this.#sentAt >= headersTimeoutMs) {
+      } else if (this.#sentAt !== 0 && now - this.#sentAt >= headersTimeoutMs) {
         this.#timeOut(`${this.#owner.authority} sent no response within ${headersTimeoutMs} ms`);
       }
     } else if (bodyTimeoutMs > 0 && !this.#paused && now - this.lastReadAt >= bodyTimeoutMs) {
@@ -288,13 +283,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       }
     }
     if (exchange.request.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
-    exchange.handler.onResponseStart(
-      head.status,
-      head.statusText,
-      head.headers,
-      head.connection,
-      head.transferCodings,
-    );
+    exchange.handler.onResponseStart(head);
   }
 
   onBody(data: Buffer, start: number, end: number): void {
@@ -338,9 +327,10 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     this.#exchange = undefined;
     this.#paused = false; // a paused socket must not go back to the pool
     this.served++;
-    if (!this.#requestSent) this.#detachBody?.();
+    const requestSent = this.#sentAt !== 0;
+    if (!requestSent) this.#detachBody?.();
     // Reusable only when both messages ended exactly where their framing says.
-    if (head.keepAlive && this.#requestSent && !extraBytes && !this.#closed) this.#owner.release(this);
+    if (head.keepAlive && requestSent && !extraBytes && !this.#closed) this.#owner.release(this);
     else this.#socket.destroy();
     exchange.end();
   }

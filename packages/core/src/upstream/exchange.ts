@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { DdeError } from '../errors.ts';
+import type { ResponseHead } from './response-parser.ts';
 
 /** One request to send upstream. */
 export interface UpstreamRequest {
@@ -12,14 +13,12 @@ export interface UpstreamRequest {
    * missing.
    */
   readonly headers: readonly string[];
-  /** The body: a stream (an incoming request) or bytes; none when absent. */
-  readonly body?: Readable | Uint8Array | undefined;
   /**
-   * Send the body with chunked framing (`transfer-encoding: chunked` is added): for streamed
-   * bodies whose headers carry no `content-length`.
+   * The body: a stream (an incoming request) or bytes; none when absent. A stream whose headers
+   * carry no `content-length` is sent chunked (`transfer-encoding` is added).
    */
-  readonly chunked?: boolean;
-  /** With `chunked`: codings the body carries besides it (e.g. `gzip`), sent before `chunked`. */
+  readonly body?: Readable | Uint8Array | undefined;
+  /** Codings a chunked body carries besides `chunked` (e.g. `gzip`), sent before it. */
   readonly transferCodings?: string | undefined;
   /** How long the response head may take once the request (body included) is sent, in ms. */
   readonly headersTimeoutMs: number;
@@ -30,14 +29,7 @@ export interface UpstreamRequest {
 /** Receives one exchange's response. After `onResponseEnd` or `onResponseError` nothing else is called. */
 export interface ResponseHandler {
   /** The final response head (flat headers, names as sent). */
-  onResponseStart(
-    status: number,
-    statusText: string,
-    headers: string[],
-    connection: string | undefined,
-    /** Codings besides a final `chunked` the body still carries (see `ResponseHead`). */
-    transferCodings: string | undefined,
-  ): void;
+  onResponseStart(head: ResponseHead): void;
   /**
    * A piece of the body, owned by the handler; `last` when it ends a body whose length was known
    * (`onResponseEnd` follows at once). Return false to stop reading until {@link Exchange.resume}.
@@ -63,7 +55,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class Exchange {
   readonly request: UpstreamRequest;
   readonly handler: ResponseHandler;
-  /** When it was dispatched (ms since the epoch): the head timeout runs from here. */
+  /** When it was dispatched (ms since the epoch): the head timeout of a request written at once runs from here. */
   readonly startedAt: number = Date.now();
   /** The connection carrying it, once assigned. */
   carrier: ExchangeCarrier | undefined = undefined;

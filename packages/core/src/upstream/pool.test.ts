@@ -91,9 +91,9 @@ function exchange(
     target.dispatch(
       { method: 'GET', headers: [], headersTimeoutMs: 5000, bodyTimeoutMs: 0, ...request },
       {
-        onResponseStart(code, _text, fields) {
-          status = code;
-          headers = fields;
+        onResponseStart(head) {
+          status = head.status;
+          headers = head.headers;
         },
         onResponseData(chunk, last) {
           chunks.push(chunk);
@@ -149,7 +149,6 @@ describe('UpstreamPool: requests and reuse', () => {
       method: 'PUT',
       path: '/',
       body: Readable.from(parts),
-      chunked: true,
     });
     expect(JSON.parse(streamed.body.toString())).toEqual({
       te: 'chunked',
@@ -285,7 +284,7 @@ describe('UpstreamPool: failures', () => {
     await client.request({ path: '/' });
     const body = new PassThrough();
     body.end('streamed');
-    await expect(exchange(client, { method: 'PUT', path: '/', body, chunked: true })).rejects.toMatchObject({
+    await expect(exchange(client, { method: 'PUT', path: '/', body })).rejects.toMatchObject({
       code: 'UPSTREAM_UNAVAILABLE',
     });
   });
@@ -334,7 +333,7 @@ describe('UpstreamPool: failures', () => {
     const client = pool(server.port);
     const body = new PassThrough();
     body.write(Buffer.alloc(1000));
-    const early = await exchange(client, { method: 'POST', path: '/', body, chunked: true });
+    const early = await exchange(client, { method: 'POST', path: '/', body });
     expect(early.status).toBe(413);
     body.end();
     expect(client.stats.idle).toBe(0);

@@ -2,6 +2,7 @@ import { abortError, DdeError, invalidOption } from '../errors.ts';
 import { isFieldValue, isToken } from './characters.ts';
 import { type ConnectionOwner, UpstreamConnection } from './connection.ts';
 import { Exchange, type ResponseHandler, type UpstreamRequest } from './exchange.ts';
+import type { ResponseHead } from './response-parser.ts';
 
 /** Settings of an {@link UpstreamClient}'s keep-alive pool. */
 export interface UpstreamPoolOptions {
@@ -165,9 +166,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
         reject(abortError(signal, `${request.method} ${this.origin}${request.path}`));
         return;
       }
-      let status = 0;
-      let statusText = '';
-      let headers: string[] = [];
+      let head: ResponseHead | undefined;
       const chunks: Buffer[] = [];
       let size = 0;
       const onAbort = (): void => {
@@ -175,10 +174,8 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
         reject(abortError(signal as AbortSignal, `${request.method} ${this.origin}${request.path}`));
       };
       const exchange = this.dispatch(request, {
-        onResponseStart(code, text, fields) {
-          status = code;
-          statusText = text;
-          headers = fields;
+        onResponseStart(started) {
+          head = started;
         },
         onResponseData: (chunk) => {
           size += chunk.length;
@@ -199,6 +196,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
         },
         onResponseEnd() {
           signal?.removeEventListener('abort', onAbort);
+          const { status, statusText, headers } = head as ResponseHead;
           resolve({ status, statusText, headers: headerRecord(headers), body: Buffer.concat(chunks, size) });
         },
         onResponseError(error) {
@@ -357,13 +355,16 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   }
 }
 
+/** The largest response head taken from an upstream unless `pool.maxHeaderBytes` says otherwise. */
+export const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+
 /** The options with their defaults, checked; errors name the field under the manager's `pool` option. */
 export function validatePoolOptions(options: UpstreamPoolOptions): Required<UpstreamPoolOptions> {
   return {
     connections: positive('pool.connections', options.connections ?? Number.POSITIVE_INFINITY),
     keepAliveTimeoutMs: positive('pool.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 4000),
     connectTimeoutMs: positive('pool.connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
-    maxHeaderBytes: positive('pool.maxHeaderBytes', options.maxHeaderBytes ?? 64 * 1024),
+    maxHeaderBytes: positive('pool.maxHeaderBytes', options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES),
   };
 }
 
