@@ -1,3 +1,9 @@
+/** The path an activity record keeps of an upstream path: the query string may carry secrets. */
+export function recordedPath(path: string): string {
+  const query = path.indexOf('?');
+  return query === -1 ? path : path.slice(0, query);
+}
+
 /** One proxied HTTP request. */
 export interface HttpActivity {
   /** Discriminant. */

@@ -423,8 +423,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       if (route === undefined) then.missing();
       else then.found(route);
     };
-    const declaredOf = manager.declared;
-    if (options.authorize === undefined || declaredOf === undefined) {
+    if (options.authorize === undefined || manager.declared === undefined) {
       manager.lookup(name).then(started, then.failed);
       return;
     }
@@ -435,7 +434,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       }
       let declared: Route | undefined;
       try {
-        declared = declaredOf.call(manager, name);
+        declared = manager.declared?.(name);
       } catch (error) {
         then.failed(error);
         return;
@@ -462,7 +461,6 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     authorizeThen(
       { req, container: route.info, name: route.name, route, upgrade: true },
       () => {
-        pendingUpgrades.delete(socket);
         if (socket.destroyed || early.gone) {
           socket.destroy();
           return;
@@ -522,12 +520,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
             if (pair) sessions.delete(pair);
           },
         });
+        pendingUpgrades.delete(socket);
         sessions.add(pair);
       },
-      (status) => {
-        pendingUpgrades.delete(socket);
-        writeSocketDenial(socket, status);
-      },
+      (status) => writeSocketDenial(socket, status),
     );
   }
 
@@ -570,6 +566,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       return true;
     }
     const early = new EarlyBytes(socket, head);
+    // Pending until it closes (every refusal closes it) or becomes a session.
     pendingUpgrades.add(socket);
     socket.once('close', () => pendingUpgrades.delete(socket));
     const route = manager.get(result.name);
@@ -579,16 +576,9 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     }
     lookupThen(req, result.name, true, {
       found: (found) => upgradeRoute(req, socket, early, result, found),
-      missing: () => {
-        pendingUpgrades.delete(socket);
-        writeSocketResponse(socket, 404, 'Not found');
-      },
-      denied: (status) => {
-        pendingUpgrades.delete(socket);
-        writeSocketDenial(socket, status);
-      },
+      missing: () => writeSocketResponse(socket, 404, 'Not found'),
+      denied: (status) => writeSocketDenial(socket, status),
       failed: (error) => {
-        pendingUpgrades.delete(socket);
         const { status, message, retryAfter } = lookupFailed(error);
         const extra = retryAfter.length === 2 ? `${retryAfter[0]}: ${retryAfter[1]}\r\n` : undefined;
         writeSocketResponse(socket, status === 404 ? 503 : status, message, extra);

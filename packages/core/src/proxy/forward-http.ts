@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DdeError } from '../errors.ts';
-import type { History, HttpActivity } from '../history/history.ts';
+import { type History, type HttpActivity, recordedPath } from '../history/history.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
@@ -195,12 +195,11 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#settings.metrics?.proxied(status);
     res.off('close', this.#onClose);
     if (this.#waitingForDrain) res.off('drain', this.#onDrain);
-    const query = path.indexOf('?');
     const record: Mutable<HttpActivity> = {
       type: 'http',
       time: this.#start,
       method: req.method ?? 'GET',
-      path: query === -1 ? path : path.slice(0, query),
+      path: recordedPath(path),
       status,
       bytesIn: this.exchange?.bytesSent ?? 0,
       bytesOut: this.#bytesOut,

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { History } from '../history/history.ts';
+import { type History, recordedPath } from '../history/history.ts';
 import type { Route } from '../manager/route-table.ts';
 import { equalsIgnoreCase } from '../upstream/characters.ts';
 import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstream/response-parser.ts';
@@ -113,11 +113,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   upstream.setNoDelay(true);
   (socket as Partial<Socket>).setNoDelay?.(true);
 
-  let request = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
-  const headers = forward.headers;
-  for (let index = 0; index < headers.length; index += 2)
-    request += `${headers[index]}: ${headers[index + 1]}\r\n`;
-  request += '\r\n';
+  const request = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n${headerLines(forward.headers)}\r\n`;
   // Header values are latin1 strings as Node parsed them: write them back byte for byte.
   const requestBytes = Buffer.byteLength(request, 'latin1');
   upstream.write(request, 'latin1');
@@ -133,15 +129,16 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     closed = true;
     countClosed?.();
     if (status !== 0) {
+      const now = Date.now();
       forward.history.record(route.name, {
         type: 'websocket',
         event: 'close',
-        time: Date.now(),
-        path: stripQuery(path),
+        time: now,
+        path: recordedPath(path),
         status,
         bytesIn: Math.max(0, upstream.bytesWritten - requestBytes),
         bytesOut: Math.max(0, upstream.bytesRead - answerHeadBytes),
-        durationMs: Date.now() - started,
+        durationMs: now - started,
         ...(forward.user === undefined ? {} : { user: forward.user }),
       });
     }
@@ -189,7 +186,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       type: 'websocket',
       event: 'open',
       time: Date.now(),
-      path: stripQuery(path),
+      path: recordedPath(path),
       status,
       ...(forward.user === undefined ? {} : { user: forward.user }),
     });
@@ -290,8 +287,7 @@ class AnswerReader {
   #startRefusal(head: ResponseHead): void {
     this.answering = true;
     const out = clientResponseHeaders(head.headers, head.connection, this.#forward.rewrite);
-    let text = `HTTP/1.1 ${head.status} ${head.statusText}\r\n`;
-    for (let index = 0; index < out.length; index += 2) text += `${out[index]}: ${out[index + 1]}\r\n`;
+    let text = `HTTP/1.1 ${head.status} ${head.statusText}\r\n${headerLines(out)}`;
     // The body goes on unchunked, delimited by the close, still carrying its other codings.
     if (head.transferCodings !== undefined) text += `transfer-encoding: ${head.transferCodings}\r\n`;
     // The connection ends with this response: a body without a length is delimited by that.
@@ -315,17 +311,24 @@ class AnswerReader {
  * `Upgrade` and `Connection` are the switch itself), `Set-Cookie` paths put under the prefix.
  */
 function switchingProtocols(head: ResponseHead, rewrite: ResponseRewrite | undefined): string {
-  let text = `HTTP/1.1 101 ${head.statusText}\r\n`;
-  const headers = head.headers;
-  for (let index = 0; index < headers.length; index += 2) {
-    const name = headers[index] as string;
-    let value = headers[index + 1] as string;
-    if (rewrite?.cookiePath && name.length === 10 && equalsIgnoreCase(name, 'set-cookie')) {
-      value = rewriteCookiePath(value, rewrite.prefix);
-    }
-    text += `${name}: ${value}\r\n`;
+  let headers = head.headers;
+  if (rewrite?.cookiePath) {
+    headers = headers.map((value, index) => {
+      const name = headers[index - 1];
+      return index % 2 === 1 && name?.length === 10 && equalsIgnoreCase(name, 'set-cookie')
+        ? rewriteCookiePath(value, rewrite.prefix)
+        : value;
+    });
   }
-  return `${text}\r\n`;
+  return `HTTP/1.1 101 ${head.statusText}\r\n${headerLines(headers)}\r\n`;
+}
+
+/** Flat `[name, value, ...]` headers as the lines of a head, each ending in CRLF. */
+function headerLines(headers: readonly string[]): string {
+  let lines = '';
+  for (let index = 0; index < headers.length; index += 2)
+    lines += `${headers[index]}: ${headers[index + 1]}\r\n`;
+  return lines;
 }
 
 /**
@@ -346,9 +349,4 @@ function endThenDestroy(stream: Duplex): void {
   }
   stream.once('finish', () => stream.destroy());
   stream.end();
-}
-
-function stripQuery(path: string): string {
-  const query = path.indexOf('?');
-  return query === -1 ? path : path.slice(0, query);
 }
