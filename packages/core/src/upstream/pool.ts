@@ -356,7 +356,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
 }
 
 /** The largest response head taken from an upstream unless `pool.maxHeaderBytes` says otherwise. */
-export const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+export const DEFAULT_MAX_HEADER_BYTES: number = 64 * 1024;
 
 /** The options with their defaults, checked; errors name the field under the manager's `pool` option. */
 export function validatePoolOptions(options: UpstreamPoolOptions): Required<UpstreamPoolOptions> {
