@@ -865,6 +865,39 @@ describe('createProxy: errors', () => {
     expect((await send(port, { path: '/docker/upload/' })).status).toBe(200);
   });
 
+  it.each([
+    ['read at once', (next: () => void) => next()],
+    ['read, then a later step', (next: () => void) => setTimeout(next, 5)],
+  ])('refuses fast and clearly a body something before it has %s (a body parser)', async (_title, then) => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_: unknown, message: string) => warnings.push(message) };
+    const { manager, addTool } = await setup({}, pathRouter(), { logger });
+    const seen: string[] = [];
+    await addTool('parsed', (req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      echo(req, res);
+    });
+    const proxy = createProxy({ manager, router: pathRouter() });
+    // What express.json() or @koa/bodyparser do: read the whole body, then hand on.
+    const port = await listen(
+      createServer((req, res) => {
+        req.resume();
+        req.on('end', () => then(() => proxy.handleRequest(req, res)));
+      }),
+    );
+    for (const body of ['{"a":1}', [Buffer.from('{"a":'), Buffer.from('1}')]]) {
+      const reply = await send(port, { method: 'POST', path: '/docker/parsed/p', headers: json, body });
+      expect(reply.status).toBe(500);
+      expect(JSON.parse(reply.text)).toMatchObject({ code: 'BODY_ALREADY_READ' });
+      expect(reply.text).toContain('body parser');
+    }
+    // Bodiless requests still go through, and the container never saw a head without its body.
+    expect((await send(port, { path: '/docker/parsed/g' })).status).toBe(200);
+    expect(seen.filter((line) => !line.startsWith('GET '))).toEqual([]);
+    expect(seen).toContain('GET /g');
+    expect(warnings).toHaveLength(1);
+  });
+
   it('redirects /docker/<name> with 301 for GET and 308 otherwise, keeping the query', async () => {
     const { port } = await setup();
     const get = await send(port, { path: '/docker/alice?x=1' });

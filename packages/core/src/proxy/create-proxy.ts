@@ -134,7 +134,9 @@ export interface ProxyOptions {
 export interface DdeProxy {
   /**
    * Handles a request. Requests the router does not recognise go to `next` (called
-   * synchronously, before anything is written), or get a 404 without `next`.
+   * synchronously, before anything is written), or get a 404 without `next`. The request body
+   * must be unread: one that something before the proxy read (a body parser) gets a 500 with
+   * code `BODY_ALREADY_READ`, as it can no longer be forwarded.
    *
    * @param url - The original request target when a framework rewrote `req.url` (Express's
    *   `req.originalUrl`, Koa's `ctx.originalUrl`). Default `req.url`.
@@ -180,6 +182,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   /** Upgrades waiting for authorization or a lookup, cut when the proxy closes. */
   const pendingUpgrades = new Set<Duplex>();
   let closing = false;
+  /** Whether the log already says that a body parser runs before the proxy. */
+  let warnedBodyRead = false;
   const history = new SafeHistory(manager.history, manager.logger ?? silentLogger);
   const forwarding: ForwardSettings = {
     headersTimeoutMs: settings.upstreamTimeoutMs,
@@ -200,6 +204,12 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       const head = upstreamRequestHeaders(req, match.prefix, host, settings.trustForwarded, false);
       if (head.severalHosts) {
         sendError(req, res, 400, 'BAD_REQUEST', SEVERAL_HOSTS);
+        return;
+      }
+      // Something before the proxy (a body parser) read the body: forwarding the head alone would
+      // leave the container waiting for bytes that never come. Two property reads, bodies only.
+      if (head.body !== 'none' && (req.readableDidRead || req.readableEnded)) {
+        bodyAlreadyRead(req, res, route.name);
         return;
       }
       forwardHttp(forwarding, {
@@ -234,6 +244,14 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         ['retry-after', String(settings.pages.retryAfterSeconds)],
       );
     }
+  }
+
+  function bodyAlreadyRead(req: IncomingMessage, res: ServerResponse, name: string): void {
+    if (!warnedBodyRead) {
+      warnedBodyRead = true;
+      (manager.logger ?? silentLogger).warn({ name, method: req.method }, BODY_ALREADY_READ);
+    }
+    sendError(req, res, 500, 'BODY_ALREADY_READ', BODY_ALREADY_READ);
   }
 
   async function showFailure(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
@@ -615,6 +633,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 function ignore(): void {}
 
 const SEVERAL_HOSTS = 'Bad request: more than one Host header.';
+
+const BODY_ALREADY_READ =
+  'The request body was read before it reached the proxy (a body parser mounted before it?), ' +
+  'so it cannot be forwarded: mount the proxy before any body parser, or limit the parser to ' +
+  "the application's own routes.";
 
 /** Where {@link createProxy}'s lookup of an unknown name ends. */
 interface LookupOutcomes {
