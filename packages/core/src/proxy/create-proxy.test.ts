@@ -441,6 +441,35 @@ describe('createProxy: forwarding', () => {
     });
   });
 
+  it('frames the response as the container did, whatever length the application set meanwhile', async () => {
+    const { manager, addTool } = await setup();
+    const body = 'x'.repeat(1000);
+    await addTool('framed', (req, res) => {
+      // Answered later than the application's own code runs: chunked, or with its length.
+      setTimeout(() => {
+        if (req.url === '/length') res.end(body);
+        else {
+          res.write(body);
+          res.end();
+        }
+      }, 5);
+    });
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const port = await listen(
+      createServer((req, res) => {
+        proxy.handleRequest(req, res);
+        // What a Koa 404 fallback does after `await next()` (`ctx.body = 'Not found'`).
+        res.setHeader('content-type', 'text/plain');
+        res.setHeader('content-length', '9');
+      }),
+    );
+    for (const path of ['/docker/framed/chunked', '/docker/framed/length']) {
+      const reply = await send(port, { path });
+      expect(reply.text).toBe(body);
+      expect(reply.headers['content-length']).toBe(path.endsWith('length') ? '1000' : undefined);
+    }
+  });
+
   it('answers HEAD with the headers only', async () => {
     const { port, addTool } = await setup();
     await addTool('head', (req, res) => {

@@ -137,6 +137,10 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     const out = clientResponseHeaders(headers, connection, rewrites ? this : undefined);
     // Node chunks the body again (as it sees `chunked` here); the other codings stay on it.
     if (transferCodings !== undefined) out.push('transfer-encoding', `${transferCodings}, chunked`);
+    // The framing is the container's alone: a length the application set on `res` meanwhile (a
+    // Koa fallback setting `ctx.body` once the proxy took the request) would cut the body short
+    // and leave the rest to be read as the next response on a kept-alive connection.
+    if (res.hasHeader('content-length')) res.removeHeader('content-length');
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
     else res.writeHead(status, statusText, out);
