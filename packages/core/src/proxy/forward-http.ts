@@ -81,6 +81,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
   #bytesOut = 0;
   #ended = false;
   #waitingForDrain = false;
+  /** The `flush` compression middleware puts on `res`, if any (Express's `compression`). */
+  #flush: (() => void) | undefined = undefined;
 
   constructor(settings: ForwardSettings, forward: ForwardRequest) {
     this.#settings = settings;
@@ -144,6 +146,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
     else res.writeHead(status, statusText, out);
+    this.#flush = (res as { flush?: () => void }).flush;
   }
 
   onResponseData(chunk: Buffer, last: boolean): boolean {
@@ -154,7 +157,11 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
       res.end(chunk);
       return true;
     }
-    if (res.write(chunk)) return true;
+    const flowing = res.write(chunk);
+    // Compression middleware holds small writes back until it has a block: a relay passes each
+    // piece on as the container sent it (server-sent events, streamed logs).
+    if (this.#flush !== undefined) this.#flush.call(res);
+    if (flowing) return true;
     if (!this.#waitingForDrain) {
       this.#waitingForDrain = true;
       res.once('drain', this.#onDrain);
