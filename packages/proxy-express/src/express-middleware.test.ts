@@ -82,9 +82,9 @@ describe('expressProxy in an app with common middleware', () => {
     }
     // Requests the parser leaves alone still reach the container, their body intact.
     const other = { 'content-type': 'application/x-other' };
-    expect((await send(port, { method: 'POST', path: '/docker/tool/q', headers: other, body: 'xyz' })).text).toBe(
-      'tool saw POST /q xyz',
-    );
+    expect(
+      (await send(port, { method: 'POST', path: '/docker/tool/q', headers: other, body: 'xyz' })).text,
+    ).toBe('tool saw POST /q xyz');
     expect((await send(port, { path: '/docker/tool/g' })).text).toBe('tool saw GET /g ');
     expect(seen.filter((line) => line !== 'GET /')).toEqual(['POST /q', 'GET /g']);
   });
@@ -126,7 +126,9 @@ describe('expressProxy in an app with common middleware', () => {
   it('keeps every cookie and header of helmet, cors, express-session, morgan and compression', async () => {
     const logged: string[] = [];
     const app = express();
-    app.use(morgan(':method :url :status', { stream: { write: (line: string) => logged.push(line.trim()) } }));
+    app.use(
+      morgan(':method :url :status', { stream: { write: (line: string) => logged.push(line.trim()) } }),
+    );
     app.use(helmet());
     app.use(cors());
     app.use(compression({ threshold: 0 }));

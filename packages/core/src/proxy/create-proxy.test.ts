@@ -470,6 +470,34 @@ describe('createProxy: forwarding', () => {
     }
   });
 
+  it("sends the application's cookies and Vary alongside the container's, not instead", async () => {
+    const { manager, addTool } = await setup();
+    await addTool('cookies', (_req, res) => {
+      res.setHeader('set-cookie', ['t1=1; Path=/', 't2=2; Path=/']);
+      res.setHeader('vary', 'Accept-Language');
+      res.setHeader('x-frame-options', 'DENY');
+      res.end('tool');
+    });
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const port = await listen(
+      createServer((req, res) => {
+        res.setHeader('set-cookie', 'session=s; Path=/; HttpOnly');
+        res.setHeader('vary', 'Origin');
+        res.setHeader('x-frame-options', 'SAMEORIGIN');
+        proxy.handleRequest(req, res);
+      }),
+    );
+    const reply = await send(port, { path: '/docker/cookies/' });
+    expect(reply.headers['set-cookie']).toEqual([
+      't1=1; Path=/docker/cookies',
+      't2=2; Path=/docker/cookies',
+      'session=s; Path=/; HttpOnly',
+    ]);
+    expect(reply.headers.vary).toBe('Accept-Language, Origin');
+    // Other headers of the same name: the container's.
+    expect(reply.headers['x-frame-options']).toBe('DENY');
+  });
+
   it('answers HEAD with the headers only', async () => {
     const { port, addTool } = await setup();
     await addTool('head', (req, res) => {

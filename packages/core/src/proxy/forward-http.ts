@@ -143,6 +143,11 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     // Koa fallback setting `ctx.body` once the proxy took the request) would cut the body short
     // and leave the rest to be read as the next response on a kept-alive connection.
     if (res.hasHeader('content-length')) res.removeHeader('content-length');
+    // Other headers the application set stay unless the container sends the same one, which
+    // writeHead lets replace them; but the application's session cookie must survive the tool's
+    // own cookies, and its `Vary: Origin` (CORS) the tool's `Vary`: these go out alongside.
+    if (res.hasHeader('set-cookie')) keepAlongside(res, out, 'set-cookie');
+    if (res.hasHeader('vary')) keepAlongside(res, out, 'vary');
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
     else res.writeHead(status, statusText, out);
@@ -219,4 +224,12 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     if (user !== undefined) record.user = user;
     this.#settings.history.record(route.name, record);
   }
+}
+
+/** Moves a header the application set on `res` into the head's list, next to the container's. */
+function keepAlongside(res: ServerResponse, out: string[], name: string): void {
+  const value = res.getHeader(name);
+  res.removeHeader(name);
+  if (Array.isArray(value)) for (const item of value) out.push(name, item);
+  else if (value !== undefined) out.push(name, String(value));
 }
