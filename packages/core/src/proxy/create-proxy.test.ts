@@ -498,6 +498,25 @@ describe('createProxy: forwarding', () => {
     expect(reply.headers['x-frame-options']).toBe('DENY');
   });
 
+  it('cuts the client without asking the container when the app already started a response', async () => {
+    const { manager, addTool } = await setup();
+    const seen: string[] = [];
+    await addTool('late', (req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.end('tool');
+    });
+    const proxy = createProxy({ manager, router: pathRouter() });
+    const port = await listen(
+      createServer((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('app started');
+        proxy.handleRequest(req, res);
+      }),
+    );
+    await expect(send(port, { method: 'POST', path: '/docker/late/p', body: 'x' })).rejects.toThrow();
+    expect(seen.filter((line) => line !== 'GET /')).toEqual([]);
+  });
+
   it('answers HEAD with the headers only', async () => {
     const { port, addTool } = await setup();
     await addTool('head', (req, res) => {

@@ -51,6 +51,12 @@ export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest):
   const { req, res } = forward;
   // Gone during an asynchronous authorization or lookup: its 'close' has already fired.
   if (res.destroyed) return;
+  if (res.headersSent) {
+    // The application already started another response: the container's cannot follow it, so
+    // the container is not asked (a POST would take effect unseen), and the client is cut.
+    res.destroy();
+    return;
+  }
   const pool = forward.route.pool as UpstreamPool;
   const { headers, body, transferCodings } = forward.head;
   const handler = new ForwardHandler(settings, forward);
