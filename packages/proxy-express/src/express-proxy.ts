@@ -12,7 +12,7 @@ export interface ExpressProxy extends AttachableProxy {
    * others. It routes on `req.originalUrl`, so it works at any mount point (`app.use(...)`,
    * `app.use('/docker', ...)`, or a router); for a route pattern use `'/docker/*splat'`, as
    * Express 5 refuses `*`. Mount it before any body parser: the request body must reach the
-   * container unread.
+   * container unread (one read before it gets a 500 `BODY_ALREADY_READ`).
    */
   readonly middleware: RequestHandler;
 }

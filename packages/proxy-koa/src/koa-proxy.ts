@@ -10,7 +10,8 @@ export interface KoaProxy extends AttachableProxy {
   /**
    * Koa middleware: proxies requests the router recognises (setting `ctx.respond = false`, the
    * response is written directly) and calls `next()` for all others. Mount it before any body
-   * parser: the request body must reach the container unread.
+   * parser: the request body must reach the container unread (one read before it gets a 500
+   * `BODY_ALREADY_READ`).
    */
   readonly middleware: Middleware;
 }
