@@ -808,6 +808,38 @@ describe('createProxy: errors', () => {
     expect((await send(port, { path: '/docker/dies/' })).status).toBe(200);
   });
 
+  it('cuts the connection of a pipelined response that dies while it waits its turn', async () => {
+    const { port, addTool, history } = await setup();
+    let cutRecorded: () => void = () => {};
+    const recorded = new Promise<void>((resolve) => {
+      cutRecorded = resolve;
+    });
+    await addTool('piped', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      if (req.url === '/second') {
+        // A head and a piece of the body, then the tool dies.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('partial');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      // The first answer waits until the second one was cut, still queued behind it.
+      void recorded.then(() => res.end('first'));
+    });
+    const poll = setInterval(() => {
+      if (history.querySync('piped').some((record) => record.type === 'http' && record.path === '/second'))
+        cutRecorded();
+    }, 5);
+    cleanups.push(() => clearInterval(poll));
+    const answer = await rawExchange(
+      port,
+      'GET /docker/piped/first HTTP/1.1\r\nHost: a\r\n\r\nGET /docker/piped/second HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    // The connection closes (it used to stay open, the client waiting forever), and nothing of
+    // the cut response goes out after the first one.
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nfirst$/);
+  });
+
   it('survives a client leaving mid-stream, and stops the upstream request', async () => {
     const { port, addTool, history, manager } = await setup();
     let upstreamClosed: () => void = () => {};
