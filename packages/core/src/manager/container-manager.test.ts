@@ -312,6 +312,36 @@ describe('ContainerManager', () => {
     expect(await manager.remove('gone')).toBe(false);
   });
 
+  it('forgets the history of containers removed behind its back, however it learns of it', async () => {
+    const backend = new MemoryBackend({ namespace: 'gone-by-itself' });
+    const history = new MemoryHistory();
+    const manager = managerFor(backend, { history });
+    await manager.start();
+    const names = ['by-event', 'by-reconcile', 'by-inspect'];
+    for (const name of names) {
+      backend.add({ name, state: 'created' });
+      await until(() => manager.get(name) !== undefined);
+      history.record(name, {
+        type: 'http',
+        time: 1,
+        method: 'GET',
+        path: '/',
+        status: 200,
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: 1,
+      });
+    }
+    backend.drop('by-event'); // a `destroyed` event
+    backend.drop('by-reconcile', { silent: true });
+    await manager.reconcile();
+    backend.drop('by-inspect', { silent: true });
+    backend.emit({ type: 'started', name: 'by-inspect', id: 'stale', time: new Date() }); // inspect finds nothing
+    await until(() => manager.list().length === 0);
+    await until(() => history.containers().length === 0);
+    expect(history.size).toBe(0);
+  });
+
   it('counts open WebSocket sessions on the route', async () => {
     const backend = new MemoryBackend({ namespace: 'ws-count' });
     backend.add({ name: 'tool', state: 'created' }, { silent: true });

@@ -42,7 +42,10 @@ import { RouteEntry, RouteTable } from './route-table.ts';
 export interface ContainerManagerOptions {
   /** Where containers run. */
   backend: ContainerBackend;
-  /** Where the proxy records activity. Default: a {@link MemoryHistory}. */
+  /**
+   * Where the proxy records activity. Default: a {@link MemoryHistory}. A container's records
+   * are forgotten once it is removed, through the manager or behind its back.
+   */
   history?: History;
   /**
    * How often the route table is rebuilt from `backend.list()`, in ms, catching changes events
@@ -957,7 +960,21 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   #removeEntry(entry: RouteEntry): void {
     if (this.#table.get(entry.name) !== entry) return;
     this.#table.delete(entry);
-    this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
+    const reason = this.#removing.get(entry.name);
+    // Gone by itself (docker rm, another instance): its history goes too, as with remove()
+    // (which forgets it itself), or every container name ever seen would keep its records.
+    if (reason === undefined) this.#forgetHistory(entry.name);
+    this.emit('removed', { name: entry.name, reason });
+  }
+
+  #forgetHistory(name: string): void {
+    const failed = (error: unknown): void =>
+      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
+    try {
+      this.history.remove(name).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   #rememberMissing(name: string): void {
