@@ -268,6 +268,26 @@ describe('ContainerManager', () => {
     expect(manager.get('never')?.phase).toBe('failed');
   });
 
+  it('probes a container that timed out again once it answers at another address', async () => {
+    const { upstream: broken } = await upstreamServer((_req, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    const backend = new MemoryBackend({ namespace: 'moved' });
+    backend.setUpstream('moves', broken);
+    const manager = managerFor(backend);
+    await manager.start();
+    await manager.launch({ name: 'moves', image: 'tool', readiness: { timeoutMs: 200 } });
+    await rejection(manager.waitUntilReady('moves'));
+    expect(manager.get('moves')?.failure?.reason).toBe('readiness-timeout');
+    // Reachable somewhere else now (reconnected to another network, say): a new verdict.
+    const { upstream: working } = await upstreamServer();
+    backend.setUpstream('moves', working);
+    await manager.reconcile();
+    const route = await manager.waitUntilReady('moves', { signal: AbortSignal.timeout(3000) });
+    expect(route.upstream).toEqual(working);
+  });
+
   it('reports an exit during probing with its exit code, even without pushed events', async () => {
     const backend = new MemoryBackend({ namespace: 'no-events', capabilities: { pushesEvents: false } });
     // Nothing listens there: the probe keeps failing until the container is seen exited.

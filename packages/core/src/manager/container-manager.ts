@@ -851,9 +851,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
             exitCode: undefined,
             message: 'the backend reports no address to reach the container',
           });
-        } else if (entry.phase === 'failed' && entry.failure?.reason === 'readiness-timeout') {
-          // Keep the verdict for this container: probing it again on every reconciliation
-          // would make it flap between failed and probing.
+        } else if (
+          entry.phase === 'failed' &&
+          entry.failure?.reason === 'readiness-timeout' &&
+          entry.unreadyAt?.host === info.upstream.host &&
+          entry.unreadyAt.port === info.upstream.port
+        ) {
+          // Keep the verdict for this container at this address: probing it again on every
+          // reconciliation would make it flap between failed and probing.
         } else if (
           (entry.phase === 'probing' || entry.phase === 'ready') &&
           entry.pool !== undefined &&
@@ -912,6 +917,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         this.#setPhase(entry, 'ready');
         this.#logger.info({ name: entry.name }, 'container ready');
       } else {
+        entry.unreadyAt = entry.upstream;
         this.#fail(entry, {
           reason: 'readiness-timeout',
           exitCode: undefined,
