@@ -1270,6 +1270,45 @@ describe('createProxy: WebSockets', () => {
     ]);
   });
 
+  it('passes a large refusal on at the pace the client reads it', async () => {
+    const { port, addTool } = await setup();
+    const total = 64 * 1024 * 1024;
+    const piece = Buffer.alloc(256 * 1024, 'r');
+    let flushed = 0;
+    await addTool('refuses-big', (req, res) => {
+      if (req.headers.upgrade === undefined) return res.end('ready');
+      res.writeHead(403, { 'content-length': String(total) });
+      let written = 0;
+      const pump = (): void => {
+        while (written < total) {
+          written += piece.length;
+          if (!res.write(piece, () => (flushed += piece.length))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const client = connectTcp(port, '127.0.0.1');
+    cleanups.push(() => client.destroy());
+    client.pause(); // reads nothing yet
+    client.write(handshake('/docker/refuses-big/socket'));
+    // Until the container can write no more (or wrote everything, when the proxy buffers it all).
+    let last = -1;
+    while (flushed !== last && flushed < total) {
+      last = flushed;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // What the socket buffers between the container and the client holds, not the whole body.
+    expect(flushed).toBeLessThan(total / 2);
+    let received = 0;
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    client.resume();
+    await new Promise((resolve) => client.on('close', resolve));
+    expect(received).toBeGreaterThan(total);
+  });
+
   it('answers 502 when the container closes without answering, 400 for a handshake with a body', async () => {
     const { port, backend, manager } = await setup();
     const server = createServer((_req, res) => res.end('ok'));
