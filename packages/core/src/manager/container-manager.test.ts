@@ -268,6 +268,26 @@ describe('ContainerManager', () => {
     expect(manager.get('never')?.phase).toBe('failed');
   });
 
+  it('probes a container that timed out again once it answers at another address', async () => {
+    const { upstream: broken } = await upstreamServer((_req, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    const backend = new MemoryBackend({ namespace: 'moved' });
+    backend.setUpstream('moves', broken);
+    const manager = managerFor(backend);
+    await manager.start();
+    await manager.launch({ name: 'moves', image: 'tool', readiness: { timeoutMs: 200 } });
+    await rejection(manager.waitUntilReady('moves'));
+    expect(manager.get('moves')?.failure?.reason).toBe('readiness-timeout');
+    // Reachable somewhere else now (reconnected to another network, say): a new verdict.
+    const { upstream: working } = await upstreamServer();
+    backend.setUpstream('moves', working);
+    await manager.reconcile();
+    const route = await manager.waitUntilReady('moves', { signal: AbortSignal.timeout(3000) });
+    expect(route.upstream).toEqual(working);
+  });
+
   it('reports an exit during probing with its exit code, even without pushed events', async () => {
     const backend = new MemoryBackend({ namespace: 'no-events', capabilities: { pushesEvents: false } });
     // Nothing listens there: the probe keeps failing until the container is seen exited.
@@ -310,6 +330,36 @@ describe('ContainerManager', () => {
     expect(manager.get('gone')).toBeUndefined();
     expect(history.lastActivity('gone')).toBeUndefined();
     expect(await manager.remove('gone')).toBe(false);
+  });
+
+  it('forgets the history of containers removed behind its back, however it learns of it', async () => {
+    const backend = new MemoryBackend({ namespace: 'gone-by-itself' });
+    const history = new MemoryHistory();
+    const manager = managerFor(backend, { history });
+    await manager.start();
+    const names = ['by-event', 'by-reconcile', 'by-inspect'];
+    for (const name of names) {
+      backend.add({ name, state: 'created' });
+      await until(() => manager.get(name) !== undefined);
+      history.record(name, {
+        type: 'http',
+        time: 1,
+        method: 'GET',
+        path: '/',
+        status: 200,
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: 1,
+      });
+    }
+    backend.drop('by-event'); // a `destroyed` event
+    backend.drop('by-reconcile', { silent: true });
+    await manager.reconcile();
+    backend.drop('by-inspect', { silent: true });
+    backend.emit({ type: 'started', name: 'by-inspect', id: 'stale', time: new Date() }); // inspect finds nothing
+    await until(() => manager.list().length === 0);
+    await until(() => history.containers().length === 0);
+    expect(history.size).toBe(0);
   });
 
   it('counts open WebSocket sessions on the route', async () => {

@@ -42,7 +42,10 @@ import { RouteEntry, RouteTable } from './route-table.ts';
 export interface ContainerManagerOptions {
   /** Where containers run. */
   backend: ContainerBackend;
-  /** Where the proxy records activity. Default: a {@link MemoryHistory}. */
+  /**
+   * Where the proxy records activity. Default: a {@link MemoryHistory}. A container's records
+   * are forgotten once it is removed, through the manager or behind its back.
+   */
   history?: History;
   /**
    * How often the route table is rebuilt from `backend.list()`, in ms, catching changes events
@@ -848,9 +851,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
             exitCode: undefined,
             message: 'the backend reports no address to reach the container',
           });
-        } else if (entry.phase === 'failed' && entry.failure?.reason === 'readiness-timeout') {
-          // Keep the verdict for this container: probing it again on every reconciliation
-          // would make it flap between failed and probing.
+        } else if (
+          entry.phase === 'failed' &&
+          entry.failure?.reason === 'readiness-timeout' &&
+          entry.unreadyAt?.host === info.upstream.host &&
+          entry.unreadyAt.port === info.upstream.port
+        ) {
+          // Keep the verdict for this container at this address: probing it again on every
+          // reconciliation would make it flap between failed and probing.
         } else if (
           (entry.phase === 'probing' || entry.phase === 'ready') &&
           entry.pool !== undefined &&
@@ -909,6 +917,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         this.#setPhase(entry, 'ready');
         this.#logger.info({ name: entry.name }, 'container ready');
       } else {
+        entry.unreadyAt = entry.upstream;
         this.#fail(entry, {
           reason: 'readiness-timeout',
           exitCode: undefined,
@@ -957,7 +966,21 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   #removeEntry(entry: RouteEntry): void {
     if (this.#table.get(entry.name) !== entry) return;
     this.#table.delete(entry);
-    this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
+    const reason = this.#removing.get(entry.name);
+    // Gone by itself (docker rm, another instance): its history goes too, as with remove()
+    // (which forgets it itself), or every container name ever seen would keep its records.
+    if (reason === undefined) this.#forgetHistory(entry.name);
+    this.emit('removed', { name: entry.name, reason });
+  }
+
+  #forgetHistory(name: string): void {
+    const failed = (error: unknown): void =>
+      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
+    try {
+      this.history.remove(name).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   #rememberMissing(name: string): void {

@@ -77,6 +77,8 @@ export class RouteEntry implements Route {
   announced = false;
   /** Cancels the readiness probe under way. */
   probe: AbortController | undefined = undefined;
+  /** The address whose readiness probe timed out (its verdict sticks while the address does). */
+  unreadyAt: Upstream | undefined = undefined;
 
   constructor(info: ContainerInfo, phase: ContainerPhase) {
     this.name = info.name;

@@ -884,6 +884,38 @@ describe('createProxy: errors', () => {
     expect((await send(port, { path: '/docker/dies/' })).status).toBe(200);
   });
 
+  it('cuts the connection of a pipelined response that dies while it waits its turn', async () => {
+    const { port, addTool, history } = await setup();
+    let cutRecorded: () => void = () => {};
+    const recorded = new Promise<void>((resolve) => {
+      cutRecorded = resolve;
+    });
+    await addTool('piped', (req, res) => {
+      if (req.url === '/') return res.end('ready');
+      if (req.url === '/second') {
+        // A head and a piece of the body, then the tool dies.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('partial');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      // The first answer waits until the second one was cut, still queued behind it.
+      void recorded.then(() => res.end('first'));
+    });
+    const poll = setInterval(() => {
+      if (history.querySync('piped').some((record) => record.type === 'http' && record.path === '/second'))
+        cutRecorded();
+    }, 5);
+    cleanups.push(() => clearInterval(poll));
+    const answer = await rawExchange(
+      port,
+      'GET /docker/piped/first HTTP/1.1\r\nHost: a\r\n\r\nGET /docker/piped/second HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    // The connection closes (it used to stay open, the client waiting forever), and nothing of
+    // the cut response goes out after the first one.
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nfirst$/);
+  });
+
   it('survives a client leaving mid-stream, and stops the upstream request', async () => {
     const { port, addTool, history, manager } = await setup();
     let upstreamClosed: () => void = () => {};
@@ -1345,6 +1377,45 @@ describe('createProxy: WebSockets', () => {
     expect(records.filter((record) => record.type === 'websocket')).toMatchObject([
       { event: 'close', status: 404 },
     ]);
+  });
+
+  it('passes a large refusal on at the pace the client reads it', async () => {
+    const { port, addTool } = await setup();
+    const total = 64 * 1024 * 1024;
+    const piece = Buffer.alloc(256 * 1024, 'r');
+    let flushed = 0;
+    await addTool('refuses-big', (req, res) => {
+      if (req.headers.upgrade === undefined) return res.end('ready');
+      res.writeHead(403, { 'content-length': String(total) });
+      let written = 0;
+      const pump = (): void => {
+        while (written < total) {
+          written += piece.length;
+          if (!res.write(piece, () => (flushed += piece.length))) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    const client = connectTcp(port, '127.0.0.1');
+    cleanups.push(() => client.destroy());
+    client.pause(); // reads nothing yet
+    client.write(handshake('/docker/refuses-big/socket'));
+    // Until the container can write no more (or wrote everything, when the proxy buffers it all).
+    let last = -1;
+    while (flushed !== last && flushed < total) {
+      last = flushed;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // What the socket buffers between the container and the client holds, not the whole body.
+    expect(flushed).toBeLessThan(total / 2);
+    let received = 0;
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    client.resume();
+    await new Promise((resolve) => client.on('close', resolve));
+    expect(received).toBeGreaterThan(total);
   });
 
   it('answers 502 when the container closes without answering, 400 for a handshake with a body', async () => {

@@ -8,7 +8,7 @@ import type { UpstreamPool } from '../upstream/pool.ts';
 import type { ResponseHead } from '../upstream/response-parser.ts';
 import type { ResponseRewrite, UpstreamRequestHead } from './headers.ts';
 import { clientResponseHeaders, type KnownAuthorities, knownAuthorities } from './headers.ts';
-import { sendError } from './pages.ts';
+import { cutResponse, sendError } from './pages.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -191,7 +191,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     const { req, res, route } = this.#forward;
     if (res.headersSent) {
       // Too late for an error status: cut the connection so the client sees a broken response.
-      res.destroy();
+      cutResponse(res);
       this.#finish(this.#status);
       return;
     }

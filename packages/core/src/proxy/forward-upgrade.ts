@@ -163,6 +163,12 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     try {
       const read = answer.read(chunk);
       if (status === 0) status = answer.refusedWith;
+      if (answer.full) {
+        // A refusal's body goes on at the pace the client reads it, not into memory.
+        answer.full = false;
+        upstream.pause();
+        socket.once('drain', () => upstream.resume());
+      }
       if (read === undefined) return;
       ({ head, rest } = read);
     } catch (error) {
@@ -242,6 +248,8 @@ class AnswerReader {
   #ended = false;
   /** A refusal is being passed on: the client has been sent its head. */
   answering = false;
+  /** The client's write buffer is full: reading the container should wait for its `drain`. */
+  full = false;
 
   constructor(forward: ForwardUpgrade, client: Duplex) {
     this.#forward = forward;
@@ -254,7 +262,7 @@ class AnswerReader {
         },
         onBody: (data, start, end) => {
           // Only valid during the call: the client gets a copy.
-          this.#client.write(Buffer.from(data.subarray(start, end)));
+          if (!this.#client.write(Buffer.from(data.subarray(start, end)))) this.full = true;
         },
       },
       forward.maxHeaderBytes,

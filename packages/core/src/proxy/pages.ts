@@ -53,6 +53,21 @@ export function wantsJson(req: IncomingMessage): boolean {
   return accept.includes('json') && !accept.includes('text/html');
 }
 
+/**
+ * Cuts a response whose head is already out: its connection closes, so the client sees it
+ * broken. A pipelined response still waiting for an earlier one holds no socket yet, and Node
+ * would later flush what it buffered and leave the connection open, the client waiting
+ * forever: the connection is closed when it gets there instead, before any of it is written.
+ */
+export function cutResponse(res: ServerResponse): void {
+  if (res.socket === null && !res.destroyed) res.once('socket', destroySocket);
+  res.destroy();
+}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
+
 /** Sends a generated (never cached) response. HEAD requests get the headers only. */
 export function send(
   req: IncomingMessage,
@@ -63,7 +78,7 @@ export function send(
   extraHeaders: readonly string[] = [],
 ): void {
   if (res.headersSent) {
-    res.destroy();
+    cutResponse(res);
     return;
   }
   const payload = Buffer.from(body);
