@@ -54,7 +54,7 @@ export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest):
   if (res.headersSent) {
     // The application already started another response: the container's cannot follow it, so
     // the container is not asked (a POST would take effect unseen), and the client is cut.
-    res.destroy();
+    cutResponse(res);
     return;
   }
   const pool = forward.route.pool as UpstreamPool;
