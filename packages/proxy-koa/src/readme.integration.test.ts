@@ -57,8 +57,13 @@ await describeWithDocker('the README usage example', (docker) => {
   it('runs as written and prints the input the container received', async () => {
     const example = await readmeExample();
     expect(example).toContain("namespace: 'my-app'");
-    // Only the namespace changes, so parallel runs never share containers.
-    await writeFile(script, example.replace("namespace: 'my-app'", `namespace: '${namespace}'`));
+    expect(example).toContain("name: 'my-server'");
+    // Only the namespace and the container's name change, so parallel runs (or a developer's own
+    // `my-server`) never share or collide with containers on one engine.
+    const isolated = example
+      .replace("namespace: 'my-app'", `namespace: '${namespace}'`)
+      .replaceAll('my-server', namespace);
+    await writeFile(script, isolated);
     const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=dev-source', script], {
       env: { ...process.env, PORT: String(await freePort()) },
       timeout: 90_000,
