@@ -965,6 +965,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   #removeEntry(entry: RouteEntry): void {
     if (this.#table.get(entry.name) !== entry) return;
+    entry.removed = true;
     this.#table.delete(entry);
     const reason = this.#removing.get(entry.name);
     // Gone by itself (docker rm, another instance): its history goes too, as with remove()

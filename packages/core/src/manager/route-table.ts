@@ -57,6 +57,11 @@ export interface Route {
    * before it is recorded at its end). The proxy counts them on the route itself.
    */
   readonly inFlightRequests: number;
+  /**
+   * The container left the table (removed, or gone by itself) and its history was forgotten:
+   * this object is stale, and activity still arriving for it is not recorded.
+   */
+  readonly removed: boolean;
 }
 
 /** The mutable record behind a {@link Route}; only the manager changes it. */
@@ -71,6 +76,7 @@ export class RouteEntry implements Route {
   phaseSince: number = Date.now();
   openWebSockets = 0;
   inFlightRequests = 0;
+  removed = false;
   /** A launch through this manager is under way. */
   launching = false;
   /** A `phase` event was emitted for this entry (the first one says `previous: undefined`). */

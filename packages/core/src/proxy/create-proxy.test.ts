@@ -1310,6 +1310,26 @@ describe('createProxy: WebSockets', () => {
     ).toBe(true);
   });
 
+  it('records nothing for a container removed while its session was open (its history is gone)', async () => {
+    const { port, backend, manager, history } = await setup();
+    const echoServer = await echoTool();
+    backend.setUpstream('ws', echoServer.upstream);
+    backend.add({ name: 'ws' });
+    await manager.waitUntilReady('ws');
+    const socket = await connect(`ws://127.0.0.1:${port}/docker/ws/socket`);
+    expect(await roundTrip(socket, 'hello')).toBe('hello');
+    expect(history.containers()).toEqual(['ws']);
+    await manager.remove('ws');
+    expect(history.containers()).toEqual([]);
+    // The session outlived its container: its close must not bring a ring back for the name.
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.close();
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(history.containers()).toEqual([]);
+    expect(history.size).toBe(0);
+  });
+
   it('recognises the handshake answer however the container splits it', async () => {
     const { port, backend, manager, history } = await setup();
     // A tool that writes its 101 in three pieces, then one text frame ("hi").

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DdeError } from '../errors.ts';
-import { type History, type HttpActivity, recordedPath } from '../history/history.ts';
+import { type HttpActivity, recordedPath } from '../history/history.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
 import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
@@ -9,6 +9,7 @@ import type { ResponseHead } from '../upstream/response-parser.ts';
 import type { ResponseRewrite, UpstreamRequestHead } from './headers.ts';
 import { clientResponseHeaders, type KnownAuthorities, knownAuthorities } from './headers.ts';
 import { cutResponse, sendError } from './pages.ts';
+import type { SafeHistory } from './safe-history.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -20,7 +21,7 @@ export interface ForwardSettings {
   readonly rewriteLocation: boolean;
   /** Rewrite `Set-Cookie` paths under the path prefix. */
   readonly rewriteCookiePath: boolean;
-  readonly history: History;
+  readonly history: SafeHistory;
   readonly metrics: DdeMetrics | undefined;
 }
 
@@ -228,7 +229,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
       durationMs: Date.now() - this.#start,
     };
     if (user !== undefined) record.user = user;
-    this.#settings.history.record(route.name, record);
+    this.#settings.history.recordFor(route, record);
   }
 }
 

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type History, recordedPath } from '../history/history.ts';
+import { recordedPath } from '../history/history.ts';
 import type { Route } from '../manager/route-table.ts';
 import { equalsIgnoreCase } from '../upstream/characters.ts';
 import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstream/response-parser.ts';
 import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
 import { writeSocketResponse } from './pages.ts';
+import type { SafeHistory } from './safe-history.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
 export interface ForwardUpgrade {
@@ -25,7 +26,7 @@ export interface ForwardUpgrade {
   readonly maxHeaderBytes: number;
   /** How a refusal's headers are rewritten under the path prefix, if at all. */
   readonly rewrite: ResponseRewrite | undefined;
-  readonly history: History;
+  readonly history: SafeHistory;
   readonly user: string | undefined;
   /** Counts the session as open; returns the function that counts it closed. */
   readonly opened: () => () => void;
@@ -130,7 +131,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     countClosed?.();
     if (status !== 0) {
       const now = Date.now();
-      forward.history.record(route.name, {
+      forward.history.recordFor(route, {
         type: 'websocket',
         event: 'close',
         time: now,
@@ -188,7 +189,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     const held = forward.early.release();
     if (held.length > 0) upstream.write(held);
     countClosed = forward.opened();
-    forward.history.record(route.name, {
+    forward.history.recordFor(route, {
       type: 'websocket',
       event: 'open',
       time: Date.now(),

@@ -1,5 +1,6 @@
 import type { ActivityRecord, History, HistoryQuery } from '../history/history.ts';
 import type { Logger } from '../lifecycle/logger.ts';
+import type { Route } from '../manager/route-table.ts';
 
 /** At most one warning per this many ms while records keep failing. */
 const WARN_EVERY_MS = 60_000;
@@ -18,6 +19,15 @@ export class SafeHistory implements History {
   constructor(history: History, logger: Logger) {
     this.#history = history;
     this.#logger = logger;
+  }
+
+  /**
+   * Records activity of a route, unless its container was removed meanwhile (an exchange or a
+   * WebSocket session that outlived it): its history is forgotten, and a late record would
+   * bring back a ring for every such name, or land in a later container's of the same name.
+   */
+  recordFor(route: Route, record: ActivityRecord): void {
+    if (!route.removed) this.record(route.name, record);
   }
 
   record(containerName: string, record: ActivityRecord): void {
