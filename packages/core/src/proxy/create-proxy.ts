@@ -405,6 +405,17 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       answerOther(req, res, result);
       return;
     }
+    // A pipelined request waiting for the responses before it on its connection (Node assigns
+    // the socket when its turn comes) is handled then, one at a time, as nginx does: otherwise one
+    // write of many small requests would open as many connections to the container at once.
+    if (res.socket === null) {
+      res.once('socket', () => handleMatch(req, res, result));
+      return;
+    }
+    handleMatch(req, res, result);
+  }
+
+  function handleMatch(req: IncomingMessage, res: ServerResponse, result: RouteMatch): void {
     const route = manager.get(result.name);
     if (route !== undefined) {
       handleRoute(req, res, result, route);
