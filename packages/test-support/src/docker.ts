@@ -62,7 +62,7 @@ export async function describeWithDocker(title: string, factory: (docker: Docker
   }
 }
 
-/** A fresh namespace (and label value) for one test file, e.g. `bdtest-3f9a1c`. */
+/** A fresh namespace (and label value) for one test file, e.g. `bdtest-3f9a1c2b`. */
 export function uniqueNamespace(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
