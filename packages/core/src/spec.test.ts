@@ -38,6 +38,24 @@ describe('validateSpec', () => {
     expect(resolved.owner).toBeUndefined();
   });
 
+  it('refuses fields it does not know, suggesting the spelling it does', () => {
+    expectInvalid(
+      { ...base, memoryReservationMB: 64 },
+      'memoryReservationMB',
+      /did you mean memoryReservationMb\?/,
+    );
+    expectInvalid(
+      { ...base, volumes: ['/data'] },
+      'volumes',
+      /not a field of a container spec \(known: name, image,/,
+    );
+    expectInvalid(
+      { ...base, readiness: { path: '/', timeout: 5 } },
+      'readiness.timeout',
+      /known: path, timeoutMs/,
+    );
+  });
+
   it('defaults to the env delivery when an input is given without deliveries', () => {
     const resolved = validateSpec({ ...base, input: { a: 1 } });
     expect(resolved.inputs.map((delivery) => delivery.kind)).toEqual(['env']);

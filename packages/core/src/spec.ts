@@ -3,6 +3,7 @@ import { invalidSpec } from './errors.ts';
 import type { InputDelivery } from './input.ts';
 import { envInput } from './input.ts';
 import type { JsonValue } from './json.ts';
+import { type FieldList, refuseUnknownFields } from './known-fields.ts';
 
 /** When the proxy considers a container ready: its readiness path answers 200. */
 export interface ReadinessSpec {
@@ -115,12 +116,32 @@ const MAX_MEMORY_MB = 16 * 1024 * 1024;
 // The engine refuses limits below 6 MB.
 const MIN_MEMORY_LIMIT_MB = 6;
 
+const SPEC_FIELDS: FieldList<ContainerSpec> = {
+  name: true,
+  image: true,
+  command: true,
+  input: true,
+  inputs: true,
+  port: true,
+  env: true,
+  labels: true,
+  extraDirectories: true,
+  cpus: true,
+  memoryReservationMb: true,
+  memoryLimitMb: true,
+  owner: true,
+  readiness: true,
+};
+
+const READINESS_FIELDS: FieldList<ReadinessSpec> = { path: true, timeoutMs: true };
+
 /**
  * Validates a spec and applies defaults. Throws a `DdeError` with code `INVALID_SPEC` whose
  * `field` names the first offending field and whose message says how to fix it.
  */
 export function validateSpec(spec: ContainerSpec): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw invalidSpec('spec', 'must be an object');
+  refuseUnknownFields(spec, SPEC_FIELDS, 'a container spec', invalidSpec);
   validateName(spec.name);
   const image = normalizeImage(spec.image);
   const command = validateCommand(spec.command);
@@ -331,6 +352,7 @@ function validateReadiness(readiness: unknown): Readonly<Required<ReadinessSpec>
   if (typeof readiness !== 'object' || readiness === null) {
     throw invalidSpec('readiness', 'must be an object like { path: "/", timeoutMs: 60000 }');
   }
+  refuseUnknownFields(readiness, READINESS_FIELDS, 'readiness', invalidSpec, 'readiness.');
   const { path = '/', timeoutMs = DEFAULT_READINESS_TIMEOUT_MS } = readiness as ReadinessSpec;
   if (typeof path !== 'string' || !/^\/[\x21-\x22\x24-\x7e]*$/.test(path)) {
     throw invalidSpec(

@@ -398,5 +398,23 @@ describe('ContainerManager', () => {
     expect(() => new ContainerManager({ backend: new MemoryBackend(), reconcileIntervalMs: -1 })).toThrow(
       /reconcileIntervalMs/,
     );
+    // Misspelt fields, at the top and in each nested group, name themselves instead of being ignored.
+    const backend = new MemoryBackend();
+    for (const [options, message] of [
+      [{ cull: {} }, /^Invalid option: cull is not a field of ContainerManager \(known: backend, history,/],
+      [{ capacity: { memoryBudgetMB: 10 } }, /capacity\.memoryBudgetMB .*did you mean memoryBudgetMb\?/],
+      [{ limits: { perOwner: 2 } }, /limits\.perOwner is not a field of limits/],
+      [{ culling: { idleMs: 1 } }, /culling\.idleMs is not a field of culling \(known: idleTimeoutMs,/],
+      [{ pool: { maxConnections: 4 } }, /pool\.maxConnections is not a field of pool \(known: connections,/],
+    ] as const) {
+      let caught: unknown;
+      try {
+        new ContainerManager({ backend, ...options } as never);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toMatchObject({ code: 'INVALID_OPTION' });
+      expect((caught as Error).message).toMatch(message);
+    }
   });
 });

@@ -12,6 +12,7 @@ import type {
 import { abortError, DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
+import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import { LABELS } from '../labels.ts';
 import type { CapacityDecision } from '../lifecycle/capacity.ts';
 import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
@@ -76,6 +77,22 @@ export interface ContainerManagerOptions {
   /** Prometheus metrics to record into. Default: none. */
   metrics?: DdeMetrics;
 }
+
+const MANAGER_FIELDS: FieldList<ContainerManagerOptions> = {
+  backend: true,
+  history: true,
+  reconcileIntervalMs: true,
+  negativeCacheMs: true,
+  lookupTimeoutMs: true,
+  pool: true,
+  logger: true,
+  closeBackend: true,
+  capacity: true,
+  limits: true,
+  culling: true,
+  onDemand: true,
+  metrics: true,
+};
 
 /** Options of {@link ContainerManager.lookup}. */
 export interface LookupOptions {
@@ -196,6 +213,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     if (typeof options?.backend?.inspect !== 'function') {
       throw invalidOption('backend', 'is required: a ContainerBackend such as new DockerBackend()');
     }
+    refuseUnknownFields(options, MANAGER_FIELDS, 'ContainerManager', invalidOption);
     this.backend = options.backend;
     this.history = options.history ?? new MemoryHistory();
     this.#table = new RouteTable(options.pool);

@@ -1,5 +1,6 @@
 import { DdeError, invalidOption } from '../errors.ts';
 import type { History } from '../history/history.ts';
+import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import type { CapacityCandidate, CapacityDecision, OverBudgetPolicy } from '../lifecycle/capacity.ts';
 import type { CullCandidate, CullPolicy } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
@@ -46,6 +47,23 @@ export interface CapacitySnapshot {
 
 const STARTING: ReadonlySet<ContainerPhase> = new Set(['pulling', 'creating', 'starting', 'probing']);
 
+const CAPACITY_FIELDS: FieldList<CapacityOptions> = { memoryBudgetMb: true, overBudget: true };
+const LIMIT_FIELDS: FieldList<LimitOptions> = {
+  maxPerOwner: true,
+  maxContainers: true,
+  maxConcurrentStarts: true,
+};
+const CULLING_FIELDS: FieldList<CullingOptions> = {
+  idleTimeoutMs: true,
+  maxLifetimeMs: true,
+  graceMs: true,
+  intervalMs: true,
+};
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
 /** Throws `INVALID_OPTION` for bad lifecycle options; returns them otherwise. */
 export function validatePolicies(options: {
   capacity?: CapacityOptions | undefined;
@@ -53,6 +71,10 @@ export function validatePolicies(options: {
   culling?: CullingOptions | undefined;
 }): void {
   const { capacity, limits, culling } = options;
+  if (isObject(capacity))
+    refuseUnknownFields(capacity, CAPACITY_FIELDS, 'capacity', invalidOption, 'capacity.');
+  if (isObject(limits)) refuseUnknownFields(limits, LIMIT_FIELDS, 'limits', invalidOption, 'limits.');
+  if (isObject(culling)) refuseUnknownFields(culling, CULLING_FIELDS, 'culling', invalidOption, 'culling.');
   if (capacity !== undefined) {
     positive('capacity.memoryBudgetMb', capacity.memoryBudgetMb);
     const policy = capacity.overBudget ?? 'refuse';

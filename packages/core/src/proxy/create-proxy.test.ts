@@ -1256,6 +1256,19 @@ describe('createProxy: authorization and logs', () => {
       /upstreamTimeoutMs/,
     );
     expect(() => createProxy({ manager } as never)).toThrow(/router/);
+    // A misspelt option would otherwise be ignored and its default used.
+    expect(() => createProxy({ manager, router: pathRouter(), upstreamTimeoutMS: 5 } as never)).toThrow(
+      /Invalid option: upstreamTimeoutMS is not a field of the proxy: did you mean upstreamTimeoutMs\?/,
+    );
+    expect(() =>
+      createProxy({ manager, router: pathRouter(), pleaseWait: { retryAfter: 1 } } as never),
+    ).toThrow(
+      /pleaseWait\.retryAfter is not a field of pleaseWait \(known: title, body, retryAfterSeconds\)/,
+    );
+    expect(() => pathRouter({ prefixes: '/x' } as never)).toThrow(/prefixes is not a field of pathRouter/);
+    expect(() => hostnameRouter({ suffix: 'a.b', host: 'x' } as never)).toThrow(
+      /host is not a field of hostnameRouter/,
+    );
   });
 });
 

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ContainerInfo, LogEntry, LogOptions } from '../backend.ts';
 import { invalidOption, isDdeError } from '../errors.ts';
 import type { History } from '../history/history.ts';
+import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { silentLogger } from '../lifecycle/logger.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
@@ -677,12 +678,35 @@ interface Settings {
   readonly failureLogLines: number;
 }
 
+const PROXY_FIELDS: FieldList<ProxyOptions> = {
+  manager: true,
+  router: true,
+  authorize: true,
+  denyStatus: true,
+  pleaseWait: true,
+  upstreamHost: true,
+  rewriteLocation: true,
+  rewriteCookiePath: true,
+  logsPath: true,
+  upstreamTimeoutMs: true,
+  upstreamIdleTimeoutMs: true,
+  trustForwarded: true,
+  userOf: true,
+  failureLogLines: true,
+};
+
+const PLEASE_WAIT_FIELDS: FieldList<PleaseWaitOptions> = { title: true, body: true, retryAfterSeconds: true };
+
 function resolveOptions(options: ProxyOptions): Settings {
   if (typeof options?.manager?.get !== 'function') {
     throw invalidOption('manager', 'is required: a ContainerManager');
   }
   if (typeof options.router?.match !== 'function') {
     throw invalidOption('router', 'is required: pathRouter() or hostnameRouter({ suffix })');
+  }
+  refuseUnknownFields(options, PROXY_FIELDS, 'the proxy', invalidOption);
+  if (typeof options.pleaseWait === 'object' && options.pleaseWait !== null) {
+    refuseUnknownFields(options.pleaseWait, PLEASE_WAIT_FIELDS, 'pleaseWait', invalidOption, 'pleaseWait.');
   }
   const denyStatus = options.denyStatus ?? 403;
   if (denyStatus !== 403 && denyStatus !== 404) throw invalidOption('denyStatus', 'must be 403 or 404');

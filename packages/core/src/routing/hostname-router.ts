@@ -1,4 +1,5 @@
 import { invalidOption } from '../errors.ts';
+import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import { isValidName } from '../spec.ts';
 import { checkName, containerPath } from './path-router.ts';
 import type { PublicUrlOptions, RouteResult, Router } from './router.ts';
@@ -23,6 +24,8 @@ function isPort(text: string): boolean {
   return PORT.test(text) && Number(text) <= 65_535;
 }
 
+const HOSTNAME_ROUTER_FIELDS: FieldList<HostnameRouterOptions> = { suffix: true, protocol: true, port: true };
+
 /**
  * Routes `<name>.<suffix>` (any port, case-insensitive, trailing dot allowed) to container
  * `<name>` with the request's path unchanged. Hosts outside the suffix, the suffix itself, IPv6
@@ -40,6 +43,7 @@ function isPort(text: string): boolean {
  */
 export function hostnameRouter(options: HostnameRouterOptions): Router {
   const suffix = normalizeSuffix(options?.suffix);
+  refuseUnknownFields(options, HOSTNAME_ROUTER_FIELDS, 'hostnameRouter', invalidOption);
   const dotSuffix = `.${suffix}`;
   const protocol = options.protocol ?? 'http';
   if (protocol !== 'http' && protocol !== 'https') {

@@ -1,4 +1,5 @@
 import { invalidOption } from '../errors.ts';
+import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import { isValidName } from '../spec.ts';
 import { unsafePathReason } from './path-safety.ts';
 import type { PublicUrlOptions, RouteResult, Router } from './router.ts';
@@ -21,6 +22,12 @@ export interface PathRouterOptions {
 
 const PREFIX = /^(?:\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*$/;
 
+const PATH_ROUTER_FIELDS: FieldList<PathRouterOptions> = {
+  prefix: true,
+  origin: true,
+  allowEncodedSlashes: true,
+};
+
 /**
  * Routes `<prefix>/<name>/<rest>` to container `<name>` with upstream path `/<rest>` (query string
  * intact). `<prefix>/<name>` without the slash redirects to `<prefix>/<name>/`. Paths with dot
@@ -37,6 +44,9 @@ const PREFIX = /^(?:\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*$/;
  * ```
  */
 export function pathRouter(options: PathRouterOptions = {}): Router {
+  if (typeof options === 'object' && options !== null) {
+    refuseUnknownFields(options, PATH_ROUTER_FIELDS, 'pathRouter', invalidOption);
+  }
   const prefix = normalizePrefix(options.prefix ?? '/docker');
   const origin = options.origin === undefined ? '' : normalizeOrigin(options.origin, 'origin');
   const allowEncodedSlashes = options.allowEncodedSlashes ?? false;

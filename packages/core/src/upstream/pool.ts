@@ -1,4 +1,5 @@
 import { abortError, DdeError, invalidOption } from '../errors.ts';
+import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import { isFieldValue, isToken } from './characters.ts';
 import { type ConnectionOwner, UpstreamConnection } from './connection.ts';
 import { Exchange, type ResponseHandler, type UpstreamRequest } from './exchange.ts';
@@ -358,8 +359,16 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
 /** The largest response head taken from an upstream unless `pool.maxHeaderBytes` says otherwise. */
 export const DEFAULT_MAX_HEADER_BYTES: number = 64 * 1024;
 
+const POOL_FIELDS: FieldList<UpstreamPoolOptions> = {
+  connections: true,
+  keepAliveTimeoutMs: true,
+  connectTimeoutMs: true,
+  maxHeaderBytes: true,
+};
+
 /** The options with their defaults, checked; errors name the field under the manager's `pool` option. */
 export function validatePoolOptions(options: UpstreamPoolOptions): Required<UpstreamPoolOptions> {
+  refuseUnknownFields(options, POOL_FIELDS, 'pool', invalidOption, 'pool.');
   return {
     connections: positive('pool.connections', options.connections ?? Number.POSITIVE_INFINITY),
     keepAliveTimeoutMs: positive('pool.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 4000),
