@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Upstream } from '../backend.ts';
 import { isDdeError } from '../errors.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
+import { silentLogger } from '../lifecycle/logger.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
 import type { PhaseChange } from './container-manager.ts';
 import { ContainerManager } from './container-manager.ts';
@@ -164,6 +165,28 @@ describe('ContainerManager', () => {
     // Invalid names never reach the backend.
     expect(await manager.lookup('Not/A/Name')).toBeUndefined();
     expect(backend.calls.inspect).toBe(3);
+  });
+
+  it('looks up at most maxConcurrentLookups unknown names at once: a flood of made-up names finds nothing', async () => {
+    const backend = new MemoryBackend({ namespace: 'flood' });
+    backend.add({ name: 'real', state: 'created' }, { silent: true });
+    backend.setInspectDelay(30);
+    const warnings: string[] = [];
+    const logger = {
+      ...silentLogger,
+      warn: (_fields: object, message: string) => void warnings.push(message),
+    };
+    const manager = managerFor(backend, { maxConcurrentLookups: 4, negativeCacheMs: 0, logger });
+    const flood = Array.from({ length: 50 }, (_, n) => manager.lookup(`made-up-${n}`));
+    // The real name arrives during the flood: no slot, so nothing (yet) rather than a fifth call.
+    expect(await manager.lookup('real')).toBeUndefined();
+    expect(await Promise.all(flood)).toEqual(Array.from({ length: 50 }, () => undefined));
+    expect(backend.calls.inspect).toBe(4);
+    expect(warnings).toEqual(['too many lookups of unknown container names at once: answering not found']);
+    // Once the slots are free, a lookup goes through again.
+    expect((await manager.lookup('real'))?.name).toBe('real');
+    expect(backend.calls.inspect).toBe(5);
+    expect(() => new ContainerManager({ backend, maxConcurrentLookups: 0 })).toThrow(/maxConcurrentLookups/);
   });
 
   it('launches through the backend, showing each phase until ready', async () => {

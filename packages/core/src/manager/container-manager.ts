@@ -57,6 +57,12 @@ export interface ContainerManagerOptions {
   negativeCacheMs?: number;
   /** Deadline of the lookup a request for an unknown name triggers, in ms. Default 10000. */
   lookupTimeoutMs?: number;
+  /**
+   * Most engine lookups of unknown names under way at once. Requests for further unknown names
+   * find nothing (a 404) until one ends: a flood of made-up names costs the engine at most this
+   * many calls at a time. Names in the table never need one. Default 32.
+   */
+  maxConcurrentLookups?: number;
   /** Settings of the keep-alive pool opened to each upstream. */
   pool?: UpstreamPoolOptions;
   /** Where to log. Default: nowhere. */
@@ -84,6 +90,7 @@ const MANAGER_FIELDS: FieldList<ContainerManagerOptions> = {
   reconcileIntervalMs: true,
   negativeCacheMs: true,
   lookupTimeoutMs: true,
+  maxConcurrentLookups: true,
   pool: true,
   logger: true,
   closeBackend: true,
@@ -184,6 +191,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #reconcileIntervalMs: number;
   readonly #negativeCacheMs: number;
   readonly #lookupTimeoutMs: number;
+  readonly #maxConcurrentLookups: number;
+  /** Lookups refused for want of a slot since the last warning, and when that was. */
+  #shedLookups = 0;
+  #shedWarnedAt = Number.NEGATIVE_INFINITY;
   readonly #closeBackend: boolean;
   readonly #closing = new AbortController();
   readonly #negative = new Map<string, number>();
@@ -221,6 +232,13 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#reconcileIntervalMs = nonNegative('reconcileIntervalMs', options.reconcileIntervalMs ?? 30_000);
     this.#negativeCacheMs = nonNegative('negativeCacheMs', options.negativeCacheMs ?? 1000);
     this.#lookupTimeoutMs = nonNegative('lookupTimeoutMs', options.lookupTimeoutMs ?? 10_000);
+    this.#maxConcurrentLookups = options.maxConcurrentLookups ?? 32;
+    if (!Number.isInteger(this.#maxConcurrentLookups) || this.#maxConcurrentLookups < 1) {
+      throw invalidOption(
+        'maxConcurrentLookups',
+        `must be a whole number >= 1, got ${String(options.maxConcurrentLookups)}`,
+      );
+    }
     this.#closeBackend = options.closeBackend ?? true;
     validatePolicies(options);
     this.#capacity = options.capacity;
@@ -287,6 +305,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     }
     let pending = this.#lookups.get(name);
     if (pending === undefined) {
+      if (this.#lookups.size >= this.#maxConcurrentLookups) {
+        this.#lookupsShed();
+        return Promise.resolve(undefined);
+      }
       const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#lookupTimeoutMs)]);
       pending = this.backend
         .inspect(name, { signal })
@@ -1000,6 +1022,19 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     } catch (error) {
       failed(error);
     }
+  }
+
+  /** Counts a lookup refused for want of a slot; says so in the log at most once a minute. */
+  #lookupsShed(): void {
+    this.#shedLookups++;
+    const now = Date.now();
+    if (now - this.#shedWarnedAt < 60_000) return;
+    this.#logger.warn(
+      { refused: this.#shedLookups, maxConcurrentLookups: this.#maxConcurrentLookups },
+      'too many lookups of unknown container names at once: answering not found',
+    );
+    this.#shedWarnedAt = now;
+    this.#shedLookups = 0;
   }
 
   #rememberMissing(name: string): void {
