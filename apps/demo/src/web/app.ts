@@ -57,6 +57,25 @@ export interface DemoState {
 /** Builds the application. */
 export function createApp(parts: AppParts): DemoApp {
   const { config, sessions, router } = parts;
+  // The demo's own pages (never the tools' answers, which the proxy passes untouched): no
+  // framing (the kill and launch buttons cannot be clickjacked), no sniffing, and scripts and
+  // styles from the demo only (its assets, also from a tool host in hostname mode).
+  const pageHeaders = (ctx: Koa.Context): void => {
+    ctx.set({
+      'content-security-policy': [
+        "default-src 'self'",
+        `script-src 'self' ${config.publicOrigin}`,
+        `style-src 'self' ${config.publicOrigin} 'unsafe-inline'`,
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+      ].join('; '),
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'same-origin',
+    });
+  };
   const app = new Koa<DemoState>({ proxy: false });
   app.silent = true;
   const userOf = (req: IncomingMessage): string | undefined =>
@@ -127,6 +146,7 @@ export function createApp(parts: AppParts): DemoApp {
         }
         const owner = parts.manager.get(match.name)?.info.owner;
         if (owner !== undefined && owner !== user) {
+          pageHeaders(ctx);
           ctx.status = 403;
           ctx.type = 'html';
           ctx.body = errorPage({
@@ -144,6 +164,11 @@ export function createApp(parts: AppParts): DemoApp {
   });
 
   app.use(proxy.middleware);
+
+  app.use(async (ctx, next) => {
+    pageHeaders(ctx);
+    await next();
+  });
 
   // In hostname mode the pages live on one host (the domain itself): send other hosts there.
   if (config.routing === 'hostname') {
