@@ -17,6 +17,7 @@ describe('parseConfig', () => {
       removeOnExit: false,
       idleTimeoutMs: undefined,
       maxPerOwner: undefined,
+      maxContainers: 50,
       maxUploadBytes: 5 * 1024 * 1024,
     });
     expect(config.dataDir).toMatch(/dde-demo[/\\]dde-demo$/);

@@ -36,6 +36,8 @@ export interface DemoConfig {
   readonly idleTimeoutMs: number | undefined;
   /** Most containers one person (owner) may have at once; undefined: no limit. */
   readonly maxPerOwner: number | undefined;
+  /** Most containers in all, failed ones included (default 50). */
+  readonly maxContainers: number;
   /** Remove the namespace's containers at shutdown instead of leaving them running. */
   readonly removeOnExit: boolean;
   /** Where uploads, request history and the signing secret are kept. */
@@ -76,6 +78,7 @@ export const USAGE = `Usage: npm run demo -- [options]
   --budget-mb <n>       memory budget of all tool containers (DDE_DEMO_BUDGET_MB, default 1024)
   --idle-timeout <d>    remove containers idle this long, e.g. 30m (DDE_DEMO_IDLE_TIMEOUT; default never)
   --max-per-owner <n>   most containers one person may have at once (DDE_DEMO_MAX_PER_OWNER; default no limit)
+  --max-containers <n>  most containers in all, failed ones included (DDE_DEMO_MAX_CONTAINERS, default 50)
   --remove-on-exit      remove the containers at shutdown (DDE_DEMO_REMOVE_ON_EXIT=1; default: leave them running)
   --data-dir <dir>      uploads, history, secret (DDE_DEMO_DATA_DIR, default <tmp>/dde-demo/<namespace>)
   --data-host <addr>    where containers fetch data from (DDE_DEMO_DATA_HOST, default the Docker network gateway)
@@ -99,6 +102,7 @@ const OPTIONS = {
   'budget-mb': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'max-per-owner': { type: 'string' },
+  'max-containers': { type: 'string' },
   'remove-on-exit': { type: 'boolean' },
   'data-dir': { type: 'string' },
   'data-host': { type: 'string' },
@@ -184,6 +188,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     budgetMb: integer('--budget-mb', pick('budget-mb', 'DDE_DEMO_BUDGET_MB') ?? '1024', 64, 1_048_576),
     idleTimeoutMs,
     maxPerOwner,
+    maxContainers: integer(
+      '--max-containers',
+      pick('max-containers', 'DDE_DEMO_MAX_CONTAINERS') ?? '50',
+      1,
+      10_000,
+    ),
     removeOnExit: flagOn('remove-on-exit', 'DDE_DEMO_REMOVE_ON_EXIT'),
     dataDir: pick('data-dir', 'DDE_DEMO_DATA_DIR') ?? join(tmpdir(), 'dde-demo', namespace),
     dataHost: pick('data-host', 'DDE_DEMO_DATA_HOST'),

@@ -117,6 +117,7 @@ export async function startDemo(
       data,
       router,
       publicOrigin: config.publicOrigin,
+      maxContainers: config.maxContainers,
     });
     const publicUrl = new URL(config.publicOrigin);
     const sessions = new Sessions(signer, {
@@ -168,11 +169,18 @@ export async function startDemo(
  * What the container manager enforces for the demo: the memory budget (LRU eviction), the
  * per-owner limit, idle culling, and Prometheus metrics.
  */
-function lifecycleOptions(config: DemoConfig): Partial<ContainerManagerOptions> {
+export function lifecycleOptions(
+  config: Pick<DemoConfig, 'budgetMb' | 'maxPerOwner' | 'maxContainers' | 'idleTimeoutMs'>,
+): Partial<ContainerManagerOptions> {
   const idle = config.idleTimeoutMs;
   return {
     capacity: { memoryBudgetMb: config.budgetMb, overBudget: 'refuse' },
-    limits: config.maxPerOwner === undefined ? undefined : { maxPerOwner: config.maxPerOwner },
+    // The budget caps running containers only: failed ones hold no memory, so the count cap is
+    // what stops launches of a crashing tool from piling up stopped containers on the engine.
+    limits: {
+      maxContainers: config.maxContainers,
+      ...(config.maxPerOwner === undefined ? {} : { maxPerOwner: config.maxPerOwner }),
+    },
     // A short timeout is checked often enough to be noticed on time; a long one every 30 s.
     culling:
       idle === undefined
@@ -185,6 +193,7 @@ function lifecycleOptions(config: DemoConfig): Partial<ContainerManagerOptions> 
 function describePolicies(config: DemoConfig): string {
   const parts = [`memory budget ${config.budgetMb} MB (least recently used containers are evicted)`];
   if (config.maxPerOwner !== undefined) parts.push(`at most ${config.maxPerOwner} container(s) per person`);
+  parts.push(`at most ${config.maxContainers} container(s) in all`);
   if (config.idleTimeoutMs !== undefined)
     parts.push(`containers idle for ${formatDuration(config.idleTimeoutMs)} are removed`);
   return parts.join('; ');

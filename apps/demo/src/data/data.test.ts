@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Signer } from '../auth/signer.ts';
 import { FormError } from '../web/form-error.ts';
+import type { DataFile } from './files.ts';
 import { checkFileName, DataFiles } from './files.ts';
 import { DataServer } from './server.ts';
 
@@ -58,6 +59,30 @@ describe('DataFiles', () => {
       expect((error as FormError).status).toBe(status);
     }
     expect(await readdir(join(root, 'uploads'))).toEqual(before);
+  });
+
+  it("keeps each owner's latest uploads only, removing the oldest from disk", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dde-demo-uploads-'));
+    try {
+      const options = { samplesDir: root, uploadDir: dir, maxUploadBytes: 64, maxUploadsPerOwner: 3 };
+      const capped = await DataFiles.open(options);
+      const saved = [];
+      for (let index = 0; index < 5; index += 1) {
+        saved.push(await capped.save('carol', `f${index}.csv`, Readable.from([Buffer.from('a\n1\n')])));
+      }
+      await capped.save('dave', 'dave.csv', Readable.from([Buffer.from('a\n1\n')]));
+      const carols = (list: DataFile[]) =>
+        list.filter((file) => file.owner === 'carol').map((file) => file.name);
+      expect(carols(capped.list('carol'))).toEqual(['f4.csv', 'f3.csv', 'f2.csv']);
+      expect(capped.get(saved[0]?.id ?? '', 'carol')).toBeUndefined();
+      expect(capped.list('dave').map((file) => file.name)).toContain('dave.csv');
+      expect((await readdir(dir)).length).toBe(4 * 2);
+      const reopened = await DataFiles.open(options);
+      await reopened.save('carol', 'f5.csv', Readable.from([Buffer.from('a\n1\n')]));
+      expect(carols(reopened.list('carol'))).toEqual(['f5.csv', 'f4.csv', 'f3.csv']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('accepts CSV-like names only, without directories', () => {

@@ -33,6 +33,8 @@ export interface DataFilesOptions {
   readonly uploadDir: string;
   /** Largest upload accepted, in bytes. */
   readonly maxUploadBytes: number;
+  /** Uploads kept per owner; a new one beyond it removes that owner's oldest. Default 20. */
+  readonly maxUploadsPerOwner?: number;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/;
@@ -54,6 +56,8 @@ export function checkFileName(name: string): string {
 /** Samples and uploads, by id. */
 export class DataFiles {
   readonly #files = new Map<string, DataFile>();
+  /** Order of the uploads, kept on disk with each (timestamps tie). */
+  #sequence = 0;
   readonly #options: DataFilesOptions;
 
   private constructor(options: DataFilesOptions) {
@@ -73,16 +77,23 @@ export class DataFiles {
         .replace(/[^a-z0-9-]+/g, '-')}`;
       files.#files.set(id, { id, name: entry, bytes: (await stat(path)).size, owner: undefined, path });
     }
+    const uploads: Array<{ file: DataFile; sequence: number }> = [];
     for (const entry of await readdir(options.uploadDir)) {
       if (!entry.endsWith('.json')) continue;
       try {
-        const meta = JSON.parse(await readFile(join(options.uploadDir, entry), 'utf8')) as DataFile;
+        const { sequence, ...meta } = JSON.parse(
+          await readFile(join(options.uploadDir, entry), 'utf8'),
+        ) as DataFile & { sequence?: number };
         const path = join(options.uploadDir, `${meta.id}.data`);
-        files.#files.set(meta.id, { ...meta, path, bytes: (await stat(path)).size });
+        const file = { ...meta, path, bytes: (await stat(path)).size };
+        uploads.push({ file, sequence: sequence ?? 0 });
+        files.#sequence = Math.max(files.#sequence, sequence ?? 0);
       } catch {
         // A half-written upload from a crash: ignore it.
       }
     }
+    // Oldest first, as they were saved (the per-owner cap removes the oldest).
+    for (const { file } of uploads.sort((a, b) => a.sequence - b.sequence)) files.#files.set(file.id, file);
     return files;
   }
 
@@ -148,8 +159,20 @@ export class DataFiles {
       throw error;
     }
     const file: DataFile = { id, name: fileName, bytes, owner, path };
-    await writeFile(join(this.#options.uploadDir, `${id}.json`), JSON.stringify(file), { mode: 0o600 });
+    this.#sequence += 1;
+    await writeFile(
+      join(this.#options.uploadDir, `${id}.json`),
+      JSON.stringify({ ...file, sequence: this.#sequence }),
+      { mode: 0o600 },
+    );
     this.#files.set(id, file);
+    // Every launch form may carry an upload: without a cap, one person could fill the disk.
+    const mine = [...this.#files.values()].filter((other) => other.owner === owner);
+    for (const old of mine.slice(0, Math.max(0, mine.length - (this.#options.maxUploadsPerOwner ?? 20)))) {
+      this.#files.delete(old.id);
+      await rm(old.path, { force: true });
+      await rm(join(this.#options.uploadDir, `${old.id}.json`), { force: true });
+    }
     return file;
   }
 }

@@ -62,13 +62,13 @@ describe('Launcher.start', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function setup() {
+  async function setup(limits: { maxPerOwner?: number; maxContainers?: number } = { maxPerOwner: 1 }) {
     const backend = new MemoryBackend({ namespace: `launcher-${randomBytes(3).toString('hex')}` });
     const manager = new ContainerManager({
       backend,
       reconcileIntervalMs: 0,
       capacity: { memoryBudgetMb: 100, overBudget: 'refuse' },
-      limits: { maxPerOwner: 1 },
+      limits,
       metrics: new DdeMetrics(),
     });
     await manager.start();
@@ -90,6 +90,7 @@ describe('Launcher.start', () => {
       data: new DataServer(files, new Signer(randomBytes(32))),
       router: pathRouter({ prefix: '/docker', origin: 'http://localhost:8000' }),
       publicOrigin: 'http://localhost:8000',
+      maxContainers: limits.maxContainers,
     });
     return { manager, launcher };
   }
@@ -127,5 +128,17 @@ describe('Launcher.start', () => {
     // Counted like a refusal by the manager's own launch.
     const metrics = await manager.metrics?.registry.metrics();
     expect(metrics).toContain('dde_launch_failures_total{code="LIMIT_EXCEEDED"} 1');
+  });
+
+  it('says so when the demo holds as many containers as it allows in all', async () => {
+    const { manager, launcher } = await setup({ maxPerOwner: 5, maxContainers: 1 });
+    await manager.launch({ name: 'bob-one', image: 'tool:1', port: 8080, owner: 'bob' });
+    expect(() => launcher.start(request('carol-two', 'live'), 'carol')).toThrow(
+      expect.objectContaining({
+        code: 'LIMIT_EXCEEDED',
+        message:
+          'Limit reached: the demo already runs 1 containers, the most it allows at once. Launch again once some are removed.',
+      }),
+    );
   });
 });

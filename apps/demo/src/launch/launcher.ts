@@ -79,6 +79,8 @@ export interface LauncherOptions {
   readonly router: Router;
   /** Where people open the demo (the path router's URLs start with it). */
   readonly publicOrigin: string;
+  /** The manager's cap on containers in all, if any (to word its refusal). */
+  readonly maxContainers?: number;
 }
 
 const MAX_JOBS = 500;
@@ -267,7 +269,14 @@ export class Launcher {
       );
     }
     if (error.code === 'LIMIT_EXCEEDED') {
-      // The demo sets only the per-owner limit.
+      const { maxContainers } = this.#options;
+      if (maxContainers !== undefined && manager.list().length >= maxContainers) {
+        return new DdeError(
+          'LIMIT_EXCEEDED',
+          `Limit reached: the demo already runs ${maxContainers} containers, the most it allows at once. Launch again once some are removed.`,
+          { cause: error },
+        );
+      }
       const owned = manager.list().filter((route) => route.info.owner === owner).length;
       return new DdeError(
         'LIMIT_EXCEEDED',

@@ -3,6 +3,7 @@
  * demo's own pages and forms. Every failure ends as a page with a sentence, never a stack trace.
  */
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { ContainerManager, Router as DdeRouter } from '@dde/core';
 import type { KoaProxy } from '@dde/proxy-koa';
 import { koaProxy } from '@dde/proxy-koa';
@@ -57,8 +58,28 @@ export interface DemoState {
 /** Builds the application. */
 export function createApp(parts: AppParts): DemoApp {
   const { config, sessions, router } = parts;
+  // The demo's own pages (never the tools' answers, which the proxy passes untouched): no
+  // framing (the kill and launch buttons cannot be clickjacked), no sniffing, and scripts and
+  // styles from the demo only (its assets, also from a tool host in hostname mode).
+  const pageHeaders = (ctx: Koa.Context): void => {
+    ctx.set({
+      'content-security-policy': [
+        "default-src 'self'",
+        `script-src 'self' ${config.publicOrigin}`,
+        `style-src 'self' ${config.publicOrigin} 'unsafe-inline'`,
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+      ].join('; '),
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'same-origin',
+    });
+  };
   const app = new Koa<DemoState>({ proxy: false });
   app.silent = true;
+  const knownHost = allowedHost(config);
   const userOf = (req: IncomingMessage): string | undefined =>
     config.login ? sessions.userFrom(req.headers.cookie) : GUEST;
   // The proxy learns the user from the session cookie, which it then takes out of the request:
@@ -68,6 +89,7 @@ export function createApp(parts: AppParts): DemoApp {
     manager: parts.manager,
     router,
     authorize: ({ req, container }) => {
+      if (!knownHost(req.headers.host)) return false;
       const user = userOf(req);
       if (user !== undefined) users.set(req, user);
       dropCookie(req, SESSION_COOKIE);
@@ -112,6 +134,21 @@ export function createApp(parts: AppParts): DemoApp {
     }
   });
 
+  // Only the demo's own host names (and IP addresses) are served: a page of another site whose
+  // name is made to resolve to this machine (DNS rebinding) must not read or post to the demo
+  // and its tools as if it were them.
+  app.use(async (ctx, next) => {
+    if (knownHost(ctx.get('host'))) return next();
+    pageHeaders(ctx);
+    ctx.status = 421;
+    ctx.type = 'html';
+    ctx.body = errorPage({
+      title: 'Unknown host',
+      message: `This demo is served at ${config.publicOrigin}, not at ${ctx.get('host') || 'an unnamed host'}: open it there, or start it with --public-url set to the address people use.`,
+      origin: config.publicOrigin,
+    }).value;
+  });
+
   // People opening a tool page get the demo's own answers where the proxy would only say 403:
   // signed out, the sign-in page (and back); someone else's container, a page that says so.
   // The proxy's authorization hook still guards every request and WebSocket.
@@ -127,6 +164,7 @@ export function createApp(parts: AppParts): DemoApp {
         }
         const owner = parts.manager.get(match.name)?.info.owner;
         if (owner !== undefined && owner !== user) {
+          pageHeaders(ctx);
           ctx.status = 403;
           ctx.type = 'html';
           ctx.body = errorPage({
@@ -144,6 +182,11 @@ export function createApp(parts: AppParts): DemoApp {
   });
 
   app.use(proxy.middleware);
+
+  app.use(async (ctx, next) => {
+    pageHeaders(ctx);
+    await next();
+  });
 
   // In hostname mode the pages live on one host (the domain itself): send other hosts there.
   if (config.routing === 'hostname') {
@@ -188,4 +231,28 @@ export function createApp(parts: AppParts): DemoApp {
   app.use(routes.routes());
   app.use(routes.allowedMethods());
   return { app, proxy };
+}
+
+/**
+ * Which `Host` headers the demo answers: its public host, IP addresses and `localhost` (which
+ * no other site can make a browser send), and in hostname mode the tools' hosts.
+ */
+export function allowedHost(config: Pick<DemoConfig, 'publicOrigin' | 'routing' | 'domain'>) {
+  const publicHost = new URL(config.publicOrigin).hostname;
+  return (host: string | undefined): boolean => {
+    if (!host) return false;
+    let hostname: string;
+    try {
+      hostname = new URL(`http://${host}`).hostname;
+    } catch {
+      return false;
+    }
+    return (
+      hostname === publicHost ||
+      hostname === 'localhost' ||
+      isIP(hostname.replace(/^\[|\]$/g, '')) !== 0 ||
+      (config.routing === 'hostname' &&
+        (hostname === config.domain || hostname.endsWith(`.${config.domain}`)))
+    );
+  };
 }

@@ -82,8 +82,18 @@ export async function readLaunchForm(
     );
     parser.on('close', () => resolve());
   });
+  // A client that goes away mid-upload ends the request without ending the form: stop reading
+  // it, or the upload's file would stay open (and half-written on disk) forever.
+  req.once('close', () => {
+    if (!req.complete) parser.destroy(new Error('the upload was interrupted'));
+  });
   req.pipe(parser);
-  await finished;
+  try {
+    await finished;
+  } catch (error) {
+    await upload.catch(() => {}); // let a refused upload remove its partial file first
+    throw error;
+  }
   if (tooMany) throw new FormError('upload', 'Upload one file at a time.');
   return { fields, upload: await upload };
 }
