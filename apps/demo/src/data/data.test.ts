@@ -85,6 +85,25 @@ describe('DataFiles', () => {
     }
   });
 
+  it('removes what a crash left mid-save when it opens: partial uploads and undescribed data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dde-demo-uploads-'));
+    try {
+      const options = { samplesDir: root, uploadDir: dir, maxUploadBytes: 64 };
+      const kept = await (await DataFiles.open(options)).save(
+        'erin',
+        'kept.csv',
+        Readable.from([Buffer.from('a\n1\n')]),
+      );
+      await writeFile(join(dir, 'u-0123456789ab.data.partial'), 'a\n');
+      await writeFile(join(dir, 'u-ba9876543210.data'), 'a\n1\n');
+      const reopened = await DataFiles.open(options);
+      expect((await readdir(dir)).sort()).toEqual([`${kept.id}.data`, `${kept.id}.json`]);
+      expect(reopened.list('erin').map((file) => file.name)).toContain('kept.csv');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('accepts CSV-like names only, without directories', () => {
     expect(checkFileName('C:\\Users\\me\\data.csv')).toBe('data.csv');
     expect(checkFileName('../../etc/table.tsv')).toBe('table.tsv');

@@ -78,7 +78,18 @@ export class DataFiles {
       files.#files.set(id, { id, name: entry, bytes: (await stat(path)).size, owner: undefined, path });
     }
     const uploads: Array<{ file: DataFile; sequence: number }> = [];
-    for (const entry of await readdir(options.uploadDir)) {
+    const entries = await readdir(options.uploadDir);
+    const described = new Set(
+      entries.filter((entry) => entry.endsWith('.json')).map((entry) => entry.slice(0, -5)),
+    );
+    for (const entry of entries) {
+      // What a crash left mid-save (an upload still streaming, or saved without its description)
+      // is nobody's file any more: without this it would stay on disk for ever.
+      const orphan =
+        entry.endsWith('.partial') || (entry.endsWith('.data') && !described.has(entry.slice(0, -5)));
+      if (orphan) await rm(join(options.uploadDir, entry), { force: true });
+    }
+    for (const entry of entries) {
       if (!entry.endsWith('.json')) continue;
       try {
         const { sequence, ...meta } = JSON.parse(
