@@ -1,34 +1,21 @@
-import { once } from 'node:events';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { ContainerManager, pathRouter } from '@dde/core';
 import { MemoryBackend } from '@dde/core/testing';
-import { send } from '@dde/test-support';
+import { cleanupsAfterEach, send } from '@dde/test-support';
 import compression from 'compression';
 import cors from 'cors';
 import express from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import morgan from 'morgan';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expressProxy } from './express-proxy.ts';
 
 // The proxy inside a real Express app with the middleware such apps mount globally.
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function listening(server: Server): Promise<number> {
-  if (!server.listening) await once(server, 'listening');
-  cleanups.push(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = cleanupsAfterEach();
+const { listening } = cleanups;
 
 /** A ready container whose tool echoes what it received, sets two cookies, and streams events. */
 async function toolManager(seen: string[] = []): Promise<ContainerManager> {

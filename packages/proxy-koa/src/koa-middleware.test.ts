@@ -1,32 +1,19 @@
-import { once } from 'node:events';
-import { Agent, createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, createServer, type IncomingHttpHeaders, request } from 'node:http';
 import { ContainerManager, pathRouter } from '@dde/core';
 import { MemoryBackend } from '@dde/core/testing';
-import { send } from '@dde/test-support';
+import { cleanupsAfterEach, send } from '@dde/test-support';
 import { bodyParser } from '@koa/bodyparser';
 import cors from '@koa/cors';
 import Koa from 'koa';
 import compress from 'koa-compress';
 import session from 'koa-session';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { koaProxy } from './koa-proxy.ts';
 
 // The proxy inside a real Koa app with the middleware such apps mount around it.
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function listening(server: Server): Promise<number> {
-  if (!server.listening) await once(server, 'listening');
-  cleanups.push(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = cleanupsAfterEach();
+const { listening } = cleanups;
 
 const PAGE = `<p>${'the tool page '.repeat(50)}</p>`;
 

@@ -1,27 +1,14 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { ContainerManager, hostnameRouter, pathRouter, type Router } from '@dde/core';
 import { MemoryBackend } from '@dde/core/testing';
-import { echoOnce, openWebSocket, send } from '@dde/test-support';
+import { cleanupsAfterEach, echoOnce, openWebSocket, send } from '@dde/test-support';
 import Koa from 'koa';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { koaProxy } from './koa-proxy.ts';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function listening(server: Server): Promise<number> {
-  if (!server.listening) await once(server, 'listening');
-  cleanups.push(() => {
-    server.closeAllConnections();
-    return new Promise((resolve) => server.close(resolve));
-  });
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = cleanupsAfterEach();
+const { listening } = cleanups;
 
 /** A ready container whose tool is a local HTTP + WebSocket echo server. */
 async function toolManager(): Promise<ContainerManager> {

@@ -1,3 +1,5 @@
+export type { Cleanups } from './cleanups.ts';
+export { cleanupsAfterEach } from './cleanups.ts';
 export type { BuildImageOptions } from './docker.ts';
 export {
   BUSYBOX_DOCKERFILE,
