@@ -1,8 +1,7 @@
 import { createServer, request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { ContainerManager, pathRouter } from '@dde/core';
-import { MemoryBackend } from '@dde/core/testing';
-import { cleanupsAfterEach, send } from '@dde/test-support';
+import { type ContainerManager, pathRouter } from '@dde/core';
+import { cleanupsAfterEach, send, toolManager } from '@dde/test-support';
 import compression from 'compression';
 import cors from 'cors';
 import express from 'express';
@@ -18,7 +17,7 @@ const cleanups = cleanupsAfterEach();
 const { listening } = cleanups;
 
 /** A ready container whose tool echoes what it received, sets two cookies, and streams events. */
-async function toolManager(seen: string[] = []): Promise<ContainerManager> {
+async function readyTool(seen: string[] = []): Promise<ContainerManager> {
   const tool = createServer((req, res) => {
     if (req.url === '/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -36,15 +35,7 @@ async function toolManager(seen: string[] = []): Promise<ContainerManager> {
       res.end(`tool saw ${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`);
     });
   });
-  const port = await listening(tool.listen(0, '127.0.0.1'));
-  const backend = new MemoryBackend({ namespace: 'express-middleware' });
-  backend.setUpstream('tool', { host: '127.0.0.1', port });
-  backend.add({ name: 'tool' }, { silent: true });
-  const manager = new ContainerManager({ backend, reconcileIntervalMs: 0 });
-  cleanups.push(() => manager.close());
-  await manager.start();
-  await manager.waitUntilReady('tool');
-  return manager;
+  return toolManager(cleanups, tool, 'express-middleware');
 }
 
 describe('expressProxy in an app with common middleware', () => {
@@ -59,7 +50,7 @@ describe('expressProxy in an app with common middleware', () => {
     app.use(parser());
     // A later step that hands on asynchronously (a session store): the body's end is long gone.
     app.use((_req, _res, next) => setTimeout(next, 5));
-    app.use(expressProxy({ manager: await toolManager(seen), router: pathRouter() }).middleware);
+    app.use(expressProxy({ manager: await readyTool(seen), router: pathRouter() }).middleware);
     const port = await listening(app.listen(0, '127.0.0.1'));
     const headers = { 'content-type': type, accept: 'application/json' };
     for (const sent of [body, [Buffer.from(body.slice(0, 2)), Buffer.from(body.slice(2))]]) {
@@ -79,7 +70,7 @@ describe('expressProxy in an app with common middleware', () => {
   it('passes server-sent events through compression() as the container sends them', async () => {
     const app = express();
     app.use(compression());
-    app.use(expressProxy({ manager: await toolManager(), router: pathRouter() }).middleware);
+    app.use(expressProxy({ manager: await readyTool(), router: pathRouter() }).middleware);
     const port = await listening(app.listen(0, '127.0.0.1'));
     const first = await new Promise<{ encoding: string | undefined; elapsed: number }>((resolve, reject) => {
       const started = Date.now();
@@ -120,7 +111,7 @@ describe('expressProxy in an app with common middleware', () => {
     app.use(cors());
     app.use(compression({ threshold: 0 }));
     app.use(session({ secret: 'test', resave: false, saveUninitialized: true }));
-    app.use(expressProxy({ manager: await toolManager(), router: pathRouter() }).middleware);
+    app.use(expressProxy({ manager: await readyTool(), router: pathRouter() }).middleware);
     const port = await listening(app.listen(0, '127.0.0.1'));
     const reply = await send(port, { path: '/docker/tool/x', headers: { 'accept-encoding': 'gzip' } });
     expect(reply.status).toBe(200);

@@ -1,7 +1,6 @@
 import { createServer } from 'node:http';
-import { ContainerManager, hostnameRouter, pathRouter } from '@dde/core';
-import { MemoryBackend } from '@dde/core/testing';
-import { cleanupsAfterEach, echoOnce, openWebSocket, send } from '@dde/test-support';
+import { type ContainerManager, hostnameRouter, pathRouter } from '@dde/core';
+import { cleanupsAfterEach, echoOnce, openWebSocket, send, toolManager } from '@dde/test-support';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -11,25 +10,17 @@ const cleanups = cleanupsAfterEach();
 const { listening } = cleanups;
 
 /** A ready container whose tool is a local HTTP + WebSocket echo server. */
-async function toolManager(): Promise<ContainerManager> {
+async function readyTool(): Promise<ContainerManager> {
   const tool = createServer((req, res) => res.end(`tool saw ${req.method} ${req.url}`));
   const wss = new WebSocketServer({ server: tool });
   wss.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
-  const port = await listening(tool.listen(0, '127.0.0.1'));
-  const backend = new MemoryBackend({ namespace: 'express-unit' });
-  backend.setUpstream('tool', { host: '127.0.0.1', port });
-  backend.add({ name: 'tool' }, { silent: true });
-  const manager = new ContainerManager({ backend, reconcileIntervalMs: 0 });
-  cleanups.push(() => manager.close());
-  await manager.start();
-  await manager.waitUntilReady('tool');
-  return manager;
+  return toolManager(cleanups, tool, 'express-unit');
 }
 
 describe('expressProxy', () => {
   it('proxies routed requests inside a larger app and hands the rest to later routes', async () => {
     const app = express();
-    const proxy = expressProxy({ manager: await toolManager(), router: pathRouter() });
+    const proxy = expressProxy({ manager: await readyTool(), router: pathRouter() });
     app.use(proxy.middleware);
     app.get('/hello', (_req, res) => {
       res.send('hello from express');
@@ -53,7 +44,7 @@ describe('expressProxy', () => {
     ],
   ])('routes on req.originalUrl when mounted with %s', async (_title, mount) => {
     const app = express();
-    const proxy = expressProxy({ manager: await toolManager(), router: pathRouter() });
+    const proxy = expressProxy({ manager: await readyTool(), router: pathRouter() });
     mount(app, proxy.middleware);
     const port = await listening(app.listen(0, '127.0.0.1'));
     expect((await send(port, { path: '/docker/tool/deep/path?q=1' })).text).toBe(
@@ -62,7 +53,7 @@ describe('expressProxy', () => {
   });
 
   it('wires WebSocket upgrades, by path and by hostname', async () => {
-    const manager = await toolManager();
+    const manager = await readyTool();
     for (const [router, path, host] of [
       [pathRouter(), '/docker/tool/ws', undefined],
       [hostnameRouter({ suffix: 'docker.localhost' }), '/ws', 'tool.docker.localhost'],
@@ -80,7 +71,7 @@ describe('expressProxy', () => {
 
   it('refuses upgrades it does not route when nobody else listens, and detaches on close', async () => {
     const app = express();
-    const proxy = expressProxy({ manager: await toolManager(), router: pathRouter() });
+    const proxy = expressProxy({ manager: await readyTool(), router: pathRouter() });
     const server = proxy.attach(app.listen(0, '127.0.0.1'));
     const port = await listening(server);
     await expect(openWebSocket(port, '/not-routed')).rejects.toThrow('status 404');

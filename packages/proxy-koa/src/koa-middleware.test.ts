@@ -1,7 +1,6 @@
 import { Agent, createServer, type IncomingHttpHeaders, request } from 'node:http';
-import { ContainerManager, pathRouter } from '@dde/core';
-import { MemoryBackend } from '@dde/core/testing';
-import { cleanupsAfterEach, send } from '@dde/test-support';
+import { type ContainerManager, pathRouter } from '@dde/core';
+import { cleanupsAfterEach, send, toolManager } from '@dde/test-support';
 import { bodyParser } from '@koa/bodyparser';
 import cors from '@koa/cors';
 import Koa from 'koa';
@@ -21,7 +20,7 @@ const PAGE = `<p>${'the tool page '.repeat(50)}</p>`;
  * A ready container whose tool answers a little later than the app's own code runs, chunked
  * (no length), with a cookie and a `Vary` of its own; it echoes request bodies.
  */
-async function toolManager(seen: string[] = []): Promise<ContainerManager> {
+async function readyTool(seen: string[] = []): Promise<ContainerManager> {
   const tool = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -36,15 +35,7 @@ async function toolManager(seen: string[] = []): Promise<ContainerManager> {
       }, 5);
     });
   });
-  const port = await listening(tool.listen(0, '127.0.0.1'));
-  const backend = new MemoryBackend({ namespace: 'koa-middleware' });
-  backend.setUpstream('tool', { host: '127.0.0.1', port });
-  backend.add({ name: 'tool' }, { silent: true });
-  const manager = new ContainerManager({ backend, reconcileIntervalMs: 0 });
-  cleanups.push(() => manager.close());
-  await manager.start();
-  await manager.waitUntilReady('tool');
-  return manager;
+  return toolManager(cleanups, tool, 'koa-middleware');
 }
 
 /** GETs on one kept-alive connection: a response framed wrong spills into the next one. */
@@ -80,7 +71,7 @@ describe('koaProxy in an app with common middleware', () => {
     const seen: string[] = [];
     const koa = new Koa();
     koa.use(bodyParser());
-    koa.use(koaProxy({ manager: await toolManager(seen), router: pathRouter() }).middleware);
+    koa.use(koaProxy({ manager: await readyTool(seen), router: pathRouter() }).middleware);
     const port = await listening(koa.listen(0, '127.0.0.1'));
     for (const [type, body] of [
       ['application/json', '{"a":1}'],
@@ -130,7 +121,7 @@ describe('koaProxy in an app with common middleware', () => {
       (ctx.session as { views?: number }).views = ((ctx.session as { views?: number }).views ?? 0) + 1;
       await next();
     });
-    koa.use(koaProxy({ manager: await toolManager(), router: pathRouter() }).middleware);
+    koa.use(koaProxy({ manager: await readyTool(), router: pathRouter() }).middleware);
     koa.use((ctx) => {
       if (ctx.path === '/hello') ctx.body = 'hello from koa';
       else if (ctx.path === '/boom') throw new Error('boom');

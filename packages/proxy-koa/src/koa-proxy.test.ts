@@ -1,7 +1,6 @@
 import { createServer } from 'node:http';
-import { ContainerManager, hostnameRouter, pathRouter, type Router } from '@dde/core';
-import { MemoryBackend } from '@dde/core/testing';
-import { cleanupsAfterEach, echoOnce, openWebSocket, send } from '@dde/test-support';
+import { type ContainerManager, hostnameRouter, pathRouter, type Router } from '@dde/core';
+import { cleanupsAfterEach, echoOnce, openWebSocket, send, toolManager } from '@dde/test-support';
 import Koa from 'koa';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -11,19 +10,11 @@ const cleanups = cleanupsAfterEach();
 const { listening } = cleanups;
 
 /** A ready container whose tool is a local HTTP + WebSocket echo server. */
-async function toolManager(): Promise<ContainerManager> {
+async function readyTool(): Promise<ContainerManager> {
   const tool = createServer((req, res) => res.end(`tool saw ${req.method} ${req.url}`));
   const wss = new WebSocketServer({ server: tool });
   wss.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
-  const port = await listening(tool.listen(0, '127.0.0.1'));
-  const backend = new MemoryBackend({ namespace: 'koa-unit' });
-  backend.setUpstream('tool', { host: '127.0.0.1', port });
-  backend.add({ name: 'tool' }, { silent: true });
-  const manager = new ContainerManager({ backend, reconcileIntervalMs: 0 });
-  cleanups.push(() => manager.close());
-  await manager.start();
-  await manager.waitUntilReady('tool');
-  return manager;
+  return toolManager(cleanups, tool, 'koa-unit');
 }
 
 async function app(manager: ContainerManager, router: Router = pathRouter()) {
@@ -46,7 +37,7 @@ async function app(manager: ContainerManager, router: Router = pathRouter()) {
 
 describe('koaProxy', () => {
   it('proxies routed requests inside a larger app and hands the rest to later middleware', async () => {
-    const { port, seen } = await app(await toolManager());
+    const { port, seen } = await app(await readyTool());
     expect((await send(port, { path: '/docker/tool/x?y=1' })).text).toBe('tool saw GET /x?y=1');
     expect((await send(port, { method: 'POST', path: '/docker/tool/p', body: 'b' })).text).toBe(
       'tool saw POST /p',
@@ -57,14 +48,14 @@ describe('koaProxy', () => {
   });
 
   it('answers for containers it routes even when they do not exist (404, not the app)', async () => {
-    const { port } = await app(await toolManager());
+    const { port } = await app(await readyTool());
     const reply = await send(port, { path: '/docker/missing/' });
     expect(reply.status).toBe(404);
     expect(reply.text).toBe('Not found\n');
   });
 
   it('routes on ctx.originalUrl when mounted under a prefix that rewrites the path', async () => {
-    const manager = await toolManager();
+    const manager = await readyTool();
     const koa = new Koa();
     const proxy = koaProxy({ manager, router: pathRouter({ prefix: '/tools' }) });
     // What koa-mount does: strip the mount path from ctx.path (and so from req.url).
@@ -78,7 +69,7 @@ describe('koaProxy', () => {
   });
 
   it('wires WebSocket upgrades, by path and by hostname', async () => {
-    const manager = await toolManager();
+    const manager = await readyTool();
     const byPath = await app(manager);
     const socket = await openWebSocket(byPath.port, '/docker/tool/ws');
     expect((await echoOnce(socket, 'koa')).toString()).toBe('koa');
@@ -90,7 +81,7 @@ describe('koaProxy', () => {
   });
 
   it('refuses upgrades it does not route when nobody else listens, and leaves them to other listeners', async () => {
-    const { port, server, proxy } = await app(await toolManager());
+    const { port, server, proxy } = await app(await readyTool());
     await expect(openWebSocket(port, '/not-routed')).rejects.toThrow('status 404');
     const others: string[] = [];
     server.on('upgrade', (req, socket) => {

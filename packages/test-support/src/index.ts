@@ -17,6 +17,7 @@ export type { EngineProxy, RecordedRequest } from './engine-proxy.ts';
 export { startEngineProxy } from './engine-proxy.ts';
 export type { Outgoing, Reply } from './proxy/client.ts';
 export { echoOnce, openWebSocket, send } from './proxy/client.ts';
+export { toolManager } from './proxy/memory-tool.ts';
 export type { ProxyAdapter, ScenarioApp } from './proxy/scenarios.ts';
 export { describeProxyScenarios } from './proxy/scenarios.ts';
 export { buildHttpdImage, buildNodeToolImage, NODE_TOOL_SCRIPT } from './proxy/tool-images.ts';
