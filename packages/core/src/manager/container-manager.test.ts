@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Upstream } from '../backend.ts';
 import { isDdeError } from '../errors.ts';
+import type { ActivityRecord } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { silentLogger } from '../lifecycle/logger.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
@@ -37,6 +38,18 @@ function managerFor(
   cleanups.push(() => manager.close());
   return manager;
 }
+
+/** A recorded request, for tests that only need some activity in the history. */
+const ONE_REQUEST: ActivityRecord = {
+  type: 'http',
+  time: 1,
+  method: 'GET',
+  path: '/',
+  status: 200,
+  bytesIn: 0,
+  bytesOut: 0,
+  durationMs: 1,
+};
 
 function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -339,16 +352,7 @@ describe('ContainerManager', () => {
     const manager = managerFor(backend, { history });
     backend.add({ name: 'gone', state: 'created' }, { silent: true });
     await manager.lookup('gone');
-    history.record('gone', {
-      type: 'http',
-      time: 1,
-      method: 'GET',
-      path: '/',
-      status: 200,
-      bytesIn: 0,
-      bytesOut: 0,
-      durationMs: 1,
-    });
+    history.record('gone', ONE_REQUEST);
     expect(await manager.remove('gone')).toBe(true);
     expect(manager.get('gone')).toBeUndefined();
     expect(history.lastActivity('gone')).toBeUndefined();
@@ -364,16 +368,7 @@ describe('ContainerManager', () => {
     for (const name of names) {
       backend.add({ name, state: 'created' });
       await until(() => manager.get(name) !== undefined);
-      history.record(name, {
-        type: 'http',
-        time: 1,
-        method: 'GET',
-        path: '/',
-        status: 200,
-        bytesIn: 0,
-        bytesOut: 0,
-        durationMs: 1,
-      });
+      history.record(name, ONE_REQUEST);
     }
     backend.drop('by-event'); // a `destroyed` event
     backend.drop('by-reconcile', { silent: true });
