@@ -292,6 +292,38 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
     });
   });
 
+  it('reads a long line of multi-byte characters that the engine split into partial messages', async () => {
+    // The engine cuts lines at 16 KiB, in the middle of a character when it falls there: 'a' then
+    // 2-byte characters puts every cut inside one. The json-file log driver itself replaces the
+    // halves with U+FFFD when it stores them (a JSON string); the local driver keeps the bytes
+    // (and, on Engine 20.10, loses the newline after the last part: the line is read up to the end).
+    const adopted = spec('utf8');
+    const container = await docker.createContainer({
+      name: adopted.name,
+      Image: image,
+      Cmd: [
+        'sh',
+        '-c',
+        "printf a; for i in $(seq 20000); do printf '\\303\\251'; done; echo; exec sleep 3600",
+      ],
+      Labels: labelsFor(validateSpec(adopted), namespace),
+      HostConfig: { LogConfig: { Type: 'local', Config: {} } },
+    });
+    await container.start();
+    const entries = await eventually(async () => {
+      const found = await backend.logs(adopted.name);
+      return (found[0]?.text.length ?? 0) >= 20_001 ? found : undefined;
+    });
+    expect(entries).toHaveLength(1);
+    const text = entries[0]?.text ?? '';
+    // Compared as numbers and a boolean: a failure would print 40 KB twice.
+    expect({ length: text.length, replacementCharacters: text.split('\uFFFD').length - 1 }).toEqual({
+      length: 20001,
+      replacementCharacters: 0,
+    });
+    expect(text === `a${'é'.repeat(20000)}`).toBe(true);
+  });
+
   it('refuses a missing image with pullPolicy never, naming the image, before creating anything', async () => {
     const never = new DockerBackend({ namespace, pullPolicy: 'never' });
     const missing = `${namespace}-absent:1`;
