@@ -187,6 +187,56 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
     }
   });
 
+  it.skipIf(socketPath === undefined)(
+    'leaves nothing behind when the engine acts on a launch step but its answer is lost',
+    async () => {
+      const proxy = await startEngineProxy(socketPath);
+      const proxied = new DockerBackend({
+        namespace,
+        docker: new Dockerode({ socketPath: proxy.socketPath }),
+      });
+      try {
+        const steps = [
+          ['volume', 'POST', /^\/volumes\/create/],
+          ['container', 'POST', /^\/containers\/create/],
+          ['archive', 'PUT', /\/archive/],
+          ['start', 'POST', /\/start/],
+        ] as const;
+        for (const [step, method, path] of steps) {
+          const stop = proxy.cutAnswers((request) => request.method === method && path.test(request.url));
+          const launch = spec(`lost-${step}`, {
+            extraDirectories: ['/scratch', '/cache'],
+            input: { a: 1 },
+            inputs: [fileInput('/input.json')],
+          });
+          const error = await rejectionOf(proxied.launch(launch));
+          stop();
+          expect([step, error.code]).toEqual([step, 'ENGINE_UNAVAILABLE']);
+          expect([step, await containersOf()]).toEqual([step, []]);
+          expect([step, await volumesOf()]).toEqual([step, []]);
+        }
+      } finally {
+        await proxied.close();
+        await proxy.close();
+      }
+    },
+  );
+
+  it('lets one of several concurrent launches of a name win; the others get CONFLICT and leave no volume', async () => {
+    const launch = spec('race', { extraDirectories: ['/scratch'] });
+    const outcomes = await Promise.allSettled(Array.from({ length: 4 }, () => backend.launch(launch)));
+    const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    const codes = outcomes.flatMap((outcome) =>
+      outcome.status === 'rejected' ? [(outcome.reason as { code?: string }).code] : [],
+    );
+    expect(won).toHaveLength(1);
+    expect(codes).toEqual(['CONFLICT', 'CONFLICT', 'CONFLICT']);
+    expect((await backend.inspect(launch.name))?.state).toBe('running');
+    expect(await volumesOf(launch.name)).toHaveLength(1);
+    expect(await backend.remove(launch.name)).toBe(true);
+    expect(await volumesOf()).toEqual([]);
+  });
+
   it('removes the container and its volumes when it cannot start or its input cannot be placed', async () => {
     const noCommand = spec('nostart', { extraDirectories: ['/scratch'], command: ['/no/such/program'] });
     const startError = await rejectionOf(backend.launch(noCommand));
