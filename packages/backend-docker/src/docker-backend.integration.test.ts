@@ -162,7 +162,7 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
   });
 
   it('removes the container and its volumes when the launch is aborted part way', async () => {
-    for (const phase of ['placing-input', 'starting'] as const) {
+    for (const phase of ['creating', 'placing-input', 'starting'] as const) {
       const controller = new AbortController();
       const seen: LaunchProgress['phase'][] = [];
       const launch = spec(`abort-${phase}`, {
