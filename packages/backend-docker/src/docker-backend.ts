@@ -22,12 +22,12 @@ import {
   planLaunch,
   throwIfAborted,
 } from '@dde/core';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { engineCall, engineStream, readAll } from './api.ts';
 import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
-import { DEFAULT_SOCKET_PATH, dockerodeOptions, isLoopbackHost, resolveEngine } from './engine.ts';
+import { createDockerClient, DEFAULT_SOCKET_PATH, isLoopbackHost, resolveEngine } from './engine.ts';
 import {
   asLaunchFailure,
   engineMessage,
@@ -111,7 +111,7 @@ export class DockerBackend implements ContainerBackend {
       ({ summary: this.engine, host: engineHost } = describeClient(this.docker));
     } else {
       const resolved = resolveEngine();
-      this.docker = new Dockerode(dockerodeOptions(resolved.endpoint));
+      this.docker = createDockerClient(resolved.endpoint);
       this.engine = { url: resolved.url, local: resolved.local };
       engineHost = resolved.endpoint.kind === 'socket' ? undefined : resolved.endpoint.host;
     }
