@@ -162,7 +162,7 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
   });
 
   it('removes the container and its volumes when the launch is aborted part way', async () => {
-    for (const phase of ['placing-input', 'starting'] as const) {
+    for (const phase of ['creating', 'placing-input', 'starting'] as const) {
       const controller = new AbortController();
       const seen: LaunchProgress['phase'][] = [];
       const launch = spec(`abort-${phase}`, {
@@ -185,6 +185,56 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
       expect(await containersOf()).toEqual([]);
       expect(await volumesOf()).toEqual([]);
     }
+  });
+
+  it.skipIf(socketPath === undefined)(
+    'leaves nothing behind when the engine acts on a launch step but its answer is lost',
+    async () => {
+      const proxy = await startEngineProxy(socketPath);
+      const proxied = new DockerBackend({
+        namespace,
+        docker: new Dockerode({ socketPath: proxy.socketPath }),
+      });
+      try {
+        const steps = [
+          ['volume', 'POST', /^\/volumes\/create/],
+          ['container', 'POST', /^\/containers\/create/],
+          ['archive', 'PUT', /\/archive/],
+          ['start', 'POST', /\/start/],
+        ] as const;
+        for (const [step, method, path] of steps) {
+          const stop = proxy.cutAnswers((request) => request.method === method && path.test(request.url));
+          const launch = spec(`lost-${step}`, {
+            extraDirectories: ['/scratch', '/cache'],
+            input: { a: 1 },
+            inputs: [fileInput('/input.json')],
+          });
+          const error = await rejectionOf(proxied.launch(launch));
+          stop();
+          expect([step, error.code]).toEqual([step, 'ENGINE_UNAVAILABLE']);
+          expect([step, await containersOf()]).toEqual([step, []]);
+          expect([step, await volumesOf()]).toEqual([step, []]);
+        }
+      } finally {
+        await proxied.close();
+        await proxy.close();
+      }
+    },
+  );
+
+  it('lets one of several concurrent launches of a name win; the others get CONFLICT and leave no volume', async () => {
+    const launch = spec('race', { extraDirectories: ['/scratch'] });
+    const outcomes = await Promise.allSettled(Array.from({ length: 4 }, () => backend.launch(launch)));
+    const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    const codes = outcomes.flatMap((outcome) =>
+      outcome.status === 'rejected' ? [(outcome.reason as { code?: string }).code] : [],
+    );
+    expect(won).toHaveLength(1);
+    expect(codes).toEqual(['CONFLICT', 'CONFLICT', 'CONFLICT']);
+    expect((await backend.inspect(launch.name))?.state).toBe('running');
+    expect(await volumesOf(launch.name)).toHaveLength(1);
+    expect(await backend.remove(launch.name)).toBe(true);
+    expect(await volumesOf()).toEqual([]);
   });
 
   it('removes the container and its volumes when it cannot start or its input cannot be placed', async () => {
@@ -290,6 +340,38 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
       code: 'INVALID_OPTION',
       field: 'tail',
     });
+  });
+
+  it('reads a long line of multi-byte characters that the engine split into partial messages', async () => {
+    // The engine cuts lines at 16 KiB, in the middle of a character when it falls there: 'a' then
+    // 2-byte characters puts every cut inside one. The json-file log driver itself replaces the
+    // halves with U+FFFD when it stores them (a JSON string); the local driver keeps the bytes
+    // (and, on Engine 20.10, loses the newline after the last part: the line is read up to the end).
+    const adopted = spec('utf8');
+    const container = await docker.createContainer({
+      name: adopted.name,
+      Image: image,
+      Cmd: [
+        'sh',
+        '-c',
+        "printf a; for i in $(seq 20000); do printf '\\303\\251'; done; echo; exec sleep 3600",
+      ],
+      Labels: labelsFor(validateSpec(adopted), namespace),
+      HostConfig: { LogConfig: { Type: 'local', Config: {} } },
+    });
+    await container.start();
+    const entries = await eventually(async () => {
+      const found = await backend.logs(adopted.name);
+      return (found[0]?.text.length ?? 0) >= 20_001 ? found : undefined;
+    });
+    expect(entries).toHaveLength(1);
+    const text = entries[0]?.text ?? '';
+    // Compared as numbers and a boolean: a failure would print 40 KB twice.
+    expect({ length: text.length, replacementCharacters: text.split('\uFFFD').length - 1 }).toEqual({
+      length: 20001,
+      replacementCharacters: 0,
+    });
+    expect(text === `a${'é'.repeat(20000)}`).toBe(true);
   });
 
   it('refuses a missing image with pullPolicy never, naming the image, before creating anything', async () => {

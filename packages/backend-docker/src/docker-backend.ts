@@ -22,12 +22,12 @@ import {
   planLaunch,
   throwIfAborted,
 } from '@dde/core';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { engineCall, engineStream, readAll } from './api.ts';
 import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
-import { DEFAULT_SOCKET_PATH, dockerodeOptions, isLoopbackHost, resolveEngine } from './engine.ts';
+import { createDockerClient, DEFAULT_SOCKET_PATH, isLoopbackHost, resolveEngine } from './engine.ts';
 import {
   asLaunchFailure,
   engineMessage,
@@ -55,6 +55,8 @@ export interface EngineSummary {
   readonly local: boolean;
 }
 
+// A random id of the launch that created a container (see `findLaunched`).
+const LAUNCH_LABEL = 'dde.launch-id';
 // Go's os.FileMode bits in the archive API's path stat.
 const MODE_DIR = 2 ** 31;
 const MODE_SYMLINK = 2 ** 27;
@@ -109,7 +111,7 @@ export class DockerBackend implements ContainerBackend {
       ({ summary: this.engine, host: engineHost } = describeClient(this.docker));
     } else {
       const resolved = resolveEngine();
-      this.docker = new Dockerode(dockerodeOptions(resolved.endpoint));
+      this.docker = createDockerClient(resolved.endpoint);
       this.engine = { url: resolved.url, local: resolved.local };
       engineHost = resolved.endpoint.kind === 'socket' ? undefined : resolved.endpoint.host;
     }
@@ -148,12 +150,20 @@ export class DockerBackend implements ContainerBackend {
     throwIfAborted(signal, what);
     onProgress?.({ phase: 'creating', name });
     const volumes: string[] = [];
+    // Marks the container this launch creates, so that it can be told apart from a concurrent
+    // launch's when the engine's answer to the creation is lost.
+    const launchId = randomBytes(8).toString('hex');
     let id: string | undefined;
+    let createSent = false;
     try {
       for (const [index, path] of plan.spec.extraDirectories.entries()) {
-        volumes.push(await this.createVolume(plan, index, path));
+        // Recorded before the request: the engine may create it even if its answer is lost.
+        const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
+        volumes.push(volume);
+        await this.createVolume(plan, volume, path);
       }
-      id = await this.createContainer(plan, volumes);
+      createSent = true;
+      id = await this.createContainer(plan, volumes, launchId);
       throwIfAborted(signal, what);
       if (plan.files.length > 0) {
         onProgress?.({ phase: 'placing-input', name });
@@ -167,6 +177,7 @@ export class DockerBackend implements ContainerBackend {
       }
       return info;
     } catch (error) {
+      if (id === undefined && createSent) id = await this.findLaunched(name, launchId);
       await this.discard(id, volumes);
       throw isDdeError(error) ? error : toDdeError(error, { what, engine: this.engine.url, signal });
     }
@@ -307,8 +318,7 @@ export class DockerBackend implements ContainerBackend {
 
   // Creations get no abort signal: aborting the request after the engine acted would leave an
   // object whose id we never learn. The signal is checked right after instead.
-  private async createVolume(plan: LaunchPlan, index: number, path: string): Promise<string> {
-    const volumeName = `${plan.spec.name}-dir${index}-${randomBytes(4).toString('hex')}`;
+  private async createVolume(plan: LaunchPlan, volumeName: string, path: string): Promise<void> {
     await this.call('creation of a volume for extraDirectories', undefined, {
       method: 'POST',
       path: '/volumes/create',
@@ -317,17 +327,20 @@ export class DockerBackend implements ContainerBackend {
         Labels: { ...plan.labels, [VOLUME_CONTAINER_LABEL]: plan.spec.name, 'dde.path': path },
       },
     });
-    return volumeName;
   }
 
-  private async createContainer(plan: LaunchPlan, volumes: readonly string[]): Promise<string> {
+  private async createContainer(
+    plan: LaunchPlan,
+    volumes: readonly string[],
+    launchId: string,
+  ): Promise<string> {
     const { spec } = plan;
     const portKey = `${spec.port}/tcp`;
     const body = {
       Image: spec.image,
       ...(spec.command === undefined ? {} : { Cmd: spec.command }),
       Env: Object.entries(plan.env).map(([key, value]) => `${key}=${value}`),
-      Labels: plan.labels,
+      Labels: { ...plan.labels, [LAUNCH_LABEL]: launchId },
       ExposedPorts: { [portKey]: {} },
       HostConfig: {
         ...(this.publishHostIp === undefined
@@ -449,6 +462,15 @@ export class DockerBackend implements ContainerBackend {
       if (isNotModified(error)) return; // already running
       throw asLaunchFailure(error, { what: `start of container ${name}`, engine: this.engine.url, signal });
     }
+  }
+
+  /**
+   * The id of the container named `name` if this launch created it (its answer was lost), else
+   * undefined. Runs without the caller's signal, like {@link discard}.
+   */
+  private async findLaunched(name: string, launchId: string): Promise<string | undefined> {
+    const container = await this.inspectRaw(name, undefined).catch(() => undefined);
+    return container?.Config.Labels?.[LAUNCH_LABEL] === launchId ? container.Id : undefined;
   }
 
   /** Removes what a failed launch created. Runs without the caller's signal, which may be what failed. */

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { isDdeError } from '@dde/core';
 import Dockerode from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DockerBackend } from './docker-backend.ts';
 import {
+  createDockerClient,
   DEFAULT_SOCKET_PATH,
   dockerodeOptions,
   isLoopbackHost,
@@ -267,5 +269,30 @@ describe('dockerodeOptions', () => {
       username: 'deploy',
       sshOptions: { agent: '/tmp/agent.sock' },
     });
+  });
+});
+
+describe('createDockerClient', () => {
+  it('builds a client for settings the docker CLI accepts and docker-modem throws on', () => {
+    const caOnly = mkdtempSync(join(tmpdir(), 'dde-ca-only-'));
+    try {
+      writeFileSync(join(caOnly, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+      vi.stubEnv('DOCKER_HOST', 'tcp://127.0.0.1:2376');
+      vi.stubEnv('DOCKER_TLS_VERIFY', '1');
+      vi.stubEnv('DOCKER_CERT_PATH', caOnly);
+      expect(() => new Dockerode(dockerodeOptions(resolveEngine().endpoint))).toThrow(/cert\.pem/);
+      expect(new DockerBackend().engine).toEqual({ url: 'tcp://127.0.0.1:2376', local: true });
+      vi.stubEnv('DOCKER_TLS_VERIFY', '');
+      vi.stubEnv('DOCKER_CERT_PATH', '');
+      vi.stubEnv('DOCKER_HOST', 'tcp://:2375');
+      const modem = createDockerClient(resolveEngine().endpoint).modem as unknown as {
+        host?: string;
+        port?: number;
+      };
+      expect(modem).toMatchObject({ host: 'localhost', port: 2375 });
+      expect(process.env.DOCKER_HOST).toBe('tcp://:2375');
+    } finally {
+      rmSync(caOnly, { recursive: true, force: true });
+    }
   });
 });

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidOption } from '@dde/core';
-import type { DockerOptions } from 'dockerode';
+import Dockerode, { type DockerOptions } from 'dockerode';
 
 /** TLS material for a TCP engine endpoint, read from PEM files. */
 export interface EngineTls {
@@ -176,7 +176,8 @@ export function isLocalEndpoint(endpoint: EngineEndpoint): boolean {
  * undefined included, because docker-modem merges its own reading of `DOCKER_HOST`,
  * `DOCKER_CERT_PATH` and `DOCKER_CLIENT_TIMEOUT` under the options it is given: a host from the
  * environment would silently win over a socket path, and a client timeout would cut event and
- * log streams. No timeout is set: each operation carries its own AbortSignal.
+ * log streams. No timeout is set: each operation carries its own AbortSignal. Build the client
+ * with {@link createDockerClient}, which also keeps docker-modem from reading the environment.
  */
 export function dockerodeOptions(
   endpoint: EngineEndpoint,
@@ -220,6 +221,35 @@ export function dockerodeOptions(
         username: endpoint.username,
         sshOptions: env.SSH_AUTH_SOCK ? { agent: env.SSH_AUTH_SOCK } : {},
       };
+  }
+}
+
+// What docker-modem's constructor reads from the environment, whatever options it is given.
+const MODEM_ENV = [
+  'DOCKER_HOST',
+  'DOCKER_CERT_PATH',
+  'DOCKER_TLS_VERIFY',
+  'DOCKER_CLIENT_TIMEOUT',
+  'DOCKER_PATH_PREFIX',
+];
+
+/**
+ * A dockerode client for an endpoint, with {@link dockerodeOptions}. Prefer it to
+ * `new Dockerode(dockerodeOptions(endpoint))`: docker-modem's constructor reads `DOCKER_HOST`
+ * and the certificates of `DOCKER_CERT_PATH` even when every option is given, and throws on
+ * settings the docker CLI accepts (a `DOCKER_CERT_PATH` with only `ca.pem`, `tcp://:2375`).
+ */
+export function createDockerClient(
+  endpoint: EngineEndpoint,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Dockerode {
+  const options = dockerodeOptions(endpoint, env);
+  const saved = MODEM_ENV.map((key) => [key, process.env[key]] as const);
+  for (const key of MODEM_ENV) delete process.env[key];
+  try {
+    return new Dockerode(options);
+  } finally {
+    for (const [key, value] of saved) if (value !== undefined) process.env[key] = value;
   }
 }
 

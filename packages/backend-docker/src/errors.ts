@@ -28,6 +28,26 @@ const UNREACHABLE = new Set([
   'ETIMEDOUT',
 ]);
 
+// TLS failures: the engine's certificate is not trusted, or it refused ours.
+const TLS_FAILURES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'EPROTO',
+]);
+
+function isTlsFailure(code: string): boolean {
+  return TLS_FAILURES.has(code) || code.startsWith('ERR_SSL_');
+}
+
 /** The HTTP status of an engine error response, if it is one. */
 export function engineStatus(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -62,7 +82,8 @@ export function isConflict(error: unknown): boolean {
 /**
  * Maps anything an engine call threw onto a `DdeError`: an abort of the operation's signal →
  * `ABORTED`/`TIMEOUT`; 404 → `NOT_FOUND`; 409 → `CONFLICT`; an unreachable socket or host →
- * `ENGINE_UNAVAILABLE`; anything else → `ENGINE_ERROR`, with the original as `cause`.
+ * `ENGINE_UNAVAILABLE`, and so does a failed TLS handshake (untrusted certificate, refused client
+ * certificate); anything else → `ENGINE_ERROR`, with the original as `cause`.
  * A `DdeError` passes through unchanged.
  */
 export function toDdeError(error: unknown, context: EngineCallContext): DdeError {
@@ -82,6 +103,13 @@ export function toDdeError(error: unknown, context: EngineCallContext): DdeError
     return new DdeError('ABORTED', `${capitalize(context.what)} was aborted`, options);
   }
   const socketCode = (error as { code?: unknown } | null)?.code;
+  if (typeof socketCode === 'string' && isTlsFailure(socketCode)) {
+    return new DdeError(
+      'ENGINE_UNAVAILABLE',
+      `${capitalize(context.what)} failed: the TLS connection to the Docker Engine at ${context.engine} failed (${socketCode}: ${error instanceof Error ? error.message : String(error)}): check ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (or the docker context's TLS files) and DOCKER_TLS_VERIFY`,
+      options,
+    );
+  }
   if (typeof socketCode === 'string' && UNREACHABLE.has(socketCode)) {
     const hint =
       socketCode === 'EACCES' || socketCode === 'EPERM'

@@ -9,7 +9,7 @@ export type {
   SshEndpoint,
   TcpEndpoint,
 } from './engine.ts';
-export { DEFAULT_SOCKET_PATH, dockerodeOptions, resolveEngine } from './engine.ts';
+export { createDockerClient, DEFAULT_SOCKET_PATH, dockerodeOptions, resolveEngine } from './engine.ts';
 export type { RegistryAuth, RegistryCredentials } from './image.ts';
 export type { DockerBackendOptions, PullPolicy } from './options.ts';
 export type { UpstreamMode } from './upstream.ts';

@@ -65,3 +65,20 @@ describe('parseDockerTime', () => {
     expect(parseDockerTime('yesterday')).toBeUndefined();
   });
 });
+
+describe('parseLogs with multi-byte characters', () => {
+  it('joins a character that the engine cut between two partial messages', () => {
+    const bytes = Buffer.from('aé', 'utf8'); // 61 c3 a9
+    const first = Buffer.concat([Buffer.from(`${T1} `), bytes.subarray(0, 2)]);
+    const second = Buffer.concat([Buffer.from(`${T2} `), bytes.subarray(2), Buffer.from('z\n')]);
+    const raw = (type: number, payload: Buffer) => {
+      const header = Buffer.alloc(8);
+      header.writeUInt8(type, 0);
+      header.writeUInt32BE(payload.length, 4);
+      return Buffer.concat([header, payload]);
+    };
+    expect(parseLogs(Buffer.concat([raw(1, first), raw(1, second)]), false)).toEqual([
+      { stream: 'stdout', time: new Date('2024-05-01T10:00:00.123Z'), text: 'aéz' },
+    ]);
+  });
+});

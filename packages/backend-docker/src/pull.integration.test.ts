@@ -121,4 +121,26 @@ await describeWithDocker('DockerBackend pulls', (docker) => {
     ).toContainEqual(expect.stringMatching(/up to date/i));
     expect(await always.remove(info.name)).toBe(true);
   });
+
+  it.skipIf(!registryAvailable())('stops a pull aborted by its signal, creating nothing', async () => {
+    await removeImage(docker, remote);
+    const controller = new AbortController();
+    const name = `${namespace}-abortpull`;
+    const error = await backend
+      .launch(
+        { name, image: remote, command: ['sleep', '3600'] },
+        {
+          signal: controller.signal,
+          onProgress: (event) => {
+            if (event.phase === 'pulling' && event.layer !== undefined) controller.abort();
+          },
+        },
+      )
+      .catch((caught: unknown) => caught);
+    expect(isDdeError(error) && error.code).toBe('ABORTED');
+    expect(await backend.list()).toEqual([]);
+    expect(
+      await docker.listContainers({ all: true, filters: { label: [`${NAMESPACE_LABEL}=${namespace}`] } }),
+    ).toEqual([]);
+  });
 });

@@ -25,6 +25,12 @@ export interface EngineProxy {
   readonly requests: RecordedRequest[];
   /** Destroys every open connection (both sides), as an engine restart would. */
   cutConnections(): void;
+  /**
+   * From now on, requests matching `predicate` still reach the engine, which acts on them, but
+   * the client's connection is destroyed instead of receiving the answer: the engine died
+   * between acting and answering. Returns a function that stops it.
+   */
+  cutAnswers(predicate: (request: RecordedRequest) => boolean): () => void;
   /** Stops the proxy and removes its socket. */
   close(): Promise<void>;
 }
@@ -39,6 +45,7 @@ export async function startEngineProxy(target = '/var/run/docker.sock'): Promise
   const socketPath = join(directory, 'docker.sock');
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
+  const cutters = new Set<(request: RecordedRequest) => boolean>();
   const server = createServer((req, res) => {
     const recorded: RecordedRequest = {
       method: req.method ?? '',
@@ -52,6 +59,11 @@ export async function startEngineProxy(target = '/var/run/docker.sock'): Promise
       // One engine connection per request, so that cutting connections never hits a reused one.
       { socketPath: target, method: req.method, path: req.url, headers: req.headers, agent: false },
       (answer) => {
+        if ([...cutters].some((cut) => cut(recorded))) {
+          answer.resume();
+          answer.on('end', () => req.socket.destroy());
+          return;
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
         answer.on('error', () => res.destroy());
@@ -79,6 +91,10 @@ export async function startEngineProxy(target = '/var/run/docker.sock'): Promise
     cutConnections() {
       for (const socket of sockets) socket.destroy();
       sockets.clear();
+    },
+    cutAnswers(predicate) {
+      cutters.add(predicate);
+      return () => cutters.delete(predicate);
     },
     async close() {
       for (const socket of sockets) socket.destroy();
