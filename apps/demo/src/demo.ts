@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DockerBackend, dockerodeOptions, resolveEngine } from '@dde/backend-docker';
+import { createDockerClient, DockerBackend, resolveEngine } from '@dde/backend-docker';
 import type { ContainerManagerOptions, Router } from '@dde/core';
 import {
   ContainerManager,
@@ -21,7 +21,6 @@ import {
   hostnameRouter,
   pathRouter,
 } from '@dde/core';
-import Dockerode from 'dockerode';
 import { Sessions } from './auth/session.ts';
 import { Signer } from './auth/signer.ts';
 import type { DemoConfig } from './config.ts';
@@ -63,7 +62,7 @@ export async function startDemo(
   log: DemoLog = (line) => process.stderr.write(`${line}\n`),
 ): Promise<RunningDemo> {
   const engine = resolveEngine();
-  const docker = new Dockerode(dockerodeOptions(engine.endpoint));
+  const docker = createDockerClient(engine.endpoint);
   try {
     await docker.ping();
   } catch (error) {
