@@ -180,7 +180,7 @@ describe('ContainerManager', () => {
     expect(backend.calls.inspect).toBe(3);
   });
 
-  it('looks up at most maxConcurrentLookups unknown names at once: a flood of made-up names finds nothing', async () => {
+  it('looks up at most maxConcurrentLookups unknown names at once, refusing more for now', async () => {
     const backend = new MemoryBackend({ namespace: 'flood' });
     backend.add({ name: 'real', state: 'created' }, { silent: true });
     backend.setInspectDelay(30);
@@ -190,12 +190,20 @@ describe('ContainerManager', () => {
       warn: (_fields: object, message: string) => void warnings.push(message),
     };
     const manager = managerFor(backend, { maxConcurrentLookups: 4, negativeCacheMs: 0, logger });
-    const flood = Array.from({ length: 50 }, (_, n) => manager.lookup(`made-up-${n}`));
-    // The real name arrives during the flood: no slot, so nothing (yet) rather than a fifth call.
-    expect(await manager.lookup('real')).toBeUndefined();
-    expect(await Promise.all(flood)).toEqual(Array.from({ length: 50 }, () => undefined));
+    const flood = Array.from({ length: 50 }, (_, n) =>
+      manager.lookup(`made-up-${n}`).catch((error) => error),
+    );
+    // The real name arrives during the flood: no slot, so a retryable refusal rather than a
+    // fifth engine call (or a false "not found").
+    await expect(manager.lookup('real')).rejects.toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message: expect.stringMatching(/maxConcurrentLookups 4/),
+    });
+    const outcomes = await Promise.all(flood);
+    expect(outcomes.slice(0, 4)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(outcomes.slice(4).every((outcome) => outcome?.code === 'LIMIT_EXCEEDED')).toBe(true);
     expect(backend.calls.inspect).toBe(4);
-    expect(warnings).toEqual(['too many lookups of unknown container names at once: answering not found']);
+    expect(warnings).toEqual(['too many lookups of unknown container names at once: refusing more for now']);
     // Once the slots are free, a lookup goes through again.
     expect((await manager.lookup('real'))?.name).toBe('real');
     expect(backend.calls.inspect).toBe(5);

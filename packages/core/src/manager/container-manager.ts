@@ -58,9 +58,10 @@ export interface ContainerManagerOptions {
   /** Deadline of the lookup a request for an unknown name triggers, in ms. Default 10000. */
   lookupTimeoutMs?: number;
   /**
-   * Most engine lookups of unknown names under way at once. Requests for further unknown names
-   * find nothing (a 404) until one ends: a flood of made-up names costs the engine at most this
-   * many calls at a time. Names in the table never need one. Default 32.
+   * Most engine lookups of unknown names under way at once. A lookup beyond them rejects with
+   * `LIMIT_EXCEEDED` (the proxy answers 429 with `Retry-After`) until one ends: a flood of
+   * made-up names costs the engine at most this many calls at a time. Names in the table never
+   * need one. Default 32.
    */
   maxConcurrentLookups?: number;
   /** Settings of the keep-alive pool opened to each upstream. */
@@ -307,7 +308,12 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     if (pending === undefined) {
       if (this.#lookups.size >= this.#maxConcurrentLookups) {
         this.#lookupsShed();
-        return Promise.resolve(undefined);
+        return Promise.reject(
+          new DdeError(
+            'LIMIT_EXCEEDED',
+            `Too many lookups of unknown container names at once (maxConcurrentLookups ${this.#maxConcurrentLookups}): try again shortly`,
+          ),
+        );
       }
       const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#lookupTimeoutMs)]);
       pending = this.backend
@@ -1031,7 +1037,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     if (now - this.#shedWarnedAt < 60_000) return;
     this.#logger.warn(
       { refused: this.#shedLookups, maxConcurrentLookups: this.#maxConcurrentLookups },
-      'too many lookups of unknown container names at once: answering not found',
+      'too many lookups of unknown container names at once: refusing more for now',
     );
     this.#shedWarnedAt = now;
     this.#shedLookups = 0;

@@ -697,6 +697,19 @@ describe('createProxy: the hot path', () => {
     // Found running but not yet probed: please wait.
     expect(replies.every((reply) => reply.status === 503 || reply.status === 200)).toBe(true);
   });
+  it('answers 429 with Retry-After while the lookups of unknown names are all taken', async () => {
+    const { port, backend } = await setup({}, pathRouter(), { maxConcurrentLookups: 1 });
+    backend.setInspectDelay(50);
+    const [first, second] = await Promise.all([
+      send(port, { path: '/docker/made-up-1/', headers: json }),
+      send(port, { path: '/docker/made-up-2/', headers: json }),
+    ]);
+    expect(first.status).toBe(404);
+    expect(second.status).toBe(429);
+    expect(second.headers['retry-after']).toBeDefined();
+    expect(JSON.parse(second.text)).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    expect(backend.calls.inspect).toBe(1);
+  });
 });
 
 describe('createProxy: errors', () => {
@@ -906,6 +919,37 @@ describe('createProxy: errors', () => {
     expect(bodies).toEqual(Array.from({ length: 20 }, (_, n) => `answer /${n}`));
     expect(mostInFlight).toBe(1);
     expect(started.connections() - dialled).toBeLessThanOrEqual(1);
+  });
+
+  it('answers 500 when a hook throws where no framework catches it: a pipelined turn, a lookup', async () => {
+    const { port, addTool, backend } = await setup({
+      userOf: (req) => {
+        if (req.url?.includes('boom')) throw new Error('userOf failed');
+        return undefined;
+      },
+      pleaseWait: {
+        title: (name) => {
+          if (name === 'late') throw new Error('title failed');
+          return name;
+        },
+      },
+    });
+    await addTool('piped', (_req, res) => res.end('fine'));
+    const answer = await rawExchange(
+      port,
+      'GET /docker/piped/a HTTP/1.1\r\nHost: a\r\n\r\nGET /docker/piped/boom HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    expect(answer).toMatch(
+      /^HTTP\/1\.1 200 OK[\s\S]*fine[\s\S]*HTTP\/1\.1 500 Internal Server Error[\s\S]*The proxy failed to handle this request/,
+    );
+    // A name found by a lookup is served after the request's own call has returned.
+    const started = await tool((_req, res) => res.end('late'));
+    backend.setUpstream('late', started.upstream);
+    backend.add({ name: 'late' }, { silent: true });
+    // Found starting: its please-wait page's title throws.
+    const reply = await send(port, { path: '/docker/late/', headers: html });
+    expect(reply.status).toBe(500);
+    expect(reply.text).toMatch(/The proxy failed to handle this request/);
   });
 
   it('cuts the connection of a pipelined response that dies mid-way, after the ones before it', async () => {

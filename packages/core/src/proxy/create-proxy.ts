@@ -24,6 +24,7 @@ import {
 } from './headers.ts';
 import type { PageSettings, PleaseWaitOptions } from './pages.ts';
 import {
+  cutResponse,
   pageSettings,
   send,
   sendError,
@@ -410,10 +411,25 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     // the socket when its turn comes) is handled then, one at a time, as nginx does: otherwise one
     // write of many small requests would open as many connections to the container at once.
     if (res.socket === null) {
-      res.once('socket', () => handleMatch(req, res, result));
+      res.once('socket', () => outsideTheApp(req, res, () => handleMatch(req, res, result)));
       return;
     }
     handleMatch(req, res, result);
+  }
+
+  /**
+   * Runs `handle` where no framework catches a throw (a pipelined request's turn, a lookup's
+   * answer): a throwing hook (`userOf`, a page title) becomes a 500 there, as the app's error
+   * handling would make it in the request's own call, instead of an uncaught exception.
+   */
+  function outsideTheApp(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      (manager.logger ?? silentLogger).error({ url: req.url, error }, 'the proxy failed to handle a request');
+      if (res.headersSent) cutResponse(res);
+      else sendError(req, res, 500, 'PROXY_ERROR', 'The proxy failed to handle this request.');
+    }
   }
 
   function handleMatch(req: IncomingMessage, res: ServerResponse, result: RouteMatch): void {
@@ -424,7 +440,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     }
     lookupThen(req, result.name, false, {
       found: (found) => {
-        if (!res.destroyed) handleRoute(req, res, result, found);
+        if (!res.destroyed) outsideTheApp(req, res, () => handleRoute(req, res, result, found));
       },
       missing: () => {
         if (!res.destroyed) sendNotFound(req, res);
