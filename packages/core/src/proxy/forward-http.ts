@@ -158,7 +158,11 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
     else res.writeHead(status, statusText, out);
-    this.#flush = (res as { flush?: () => void }).flush;
+    // Compression middleware holds small writes back until it has a block. A body of unknown
+    // length (server-sent events, streamed logs, NDJSON) is passed on piece by piece; a download
+    // of known length keeps the middleware's blocks (flushing each piece costs ratio and CPU).
+    const flush = (res as { flush?: () => void }).flush;
+    if (flush !== undefined && !declaresLength(headers)) this.#flush = flush;
   }
 
   onResponseData(chunk: Buffer, last: boolean): boolean {
@@ -170,8 +174,6 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
       return true;
     }
     const flowing = res.write(chunk);
-    // Compression middleware holds small writes back until it has a block: a relay passes each
-    // piece on as the container sent it (server-sent events, streamed logs).
     if (this.#flush !== undefined) this.#flush.call(res);
     if (flowing) return true;
     if (!this.#waitingForDrain) {
@@ -239,4 +241,12 @@ function keepAlongside(res: ServerResponse, out: string[], name: string): void {
   res.removeHeader(name);
   if (Array.isArray(value)) for (const item of value) out.push(name, item);
   else if (value !== undefined) out.push(name, String(value));
+}
+
+/** Whether the container's head gives the body's length (names as the container spelled them). */
+function declaresLength(headers: readonly string[]): boolean {
+  for (let index = 0; index < headers.length; index += 2) {
+    if ((headers[index] as string).toLowerCase() === 'content-length') return true;
+  }
+  return false;
 }
