@@ -11,6 +11,7 @@ import {
   describeWithDocker,
   eventually,
   fetchWhenReady,
+  localEngineSocket,
   NAMESPACE_LABEL,
   startEngineProxy,
   uniqueNamespace,
@@ -39,7 +40,7 @@ await describeWithDocker('DockerBackend on a real engine', (docker) => {
   const namespace = uniqueNamespace('bdtest');
   const backend = new DockerBackend({ namespace });
   const engine = resolveEngine();
-  const socketPath = engine.endpoint.kind === 'socket' ? engine.endpoint.socketPath : undefined;
+  const socketPath = localEngineSocket(engine.endpoint);
   let image: string;
   let counter = 0;
   const name = (label: string) => `${namespace}-${label}-${++counter}`;

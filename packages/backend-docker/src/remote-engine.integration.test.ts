@@ -9,6 +9,7 @@ import {
   buildImage,
   cleanupNamespace,
   describeWithDocker,
+  localEngineSocket,
   NAMESPACE_LABEL,
   uniqueNamespace,
 } from '@dde/test-support';
@@ -79,7 +80,7 @@ await describeWithDocker(
   (docker) => {
     const namespace = uniqueNamespace('bdtest');
     const engine = resolveEngine();
-    const socketPath = engine.endpoint.kind === 'socket' ? engine.endpoint.socketPath : undefined;
+    const socketPath = localEngineSocket(engine.endpoint);
     const certs = mkdtempSync(join(tmpdir(), 'dde-tls-'));
     let server: Server;
     let port = 0;

@@ -42,6 +42,24 @@ export async function requireDocker(docker: Dockerode = testDocker()): Promise<D
 }
 
 /**
+ * The local unix socket of the engine the tests use, for tests that put a proxy in front of it
+ * (the engine proxy, a TLS front). Undefined locally when the engine is remote (those tests then
+ * skip); with `CI=true` a remote engine throws instead, as CI must run every test.
+ */
+export function localEngineSocket(endpoint: {
+  readonly kind: string;
+  readonly socketPath?: string;
+}): string | undefined {
+  if (endpoint.kind === 'socket' && endpoint.socketPath !== undefined) return endpoint.socketPath;
+  if (process.env.CI === 'true') {
+    throw new Error(
+      `CI=true but the engine is reached over ${endpoint.kind}, not a local socket: the tests that proxy the engine socket need one (unset DOCKER_HOST)`,
+    );
+  }
+  return undefined;
+}
+
+/**
  * Declares a suite that needs a Docker Engine. Without one it shows up as skipped locally and
  * fails under `CI=true`. Call it at the top level of a test file with `await`:
  *

@@ -7,6 +7,7 @@ export {
   cleanupNamespace,
   describeWithDocker,
   dockerAvailable,
+  localEngineSocket,
   NAMESPACE_LABEL,
   removeImage,
   requireDocker,
