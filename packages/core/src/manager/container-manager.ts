@@ -19,7 +19,7 @@ import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
 import type { CullDecision, CullPolicy } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
-import { silentLogger } from '../lifecycle/logger.ts';
+import { OccasionalWarning, silentLogger } from '../lifecycle/logger.ts';
 import type { DdeMetrics, RemovalReason } from '../lifecycle/metrics.ts';
 import type { LaunchPlan } from '../plan.ts';
 import { planLaunch } from '../plan.ts';
@@ -193,9 +193,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #negativeCacheMs: number;
   readonly #lookupTimeoutMs: number;
   readonly #maxConcurrentLookups: number;
-  /** Lookups refused for want of a slot since the last warning, and when that was. */
-  #shedLookups = 0;
-  #shedWarnedAt = Number.NEGATIVE_INFINITY;
+  /** Said when lookups are refused for want of a slot. */
+  readonly #lookupsRefused: OccasionalWarning;
   readonly #closeBackend: boolean;
   readonly #closing = new AbortController();
   readonly #negative = new Map<string, number>();
@@ -230,6 +229,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.history = options.history ?? new MemoryHistory();
     this.#table = new RouteTable(options.pool);
     this.#logger = options.logger ?? silentLogger;
+    this.#lookupsRefused = new OccasionalWarning(
+      this.#logger,
+      'too many lookups of unknown container names at once: refusing more for now',
+    );
     this.#reconcileIntervalMs = nonNegative('reconcileIntervalMs', options.reconcileIntervalMs ?? 30_000);
     this.#negativeCacheMs = nonNegative('negativeCacheMs', options.negativeCacheMs ?? 1000);
     this.#lookupTimeoutMs = nonNegative('lookupTimeoutMs', options.lookupTimeoutMs ?? 10_000);
@@ -307,7 +310,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     let pending = this.#lookups.get(name);
     if (pending === undefined) {
       if (this.#lookups.size >= this.#maxConcurrentLookups) {
-        this.#lookupsShed();
+        this.#lookupsRefused.note({ maxConcurrentLookups: this.#maxConcurrentLookups });
         return Promise.reject(
           new DdeError(
             'LIMIT_EXCEEDED',
@@ -1028,19 +1031,6 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     } catch (error) {
       failed(error);
     }
-  }
-
-  /** Counts a lookup refused for want of a slot; says so in the log at most once a minute. */
-  #lookupsShed(): void {
-    this.#shedLookups++;
-    const now = Date.now();
-    if (now - this.#shedWarnedAt < 60_000) return;
-    this.#logger.warn(
-      { refused: this.#shedLookups, maxConcurrentLookups: this.#maxConcurrentLookups },
-      'too many lookups of unknown container names at once: refusing more for now',
-    );
-    this.#shedWarnedAt = now;
-    this.#shedLookups = 0;
   }
 
   #rememberMissing(name: string): void {

@@ -1,9 +1,6 @@
 import type { ActivityRecord, History, HistoryQuery } from '../history/history.ts';
-import type { Logger } from '../lifecycle/logger.ts';
+import { type Logger, OccasionalWarning } from '../lifecycle/logger.ts';
 import type { Route } from '../manager/route-table.ts';
-
-/** At most one warning per this many ms while records keep failing. */
-const WARN_EVERY_MS = 60_000;
 
 /**
  * The proxy's view of a {@link History}: `record` never throws. It runs inside socket callbacks
@@ -12,13 +9,11 @@ const WARN_EVERY_MS = 60_000;
  */
 export class SafeHistory implements History {
   readonly #history: History;
-  readonly #logger: Logger;
-  #warnedAt = Number.NEGATIVE_INFINITY;
-  #failures = 0;
+  readonly #failing: OccasionalWarning;
 
   constructor(history: History, logger: Logger) {
     this.#history = history;
-    this.#logger = logger;
+    this.#failing = new OccasionalWarning(logger, 'cannot record activity');
   }
 
   /**
@@ -34,7 +29,7 @@ export class SafeHistory implements History {
     try {
       this.#history.record(containerName, record);
     } catch (error) {
-      this.#failed(containerName, error);
+      this.#failing.note({ name: containerName, error });
     }
   }
 
@@ -52,18 +47,5 @@ export class SafeHistory implements History {
 
   close(): Promise<void> {
     return this.#history.close();
-  }
-
-  #failed(name: string, error: unknown): void {
-    this.#failures++;
-    const now = Date.now();
-    if (now - this.#warnedAt < WARN_EVERY_MS) return;
-    this.#warnedAt = now;
-    try {
-      this.#logger.warn({ name, error, failures: this.#failures }, 'cannot record activity');
-    } catch {
-      // A logger that throws must not break proxying either.
-    }
-    this.#failures = 0;
   }
 }
