@@ -598,22 +598,19 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     entry?.probe?.abort();
     this.#removing.set(name, reason);
     let removed: boolean;
+    let forgotten: Promise<void> | undefined;
     try {
       removed = await this.backend.remove(name, options);
     } finally {
       const current = this.#table.get(name);
       if (current && !current.launching) {
         this.#rememberDestroyed(current.info.id);
-        this.#removeEntry(current);
+        forgotten = this.#removeEntry(current);
       }
       this.#removing.delete(name);
     }
-    try {
-      await this.history.remove(name);
-    } catch (error) {
-      // The container is gone either way: a failing history only keeps its records.
-      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
-    }
+    // Also when the table did not know it: whatever was recorded under the name goes.
+    await (forgotten ?? this.#forgetHistory(name));
     if (removed || entry !== undefined) this.metrics?.removed(reason);
     this.#logger.info({ name, removed, reason }, 'removed container');
     return removed;
@@ -1012,24 +1009,26 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     });
   }
 
-  #removeEntry(entry: RouteEntry): void {
-    if (this.#table.get(entry.name) !== entry) return;
+  /**
+   * Takes a container out of the table and forgets its history, however it went (removed here,
+   * `docker rm`, another instance): otherwise every name ever seen would keep its records.
+   * Resolves once the history has forgotten it.
+   */
+  #removeEntry(entry: RouteEntry): Promise<void> {
+    if (this.#table.get(entry.name) !== entry) return Promise.resolve();
     entry.removed = true;
     this.#table.delete(entry);
-    const reason = this.#removing.get(entry.name);
-    // Gone by itself (docker rm, another instance): its history goes too, as with remove()
-    // (which forgets it itself), or every container name ever seen would keep its records.
-    if (reason === undefined) this.#forgetHistory(entry.name);
-    this.emit('removed', { name: entry.name, reason });
+    const forgotten = this.#forgetHistory(entry.name);
+    this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
+    return forgotten;
   }
 
-  #forgetHistory(name: string): void {
-    const failed = (error: unknown): void =>
-      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
+  /** Forgets a removed container's history; never rejects (a failing history keeps its records). */
+  async #forgetHistory(name: string): Promise<void> {
     try {
-      this.history.remove(name).catch(failed);
+      await this.history.remove(name);
     } catch (error) {
-      failed(error);
+      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
     }
   }
 
