@@ -12,12 +12,14 @@ export type FieldList<T> = { readonly [K in keyof Required<T>]: true };
  * default used. `prefix` names where the object sits (`capacity.`), `owner` what it configures.
  */
 export function refuseUnknownFields(
-  value: object,
+  value: unknown,
   fields: Readonly<Record<string, true>>,
   owner: string,
   refuse: (field: string, message: string) => DdeError,
   prefix = '',
 ): void {
+  // Not an object at all: the field's own check says what it must be.
+  if (typeof value !== 'object' || value === null) return;
   for (const key of Object.keys(value)) {
     if (Object.hasOwn(fields, key)) continue;
     const known = Object.keys(fields);

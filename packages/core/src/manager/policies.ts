@@ -60,10 +60,6 @@ const CULLING_FIELDS: FieldList<CullingOptions> = {
   intervalMs: true,
 };
 
-function isObject(value: unknown): value is object {
-  return typeof value === 'object' && value !== null;
-}
-
 /** Throws `INVALID_OPTION` for bad lifecycle options; returns them otherwise. */
 export function validatePolicies(options: {
   capacity?: CapacityOptions | undefined;
@@ -71,10 +67,9 @@ export function validatePolicies(options: {
   culling?: CullingOptions | undefined;
 }): void {
   const { capacity, limits, culling } = options;
-  if (isObject(capacity))
-    refuseUnknownFields(capacity, CAPACITY_FIELDS, 'capacity', invalidOption, 'capacity.');
-  if (isObject(limits)) refuseUnknownFields(limits, LIMIT_FIELDS, 'limits', invalidOption, 'limits.');
-  if (isObject(culling)) refuseUnknownFields(culling, CULLING_FIELDS, 'culling', invalidOption, 'culling.');
+  refuseUnknownFields(capacity, CAPACITY_FIELDS, 'capacity', invalidOption, 'capacity.');
+  refuseUnknownFields(limits, LIMIT_FIELDS, 'limits', invalidOption, 'limits.');
+  refuseUnknownFields(culling, CULLING_FIELDS, 'culling', invalidOption, 'culling.');
   if (capacity !== undefined) {
     positive('capacity.memoryBudgetMb', capacity.memoryBudgetMb);
     const policy = capacity.overBudget ?? 'refuse';

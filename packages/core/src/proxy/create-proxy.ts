@@ -721,9 +721,7 @@ function resolveOptions(options: ProxyOptions): Settings {
     throw invalidOption('router', 'is required: pathRouter() or hostnameRouter({ suffix })');
   }
   refuseUnknownFields(options, PROXY_FIELDS, 'the proxy', invalidOption);
-  if (typeof options.pleaseWait === 'object' && options.pleaseWait !== null) {
-    refuseUnknownFields(options.pleaseWait, PLEASE_WAIT_FIELDS, 'pleaseWait', invalidOption, 'pleaseWait.');
-  }
+  refuseUnknownFields(options.pleaseWait, PLEASE_WAIT_FIELDS, 'pleaseWait', invalidOption, 'pleaseWait.');
   const denyStatus = options.denyStatus ?? 403;
   if (denyStatus !== 403 && denyStatus !== 404) throw invalidOption('denyStatus', 'must be 403 or 404');
   const upstreamHost = options.upstreamHost ?? 'preserve';

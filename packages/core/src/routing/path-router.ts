@@ -44,9 +44,7 @@ const PATH_ROUTER_FIELDS: FieldList<PathRouterOptions> = {
  * ```
  */
 export function pathRouter(options: PathRouterOptions = {}): Router {
-  if (typeof options === 'object' && options !== null) {
-    refuseUnknownFields(options, PATH_ROUTER_FIELDS, 'pathRouter', invalidOption);
-  }
+  refuseUnknownFields(options, PATH_ROUTER_FIELDS, 'pathRouter', invalidOption);
   const prefix = normalizePrefix(options.prefix ?? '/docker');
   const origin = options.origin === undefined ? '' : normalizeOrigin(options.origin, 'origin');
   const allowEncodedSlashes = options.allowEncodedSlashes ?? false;
