@@ -186,7 +186,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   let closing = false;
   /** Whether the log already says that a body parser runs before the proxy. */
   let warnedBodyRead = false;
-  const history = new SafeHistory(manager.history, manager.logger ?? silentLogger);
+  const logger = manager.logger ?? silentLogger;
+  const history = new SafeHistory(manager.history, logger);
   const forwarding: ForwardSettings = {
     headersTimeoutMs: settings.upstreamTimeoutMs,
     bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
@@ -251,7 +252,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   function bodyAlreadyRead(req: IncomingMessage, res: ServerResponse, name: string): void {
     if (!warnedBodyRead) {
       warnedBodyRead = true;
-      (manager.logger ?? silentLogger).warn({ name, method: req.method }, BODY_ALREADY_READ);
+      logger.warn({ name, method: req.method }, BODY_ALREADY_READ);
     }
     sendError(req, res, 500, 'BODY_ALREADY_READ', BODY_ALREADY_READ);
   }
@@ -426,7 +427,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     try {
       handle();
     } catch (error) {
-      (manager.logger ?? silentLogger).error({ url: req.url, error }, 'the proxy failed to handle a request');
+      logger.error({ url: req.url, error }, 'the proxy failed to handle a request');
       if (res.headersSent) cutResponse(res);
       else sendError(req, res, 500, 'PROXY_ERROR', 'The proxy failed to handle this request.');
     }
