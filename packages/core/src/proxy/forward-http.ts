@@ -132,7 +132,14 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#finish(499);
   };
 
-  onResponseStart({ status, statusText, headers, connection, transferCodings }: ResponseHead): void {
+  onResponseStart({
+    status,
+    statusText,
+    headers,
+    connection,
+    transferCodings,
+    bodyLength,
+  }: ResponseHead): void {
     const res = this.#forward.res;
     if (res.destroyed) {
       this.exchange?.abort();
@@ -162,7 +169,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     // length (server-sent events, streamed logs, NDJSON) is passed on piece by piece; a download
     // of known length keeps the middleware's blocks (flushing each piece costs ratio and CPU).
     const flush = (res as { flush?: () => void }).flush;
-    if (flush !== undefined && !declaresLength(headers)) this.#flush = flush;
+    if (flush !== undefined && bodyLength === undefined) this.#flush = flush;
   }
 
   onResponseData(chunk: Buffer, last: boolean): boolean {
@@ -241,12 +248,4 @@ function keepAlongside(res: ServerResponse, out: string[], name: string): void {
   res.removeHeader(name);
   if (Array.isArray(value)) for (const item of value) out.push(name, item);
   else if (value !== undefined) out.push(name, String(value));
-}
-
-/** Whether the container's head gives the body's length (names as the container spelled them). */
-function declaresLength(headers: readonly string[]): boolean {
-  for (let index = 0; index < headers.length; index += 2) {
-    if ((headers[index] as string).toLowerCase() === 'content-length') return true;
-  }
-  return false;
 }

@@ -69,6 +69,7 @@ describe('ResponseParser', () => {
         connection: undefined,
         keepAlive: true,
         keepAliveTimeoutMs: undefined,
+        bodyLength: 5,
       },
     ]);
   });
@@ -80,6 +81,7 @@ describe('ResponseParser', () => {
     const whole = parse(response);
     expect(whole.body).toBe('hello abcdefghijklmnopqrstuvwxy');
     expect(whole.done).toBe(true);
+    expect(whole.heads[0]?.bodyLength).toBeUndefined(); // chunked: no length ahead
     expect(whole.used).toBe(response.length);
     for (let cut = 1; cut < response.length; cut++) {
       expect(parse(response, { cuts: [cut] }), `cut at ${cut}`).toEqual(whole);

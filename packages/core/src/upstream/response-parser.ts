@@ -31,6 +31,11 @@ export interface ResponseHead {
    * carries them, so whoever passes it on must say so in its own `Transfer-Encoding`.
    */
   readonly transferCodings: string | undefined;
+  /**
+   * The body's length when a `Content-Length` frames it; undefined for a body sent chunked or
+   * until the close, and for none.
+   */
+  readonly bodyLength: number | undefined;
 }
 
 /** Where the parser reports what it read. */
@@ -314,6 +319,7 @@ export class ResponseParser {
         transferEncoding === undefined || state === DONE
           ? undefined
           : codingsBesidesChunked(transferEncoding),
+      bodyLength: state === LENGTH ? contentLength : undefined,
     });
   }
 
