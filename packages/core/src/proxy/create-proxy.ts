@@ -525,12 +525,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           return;
         }
         if (route.phase !== 'ready' || route.upstream === undefined) {
-          writeSocketResponse(
-            socket,
-            503,
-            `Container ${route.name} is starting.`,
-            `retry-after: ${settings.pages.retryAfterSeconds}\r\n`,
-          );
+          writeSocketResponse(socket, 503, `Container ${route.name} is starting.`, [
+            'retry-after',
+            String(settings.pages.retryAfterSeconds),
+          ]);
           return;
         }
         if (match.path.startsWith(RESERVED_PATH_PREFIX)) {
@@ -601,7 +599,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       return true;
     }
     if (result.kind === 'redirect') {
-      writeSocketResponse(socket, 308, `Moved to ${result.location}`, `location: ${result.location}\r\n`);
+      writeSocketResponse(socket, 308, `Moved to ${result.location}`, ['location', result.location]);
       return true;
     }
     if (result.kind === 'reject') {
@@ -627,8 +625,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       denied: (status) => writeSocketDenial(socket, status),
       failed: (error) => {
         const { status, message, retryAfter } = lookupFailed(error);
-        const extra = retryAfter.length === 2 ? `${retryAfter[0]}: ${retryAfter[1]}\r\n` : undefined;
-        writeSocketResponse(socket, status === 404 ? 503 : status, message, extra);
+        writeSocketResponse(socket, status === 404 ? 503 : status, message, retryAfter);
       },
     });
     return true;

@@ -6,7 +6,7 @@ import type { Route } from '../manager/route-table.ts';
 import { equalsIgnoreCase } from '../upstream/characters.ts';
 import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstream/response-parser.ts';
 import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
-import { writeSocketResponse } from './pages.ts';
+import { headerLines, writeSocketResponse } from './pages.ts';
 import type { SafeHistory } from './safe-history.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
@@ -330,14 +330,6 @@ function switchingProtocols(head: ResponseHead, rewrite: ResponseRewrite | undef
     });
   }
   return `HTTP/1.1 101 ${head.statusText}\r\n${headerLines(headers)}\r\n`;
-}
-
-/** Flat `[name, value, ...]` headers as the lines of a head, each ending in CRLF. */
-function headerLines(headers: readonly string[]): string {
-  let lines = '';
-  for (let index = 0; index < headers.length; index += 2)
-    lines += `${headers[index]}: ${headers[index + 1]}\r\n`;
-  return lines;
 }
 
 /**

@@ -206,22 +206,31 @@ function capitalize(text: string): string {
 
 /**
  * Answers an upgrade request on its raw socket (the handshake was refused), then closes the
- * socket once the answer is written.
+ * socket once the answer is written. `extraHeaders` is a flat `[name, value, ...]` list, as for
+ * {@link send}.
  */
 export function writeSocketResponse(
   socket: Duplex,
   status: number,
   message: string,
-  extraHeaders = '',
+  extraHeaders: readonly string[] = [],
 ): void {
   if (socket.destroyed) return;
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = Buffer.from(`${message}\n`);
+  const body = `${message}\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\ncache-control: no-store\r\n${extraHeaders}\r\n${body.toString()}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${headerLines(extraHeaders)}\r\n${body}`,
   );
   socket.once('finish', () => socket.destroy());
+}
+
+/** Flat `[name, value, ...]` headers as the lines of a head, each ending in CRLF. */
+export function headerLines(headers: readonly string[]): string {
+  let lines = '';
+  for (let index = 0; index < headers.length; index += 2)
+    lines += `${headers[index]}: ${headers[index + 1]}\r\n`;
+  return lines;
 }
