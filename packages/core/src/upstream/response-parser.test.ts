@@ -201,9 +201,10 @@ describe('ResponseParser', () => {
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n',
       /chunked/,
     ],
-    ['a bare LF in the head', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', /bare LF/],
-    ['a bare LF between fields', 'HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\r\n', /bare LF/],
     ['a bare CR', 'HTTP/1.1 200 OK\r\nA: 1\rB: 2\r\n\r\n', /bare CR/],
+    ['a bare CR ending a line', 'HTTP/1.1 200 OK\r\nA: 1\r\r\n\r\n', /bare CR/],
+    ['a bare CR in an LF-only head', 'HTTP/1.1 200 OK\nA: 1\rB: 2\n\n', /bare CR/],
+    ['obsolete folding in an LF-only head', 'HTTP/1.1 200 OK\nA: 1\n continued\n\n', /malformed header/],
     [
       'obsolete folding',
       'HTTP/1.1 200 OK\r\nA: 1\r\n  continued\r\nContent-Length: 0\r\n\r\n',
@@ -232,11 +233,59 @@ describe('ResponseParser', () => {
     ['a chunk size that overflows', 'fffffffffffffffff\r\n', /too large/],
     ['a chunk without its CRLF', '5\r\nhelloX\r\n', /CRLF/],
     ['a chunk with only its CR', '5\r\nhello\rX', /CRLF/],
-    ['a bare LF after a chunk size', '5\nhello\r\n', /bare LF/],
+    ['a bare CR after a chunk size', '5\rhello\r\n', /chunk size/],
+    ['a bare CR after chunk data', '5\r\nhello\r5\r\n', /CRLF/],
     ['a control character in an extension', '5;a=\x01\r\nhello\r\n', /chunk size/],
     ['a malformed trailer', '0\r\nnot a field\r\n\r\n', /trailer/],
   ])('refuses %s in a chunked body', (_name, body, message) => {
     expect(parseError(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`)).toMatch(message);
+  });
+
+  it.each([
+    ['LF-only', 'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\n\nhello'],
+    ['mixed', 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\nContent-Length: 5\r\n\nhello'],
+    ['LF then CRLF', 'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\n\r\nhello'],
+  ])('accepts %s line ends in the head, whole or in pieces (RFC 9112 §2.2, as nginx)', (_name, response) => {
+    for (const cuts of [[], [3], [16], [20, 40], [response.length - 7, response.length - 6]]) {
+      const result = parse(`${response}HTTP/1.1 200 stale\r\n\r\n`, { cuts });
+      expect(result.heads[0]?.headers).toEqual(['Content-Type', 'text/plain', 'Content-Length', '5']);
+      expect(result.body).toBe('hello');
+      expect(result.used).toBe(response.length);
+    }
+  });
+
+  it('ends an LF-only head at its blank line even when the body holds CRLFCRLF', () => {
+    const result = parse('HTTP/1.1 200 OK\nContent-Length: 6\n\nab\r\n\r\n');
+    expect(result.body).toBe('ab\r\n\r\n');
+    expect(result.done).toBe(true);
+  });
+
+  it('skips the fields of an interim response, LF-only too', () => {
+    const result = parse(
+      'HTTP/1.1 103 Early Hints\nLink: </a.css>\n\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx',
+    );
+    expect(result.heads.map((head) => head.status)).toEqual([200]);
+    expect(result.body).toBe('x');
+  });
+
+  it('accepts lone LFs in chunked framing and trailers', () => {
+    const result = parse(
+      'HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n3;x=1\nabc\r\n0\nT: 1\n\n',
+      {
+        cuts: [44, 50],
+      },
+    );
+    expect(result.body).toBe('helloabc');
+    expect(result.done).toBe(true);
+  });
+
+  it.each([
+    ['no HTTP/1. prefix', 'ICY 2', /status line/],
+    ['a bare CR', 'HTTP/1.1 200 OK\rX', /bare CR/],
+    ['a NUL', 'HTTP/1.1 200 OK\r\nA: \x00', /control character/],
+  ])('refuses an incomplete head with %s at once', (_name, response, message) => {
+    expect(parseError(response)).toMatch(message);
+    expect(() => parse(response, { cuts: [1, 4] })).toThrow(message);
   });
 
   it('refuses heads larger than the limit, even when they arrive in pieces', () => {

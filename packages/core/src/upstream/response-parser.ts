@@ -6,8 +6,12 @@ import { codingsBesidesChunked } from './transfer-coding.ts';
  *
  * Strict because a reverse proxy that guesses where a response ends can hand one user's bytes
  * to another's request: anything ambiguous (both `Content-Length` and `Transfer-Encoding`,
- * duplicate or malformed lengths, bare CR or LF, obsolete line folding, control characters,
- * malformed chunks) is an error, and the connection that carried it is never reused.
+ * duplicate or malformed lengths, a bare CR, obsolete line folding, control characters,
+ * malformed chunks) is an error, and the connection that carried it is never reused. A lone LF
+ * ends a line, in the head and in chunked framing, as RFC 9112 §2.2 allows and nginx, curl and
+ * browsers accept (busybox httpd passes a CGI's LF-only headers on). An incomplete head that
+ * already holds a bare CR, a control character or no `HTTP/1.` prefix is refused at once, not
+ * when the server finally closes.
  * Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; chunked when
  * `Transfer-Encoding` ends with `chunked`; else `Content-Length`; else until the server closes.
  */
@@ -196,24 +200,35 @@ export class ResponseParser {
       this.#pending = undefined;
     }
     const limit = buffer === data ? end : buffer.length;
-    let found = buffer.indexOf(CRLF_CRLF, searchFrom);
+    // CRLFCRLF first: one native search finds the end of almost every head. An LF-only blank line
+    // before it is found by the parse of the head itself.
+    let headEnd = buffer.indexOf(CRLF_CRLF, searchFrom);
     // The shared read buffer holds stale bytes past `end`.
-    if (found !== -1 && found + 4 > limit) found = -1;
-    if (found === -1) {
-      if (limit - from > this.#maxHeaderBytes) throw tooLarge(this.#maxHeaderBytes);
-      this.#pending = buffer === data ? Buffer.from(data.subarray(pos, end)) : buffer;
-      return end;
-    }
-    if (found + 4 - from > this.#maxHeaderBytes) throw tooLarge(this.#maxHeaderBytes);
-    const next = buffer === data ? found + 4 : pos + found + 4 - prior;
-    this.#parseHead(buffer.toString('latin1', from, found));
-    return next;
+    if (headEnd !== -1 && headEnd + 4 > limit) headEnd = -1;
+    if (headEnd === -1) {
+      // Bounded view: a search must never run into the stale bytes.
+      const view = buffer.subarray(0, limit);
+      headEnd = lfHeadEnd(view, searchFrom);
+      if (headEnd === -1) {
+        if (limit - from > this.#maxHeaderBytes) throw tooLarge(this.#maxHeaderBytes);
+        checkPartialHead(view, from, prior > 0 ? prior - 1 : from);
+        this.#pending = buffer === data ? Buffer.from(data.subarray(pos, end)) : buffer;
+        return end;
+      }
+    } else headEnd += 4;
+    const used = this.#parseHead(buffer.toString('latin1', from, headEnd));
+    if (used > this.#maxHeaderBytes) throw tooLarge(this.#maxHeaderBytes);
+    return buffer === data ? from + used : pos + used - prior;
   }
 
-  #parseHead(text: string): void {
+  /**
+   * Parses a head that ends with a blank line somewhere in `text`; returns how many characters
+   * it took (up to the end of the first blank line).
+   */
+  #parseHead(text: string): number {
     // One pass over the head: it checks every character (names are tokens; values and the
-    // reason phrase hold no control character but HTAB; every line ends with CRLF) while it
-    // finds the fields. Obsolete line folding fails as a line that does not start with a name.
+    // reason phrase hold no control character but HTAB; every line ends with CRLF or LF) while
+    // it finds the fields. Obsolete line folding fails as a line that does not start with a name.
     const length = text.length;
     if (length < 12 || !text.startsWith('HTTP/1.')) {
       throw new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(text.slice(0, 40))}`);
@@ -225,24 +240,29 @@ export class ResponseParser {
       throw malformedStatusLine(text);
     }
     let statusText = '';
-    if (pos < length && text.charCodeAt(pos) !== 13) {
-      if (text.charCodeAt(pos) !== 32) throw malformedStatusLine(text);
+    const afterStatus = text.charCodeAt(pos);
+    if (afterStatus !== 13 && afterStatus !== 10) {
+      if (afterStatus !== 32) throw malformedStatusLine(text);
       pos = scanValue(text, pos + 1);
       statusText = text.slice(13, pos);
     }
-    pos = afterCrlf(text, pos);
-    if (status < 200 && !(status === 101 && this.#upgrade)) {
-      // 101 would switch protocols on a pooled connection that never asked to upgrade.
-      if (status === 101) throw new ResponseParseError('101 Switching Protocols without an upgrade request');
-      return; // Interim response (100 Continue, 103 Early Hints): the final one follows.
-    }
+    pos = afterLineEnd(text, pos);
+    const interim = status < 200 && !(status === 101 && this.#upgrade);
+    // 101 would switch protocols on a pooled connection that never asked to upgrade.
+    if (status === 101 && interim)
+      throw new ResponseParseError('101 Switching Protocols without an upgrade request');
 
     const headers: string[] = [];
     let contentLength = -1;
     let transferEncoding: string | undefined;
     let connection: string | undefined;
     let keepAliveHeader: string | undefined;
-    while (pos < length) {
+    for (;;) {
+      const first = text.charCodeAt(pos);
+      if (first === 13 || first === 10) {
+        pos = afterLineEnd(text, pos); // the blank line: the head ends
+        break;
+      }
       const nameStart = pos;
       while (pos < length && TOKEN_CHARACTER[text.charCodeAt(pos)] === 1) pos++;
       if (pos === nameStart || text.charCodeAt(pos) !== 58 /* : */) {
@@ -258,7 +278,7 @@ export class ResponseParser {
       let valueEnd = pos;
       while (valueEnd > valueStart && isWhitespace(text.charCodeAt(valueEnd - 1))) valueEnd--;
       const value = text.slice(valueStart, valueEnd);
-      pos = afterCrlf(text, pos);
+      pos = afterLineEnd(text, pos);
       headers.push(name, value);
       // Only four names matter for framing; their lengths tell them apart before any compare.
       const size = name.length;
@@ -273,6 +293,8 @@ export class ResponseParser {
         } else if (equalsIgnoreCase(name, 'keep-alive')) keepAliveHeader = value;
       }
     }
+    // Interim response (100 Continue, 103 Early Hints): its fields go, the final one follows.
+    if (interim) return pos;
 
     let close = false;
     let keepAliveToken = false;
@@ -321,9 +343,10 @@ export class ResponseParser {
           : codingsBesidesChunked(transferEncoding),
       bodyLength: state === LENGTH ? contentLength : undefined,
     });
+    return pos;
   }
 
-  /** One CRLF-terminated line from `pos`, without its CRLF; undefined (rest kept) when incomplete. */
+  /** One line from `pos` (ended by CRLF or a lone LF), without its end; undefined (rest kept) when incomplete. */
   #readLine(
     data: Buffer,
     pos: number,
@@ -345,8 +368,8 @@ export class ResponseParser {
       text = this.#pending.toString('latin1') + text;
       this.#pending = undefined;
     }
-    if (text.charCodeAt(text.length - 1) !== 13) throw new ResponseParseError('bare LF in the chunked body');
-    return { text: text.slice(0, -1), next: lf + 1 };
+    // A CR elsewhere in the line is refused by whoever reads the line.
+    return { text: text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text, next: lf + 1 };
   }
 
   #readChunkSize(data: Buffer, pos: number, end: number): number {
@@ -364,6 +387,10 @@ export class ResponseParser {
 
   #readChunkEnd(data: Buffer, pos: number, end: number): number {
     if (!this.#chunkCr) {
+      if (data[pos] === 10) {
+        this.#state = CHUNK_SIZE; // a lone LF, as nginx takes it
+        return pos + 1;
+      }
       if (data[pos] !== 13) throw new ResponseParseError('chunk data not followed by CRLF');
       this.#chunkCr = true;
       pos++;
@@ -395,27 +422,69 @@ export class ResponseParser {
   }
 }
 
-/** The index of the CR that ends the value starting at `pos` (or the end of the head). */
+/** The index of the CR or LF that ends the value starting at `pos`. */
 function scanValue(text: string, pos: number): number {
   const length = text.length;
   while (pos < length) {
     const code = text.charCodeAt(pos);
     if (VALUE_CHARACTER[code] !== 1) {
-      if (code === 13) return pos;
-      throw new ResponseParseError(
-        code === 10 ? 'bare LF in the response head' : 'control character in the response head',
-      );
+      if (code === 13 || code === 10) return pos;
+      throw new ResponseParseError('control character in the response head');
     }
     pos++;
   }
   return pos;
 }
 
-/** Past the CRLF at `pos` (the head's end has none: its CRLFCRLF was cut off). */
-function afterCrlf(text: string, pos: number): number {
-  if (pos >= text.length) return pos;
-  if (text.charCodeAt(pos + 1) !== 10) throw new ResponseParseError('bare CR in the response head');
+/** Past the CRLF or lone LF at `pos`; a CR without its LF is refused. */
+function afterLineEnd(text: string, pos: number): number {
+  const code = text.charCodeAt(pos);
+  if (code === 10) return pos + 1;
+  if (code !== 13 || text.charCodeAt(pos + 1) !== 10)
+    throw new ResponseParseError('bare CR in the response head');
   return pos + 2;
+}
+
+/**
+ * Where a head ends whose blank line has a lone LF in it (`\n\n` or `\n\r\n`), searching
+ * `view` from `from`; -1 when no blank line is complete yet.
+ */
+function lfHeadEnd(view: Buffer, from: number): number {
+  const limit = view.length;
+  for (let lf = view.indexOf(10, from); lf !== -1; lf = view.indexOf(10, lf + 1)) {
+    const next = view[lf + 1];
+    if (next === 10) return lf + 2;
+    if (next === 13 && view[lf + 2] === 10) return lf + 3;
+    if (lf + 2 >= limit) return -1;
+  }
+  return -1;
+}
+
+const STATUS_PREFIX = 'HTTP/1.';
+
+/**
+ * Refuses an incomplete head already known bad, so the client gets its 502 now rather than when
+ * the server closes (or never, on a keep-alive connection): no `HTTP/1.` prefix, a CR not
+ * followed by LF, or a control character. Scans from `scanFrom` (bytes before it were checked).
+ */
+function checkPartialHead(view: Buffer, from: number, scanFrom: number): void {
+  const limit = view.length;
+  for (let index = from; index < limit && index - from < STATUS_PREFIX.length; index++) {
+    if (view[index] !== STATUS_PREFIX.charCodeAt(index - from)) {
+      throw new ResponseParseError(
+        `not an HTTP/1.x status line: ${JSON.stringify(view.toString('latin1', from, Math.min(limit, from + 40)))}`,
+      );
+    }
+  }
+  for (let index = Math.max(from, scanFrom); index < limit; index++) {
+    const code = view[index] as number;
+    if (code === 13) {
+      if (index + 1 < limit && view[index + 1] !== 10)
+        throw new ResponseParseError('bare CR in the response head');
+    } else if (code !== 10 && VALUE_CHARACTER[code] !== 1) {
+      throw new ResponseParseError('control character in the response head');
+    }
+  }
 }
 
 function digitAt(text: string, index: number): number {
