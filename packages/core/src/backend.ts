@@ -171,6 +171,29 @@ export interface ContainerHealthEvent extends ContainerEventBase {
   readonly health: 'starting' | 'healthy' | 'unhealthy';
 }
 
+/** A container's processes were frozen (`paused`) or thawed (`unpaused`). */
+export interface ContainerPauseEvent extends ContainerEventBase {
+  /** What happened. */
+  readonly type: 'paused' | 'unpaused';
+}
+
+/**
+ * A container was attached to or detached from a network, so the address the proxy reaches it at
+ * may have changed. Engines name the network, not the container: the event carries the
+ * container's id only, and may concern containers of other namespaces (consumers ignore ids they
+ * do not manage).
+ */
+export interface ContainerNetworkEvent {
+  /** What happened. */
+  readonly type: 'network-connected' | 'network-disconnected';
+  /** The engine's id for the container. */
+  readonly id: string;
+  /** The network's name or id, as the engine reports it. */
+  readonly network: string;
+  /** When the engine saw the change. */
+  readonly time: Date;
+}
+
 /** Events may have been missed (the stream reconnected): reconcile with {@link ContainerBackend.list}. */
 export interface ResyncEvent {
   /** What happened. */
@@ -182,7 +205,13 @@ export interface ResyncEvent {
 }
 
 /** A change pushed by {@link ContainerBackend.events}. */
-export type BackendEvent = ContainerLifecycleEvent | ContainerDiedEvent | ContainerHealthEvent | ResyncEvent;
+export type BackendEvent =
+  | ContainerLifecycleEvent
+  | ContainerDiedEvent
+  | ContainerHealthEvent
+  | ContainerPauseEvent
+  | ContainerNetworkEvent
+  | ResyncEvent;
 
 /**
  * Where containers run: a Docker Engine, AWS ECS, or a test double. Implementations map their

@@ -7,6 +7,8 @@ export type {
   ContainerHealthEvent,
   ContainerInfo,
   ContainerLifecycleEvent,
+  ContainerNetworkEvent,
+  ContainerPauseEvent,
   ContainerState,
   LaunchOptions,
   LaunchProgress,

@@ -596,6 +596,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const reason = options.reason ?? 'manual';
     const entry = this.#table.get(name);
     entry?.probe?.abort();
+    // Its exchanges and WebSocket sessions end now, not when the engine has stopped it.
+    if (entry !== undefined && !entry.launching) this.#table.disconnect(entry);
     this.#removing.set(name, reason);
     let removed: boolean;
     let forgotten: Promise<void> | undefined;
@@ -826,6 +828,16 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       return;
     }
     if (event.type === 'health') return;
+    if ('network' in event) {
+      // The address may have come or gone: ask the engine now rather than at the next
+      // reconciliation (the event names the container by id only).
+      for (const entry of this.#table.entries()) {
+        if (entry.info.id !== event.id) continue;
+        entry.unreadyAt = undefined;
+        this.#refresh(entry.name);
+      }
+      return;
+    }
     const entry = this.#table.get(event.name);
     if (event.type === 'destroyed') {
       this.#rememberDestroyed(event.id);
@@ -835,8 +847,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     }
     this.#negative.delete(event.name);
     // A container this manager is removing dies on purpose: it did not fail.
-    if (event.type === 'died' && entry && entry.info.id === event.id && !this.#removing.has(event.name)) {
-      this.#fail(entry, exited(event.exitCode));
+    const current = entry?.info.id === event.id ? entry : undefined;
+    if (current === undefined) {
+      // Not the container the route knows (yet): the inspection below tells.
+    } else if (event.type === 'died' && !this.#removing.has(event.name)) {
+      this.#fail(current, exited(event.exitCode));
+    } else if (event.type === 'paused') {
+      // Cut now: a frozen container holds its clients' connections open without a word.
+      this.#fail(current, PAUSED);
+    } else if (event.type === 'started' || event.type === 'unpaused') {
+      // Running again: a readiness verdict of its previous run no longer holds.
+      current.unreadyAt = undefined;
     }
     this.#refresh(event.name);
   }
@@ -927,7 +948,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         this.#fail(entry, exited(info.exitCode));
         break;
       case 'paused':
-        this.#fail(entry, { reason: 'paused', exitCode: undefined, message: 'the container is paused' });
+        this.#fail(entry, PAUSED);
         break;
       case 'removing':
         this.#removeEntry(entry);
@@ -1047,6 +1068,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     }
   }
 }
+
+const PAUSED: RouteFailure = { reason: 'paused', exitCode: undefined, message: 'the container is paused' };
 
 /** What the route shows while a launch has not reported the container yet. */
 function provisionalInfo(plan: LaunchPlan, namespace: string): ContainerInfo {

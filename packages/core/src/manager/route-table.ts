@@ -142,25 +142,30 @@ export class RouteTable {
     return true;
   }
 
-  /** Closes the entry's pool (in-flight requests finish) and forgets its upstream. */
-  disconnect(entry: RouteEntry): void {
+  /**
+   * Forgets the entry's upstream and destroys its pool: requests in flight fail (a client whose
+   * response had started sees its connection cut) and WebSocket sessions to it close. The
+   * container stopped, froze, moved or went: waiting on it would hang its clients. With
+   * `graceful`, the pool closes instead, letting exchanges in flight finish.
+   */
+  disconnect(entry: RouteEntry, graceful = false): void {
     const pool = entry.pool;
     entry.pool = undefined;
     entry.upstream = undefined;
     entry.origin = undefined;
-    if (pool) void pool.close();
+    if (pool) void (graceful ? pool.close() : pool.destroy());
   }
 
-  /** Removes the entry and closes its pool and probe. */
-  delete(entry: RouteEntry): void {
+  /** Removes the entry, stops its probe and disconnects it (see {@link RouteTable.disconnect}). */
+  delete(entry: RouteEntry, graceful = false): void {
     if (this.#entries.get(entry.name) === entry) this.#entries.delete(entry.name);
     entry.probe?.abort();
     entry.probe = undefined;
-    this.disconnect(entry);
+    this.disconnect(entry, graceful);
   }
 
-  /** Removes every entry. */
+  /** Removes every entry; their pools close gracefully (the containers still run). */
   clear(): void {
-    for (const entry of [...this.#entries.values()]) this.delete(entry);
+    for (const entry of [...this.#entries.values()]) this.delete(entry, true);
   }
 }

@@ -117,8 +117,24 @@ export interface ProxyOptions {
    * by the server's own `requestTimeout` (Node's default: 300 s).
    */
   upstreamTimeoutMs?: number;
-  /** How long a response body may stall between chunks, in ms; 0 for never (SSE). Default 0. */
+  /**
+   * How long a response body may stall between chunks, in ms (nginx's `proxy_read_timeout`);
+   * 0 for never. The client's connection is cut when it expires. Default 60000. Server-sent
+   * events get {@link ProxyOptions.eventStreamIdleTimeoutMs} instead.
+   */
   upstreamIdleTimeoutMs?: number;
+  /**
+   * The body stall timeout of `text/event-stream` responses (server-sent events, which idle
+   * between events by design), in ms; 0 for never. Default 0: such a stream stays open while
+   * its container runs (it is cut when the container stops, freezes or goes).
+   */
+  eventStreamIdleTimeoutMs?: number;
+  /**
+   * Request bodies up to this many bytes are read whole before the container is asked (as nginx
+   * buffers them), so a client that drips its body holds no connection to the container; larger
+   * ones stream as they come. 0 streams every body. Default 65536.
+   */
+  requestBufferBytes?: number;
   /**
    * A trusted proxy sits in front: append to its `X-Forwarded-For` and `Forwarded`, keep its
    * `X-Forwarded-Proto`, `-Host`, `-Port` and `X-Real-IP`. Default false: the client is the first
@@ -191,6 +207,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
   const forwarding: ForwardSettings = {
     headersTimeoutMs: settings.upstreamTimeoutMs,
     bodyTimeoutMs: settings.upstreamIdleTimeoutMs,
+    eventStreamBodyTimeoutMs: settings.eventStreamIdleTimeoutMs,
+    requestBufferBytes: settings.requestBufferBytes,
     rewriteLocation: settings.rewriteLocation,
     rewriteCookiePath: settings.rewriteCookiePath,
     history,
@@ -688,6 +706,8 @@ interface Settings {
   readonly logsPath: string | undefined;
   readonly upstreamTimeoutMs: number;
   readonly upstreamIdleTimeoutMs: number;
+  readonly eventStreamIdleTimeoutMs: number;
+  readonly requestBufferBytes: number;
   readonly trustForwarded: boolean;
   readonly failureLogLines: number;
 }
@@ -704,6 +724,8 @@ const PROXY_FIELDS: FieldList<ProxyOptions> = {
   logsPath: true,
   upstreamTimeoutMs: true,
   upstreamIdleTimeoutMs: true,
+  eventStreamIdleTimeoutMs: true,
+  requestBufferBytes: true,
   trustForwarded: true,
   userOf: true,
   failureLogLines: true,
@@ -748,7 +770,13 @@ function resolveOptions(options: ProxyOptions): Settings {
     rewriteCookiePath: options.rewriteCookiePath ?? options.router.rewritesPaths,
     logsPath,
     upstreamTimeoutMs: positiveMs('upstreamTimeoutMs', options.upstreamTimeoutMs ?? 60_000, false),
-    upstreamIdleTimeoutMs: positiveMs('upstreamIdleTimeoutMs', options.upstreamIdleTimeoutMs ?? 0, true),
+    upstreamIdleTimeoutMs: positiveMs('upstreamIdleTimeoutMs', options.upstreamIdleTimeoutMs ?? 60_000, true),
+    eventStreamIdleTimeoutMs: positiveMs(
+      'eventStreamIdleTimeoutMs',
+      options.eventStreamIdleTimeoutMs ?? 0,
+      true,
+    ),
+    requestBufferBytes: byteCount('requestBufferBytes', options.requestBufferBytes ?? 64 * 1024),
     trustForwarded: options.trustForwarded ?? false,
     failureLogLines: Math.max(0, Math.floor(options.failureLogLines ?? 20)),
   };
@@ -760,6 +788,13 @@ function positiveMs(field: string, value: number, zeroAllowed: boolean): number 
       field,
       `must be a ${zeroAllowed ? 'non-negative' : 'positive'} number of ms, got ${value}`,
     );
+  }
+  return value;
+}
+
+function byteCount(field: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalidOption(field, `must be a whole number of bytes (0 or more), got ${value}`);
   }
   return value;
 }

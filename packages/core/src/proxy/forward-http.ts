@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { DdeError } from '../errors.ts';
+import { Readable } from 'node:stream';
+import { DdeError } from '../errors.ts';
 import { type HttpActivity, recordedPath } from '../history/history.ts';
 import type { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { Route } from '../manager/route-table.ts';
+import { equalsIgnoreCase } from '../upstream/characters.ts';
 import type { Exchange, ResponseHandler } from '../upstream/exchange.ts';
 import type { UpstreamPool } from '../upstream/pool.ts';
 import type { ResponseHead } from '../upstream/response-parser.ts';
@@ -17,6 +19,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export interface ForwardSettings {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** The body timeout of a `text/event-stream` response (0: never). */
+  readonly eventStreamBodyTimeoutMs: number;
+  /** Request bodies up to this size are read whole before the container is asked; 0: never. */
+  readonly requestBufferBytes: number;
   /** Rewrite `Location` under the path prefix. */
   readonly rewriteLocation: boolean;
   /** Rewrite `Set-Cookie` paths under the path prefix. */
@@ -43,7 +49,7 @@ export interface ForwardRequest {
 
 /**
  * Streams one request to the container's pool and its response back into `res`, with
- * backpressure both ways and no buffering. Upstream failures before the response started
+ * backpressure both ways; a request body up to `requestBufferBytes` is read whole first. Upstream failures before the response started
  * become a 502 (refused, reset, invalid) or 504 (timeout); after, the client connection is cut
  * (the status line is gone). A client that leaves aborts the upstream exchange. Records the
  * exchange in the history when it ends.
@@ -58,22 +64,86 @@ export function forwardHttp(settings: ForwardSettings, forward: ForwardRequest):
     cutResponse(res);
     return;
   }
-  const pool = forward.route.pool as UpstreamPool;
-  const { headers, body, transferCodings } = forward.head;
   const handler = new ForwardHandler(settings, forward);
+  const { body, bodyLength, transferCodings } = forward.head;
+  const limit = settings.requestBufferBytes;
+  // A small body is read whole first, as nginx does: a client dripping it holds no connection
+  // to the container meanwhile (a tool serving few connections at once is not starved). A body
+  // that carries other transfer codings goes on as it came.
+  if (body === 'none' || limit === 0 || bodyLength > limit || transferCodings !== undefined) {
+    dispatch(settings, forward, handler, body === 'none' ? undefined : req);
+    return;
+  }
+  readUpTo(req, limit, (read) => {
+    // The client left meanwhile (its response's 'close' ended the handler), or the pool is gone.
+    if (handler.ended || forward.route.pool === undefined) {
+      if (!handler.ended) handler.onResponseError(gone(forward.route.name));
+      return;
+    }
+    dispatch(settings, forward, handler, read);
+  });
+}
+
+function dispatch(
+  settings: ForwardSettings,
+  forward: ForwardRequest,
+  handler: ForwardHandler,
+  body: Readable | Uint8Array | undefined,
+): void {
+  const pool = forward.route.pool as UpstreamPool;
   handler.exchange = pool.dispatch(
     {
-      method: req.method ?? 'GET',
+      method: forward.req.method ?? 'GET',
       path: forward.path,
-      headers,
-      body: body === 'none' ? undefined : req,
-      // Node has removed the chunked framing: a body without a length is re-chunked upstream.
-      transferCodings,
+      headers: forward.head.headers,
+      body,
+      // Node has removed the chunked framing: a body without a length is re-chunked upstream
+      // (one read whole is sent with its length).
+      transferCodings: forward.head.transferCodings,
       headersTimeoutMs: settings.headersTimeoutMs,
       bodyTimeoutMs: settings.bodyTimeoutMs,
     },
     handler,
   );
+}
+
+function gone(name: string): DdeError {
+  return new DdeError('UPSTREAM_UNAVAILABLE', `Container ${name} went away while its request body arrived.`);
+}
+
+/**
+ * Reads a request body into memory up to `limit` bytes. Hands over the bytes when it ended
+ * within the limit, else a stream of what was read followed by the rest. Nothing is handed
+ * over when the client leaves first.
+ */
+function readUpTo(req: IncomingMessage, limit: number, then: (body: Uint8Array | Readable) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const detach = (): void => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', detach);
+  };
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size <= limit) return;
+    detach();
+    req.pause();
+    then(Readable.from(concatenated(chunks, req), { objectMode: false }));
+  };
+  const onEnd = (): void => {
+    detach();
+    then(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+  };
+  req.on('data', onData);
+  req.once('end', onEnd);
+  req.once('close', detach);
+}
+
+async function* concatenated(first: Buffer[], rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* first;
+  yield* rest;
 }
 
 /** Streams the response into `res`; doubles as the rewrite context of its headers. */
@@ -97,6 +167,11 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     forward.res.on('close', this.#onClose);
     // In flight until #finish: a long response is activity before its record exists.
     (forward.route as Mutable<Route>).inFlightRequests++;
+  }
+
+  /** Finished: the response ended or failed, or the client left. */
+  get ended(): boolean {
+    return this.#ended;
   }
 
   get prefix(): string {
@@ -151,8 +226,20 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     const settings = this.#settings;
     const rewrites = this.#forward.prefix !== '' && (settings.rewriteLocation || settings.rewriteCookiePath);
     const out = clientResponseHeaders(headers, connection, rewrites ? this : undefined);
-    // Node chunks the body again (as it sees `chunked` here); the other codings stay on it.
-    if (transferCodings !== undefined) out.push('transfer-encoding', `${transferCodings}, chunked`);
+    // Node chunks the body again (as it sees `chunked` here); the other codings stay on it. An
+    // HTTP/1.0 client knows no transfer coding (RFC 9112 §6.1): it gets the bytes as they come,
+    // delimited by the close (Node closes after a body of unknown length for it), as from nginx.
+    if (transferCodings !== undefined && this.#forward.req.httpVersionMinor !== 0) {
+      out.push('transfer-encoding', `${transferCodings}, chunked`);
+    }
+    // A stream of server-sent events idles by design: it gets its own body timeout.
+    if (
+      settings.eventStreamBodyTimeoutMs !== settings.bodyTimeoutMs &&
+      this.exchange !== undefined &&
+      isEventStream(headers)
+    ) {
+      this.exchange.bodyTimeoutMs = settings.eventStreamBodyTimeoutMs;
+    }
     // The framing is the container's alone: a length the application set on `res` meanwhile (a
     // Koa fallback setting `ctx.body` once the proxy took the request) would cut the body short
     // and leave the rest to be read as the next response on a kept-alive connection.
@@ -240,6 +327,17 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     if (user !== undefined) record.user = user;
     this.#settings.history.recordFor(route, record);
   }
+}
+
+/** Whether the response's `Content-Type` is `text/event-stream` (parameters aside). */
+function isEventStream(headers: readonly string[]): boolean {
+  for (let index = 0; index < headers.length; index += 2) {
+    const name = headers[index] as string;
+    if (name.length === 12 && equalsIgnoreCase(name, 'content-type')) {
+      return /^text\/event-stream\s*(;|$)/i.test(headers[index + 1] as string);
+    }
+  }
+  return false;
 }
 
 /** Moves a header the application set on `res` into the head's list, next to the container's. */

@@ -4,6 +4,8 @@ import type { Duplex } from 'node:stream';
 import { recordedPath } from '../history/history.ts';
 import type { Route } from '../manager/route-table.ts';
 import { equalsIgnoreCase } from '../upstream/characters.ts';
+import { TCP_KEEPALIVE_DELAY_MS } from '../upstream/connection.ts';
+import type { UpstreamPool } from '../upstream/pool.ts';
 import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstream/response-parser.ts';
 import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
 import { headerLines, writeSocketResponse } from './pages.ts';
@@ -110,8 +112,16 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const started = Date.now();
   // Half-open allowed: a side that finishes sending (TCP FIN) may still receive, as a direct
   // connection would; the pipes pass each end on, and both sockets close once both ended.
-  const upstream = connect({ host: upstreamAddress.host, port: upstreamAddress.port, allowHalfOpen: true });
-  upstream.setNoDelay(true);
+  const upstream = connect({
+    host: upstreamAddress.host,
+    port: upstreamAddress.port,
+    allowHalfOpen: true,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
+  });
+  // Cut with the route's pool when the container stops, freezes or goes.
+  (route.pool as UpstreamPool | undefined)?.track(upstream);
   (socket as Partial<Socket>).setNoDelay?.(true);
 
   const request = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n${headerLines(forward.headers)}\r\n`;

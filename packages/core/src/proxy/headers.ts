@@ -96,6 +96,8 @@ export interface UpstreamRequestHead {
   readonly headers: string[];
   /** `none`; `length` (a `Content-Length` above 0, forwarded as is); `chunked` (re-chunked upstream). */
   readonly body: 'none' | 'length' | 'chunked';
+  /** The body's `Content-Length` when `body` is `length` (Node checked it), else -1. */
+  readonly bodyLength: number;
   /** Transfer codings the body carries besides `chunked` (e.g. `gzip`), to send on with it. */
   readonly transferCodings?: string | undefined;
   /** The client's scheme as sent in `X-Forwarded-Proto`: `http` or `https` (or what a trusted proxy said). */
@@ -138,6 +140,7 @@ export function upstreamRequestHeaders(
   let forwarded: string | undefined;
   let severalHosts = false;
   let body: UpstreamRequestHead['body'] = 'none';
+  let bodyLength = -1;
   let transferEncoding: string | undefined;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index] as string;
@@ -171,7 +174,10 @@ export function upstreamRequestHeaders(
         }
         break;
       case 14:
-        if (value !== '0' && equalsIgnoreCase(name, 'content-length')) body = 'length';
+        if (value !== '0' && equalsIgnoreCase(name, 'content-length')) {
+          body = 'length';
+          bodyLength = Number(value);
+        }
         break;
       case 15: {
         const kind = spelling(name, 'x-forwarded-for');
@@ -236,7 +242,7 @@ export function upstreamRequestHeaders(
   out.push('forwarded', forwarded ? `${forwarded}, ${element}` : element);
   const transferCodings =
     transferEncoding === undefined ? undefined : codingsBesidesChunked(transferEncoding);
-  return { headers: out, body, transferCodings, proto, publicHost, severalHosts };
+  return { headers: out, body, bodyLength, transferCodings, proto, publicHost, severalHosts };
 }
 
 /** Drops from a flat header list the names a `Connection` header listed (rare: kept off the main loop). */

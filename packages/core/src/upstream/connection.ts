@@ -33,6 +33,9 @@ export interface ConnectionOwner {
 const READ_BUFFER_BYTES = 64 * 1024;
 let sharedReadBuffer: Buffer | undefined;
 
+/** Idle time before TCP keep-alive probes start on an upstream socket. */
+export const TCP_KEEPALIVE_DELAY_MS = 30_000;
+
 /**
  * One keep-alive connection to an upstream, carrying one exchange at a time: writes the request
  * (streaming its body, chunked when asked), parses the response strictly and hands it to the
@@ -80,6 +83,9 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       host: owner.host,
       port: owner.port,
       noDelay: true,
+      // A peer that vanished without a FIN (a host gone, a network cut) is found even while idle.
+      keepAlive: true,
+      keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
       onread: {
         buffer: sharedReadBuffer,
         callback: (bytes, buffer) => this.#onRead(bytes, buffer as Buffer),
@@ -109,7 +115,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     this.#uploadStalledSince = 0;
     const request = exchange.request;
     this.#parser.reset(request.method === 'HEAD');
-    if (request.bodyTimeoutMs > 0) this.lastReadAt = exchange.startedAt;
+    if (exchange.bodyTimeoutMs > 0) this.lastReadAt = exchange.startedAt;
 
     const body = request.body;
     let head = `${request.method} ${request.path} HTTP/1.1\r\n`;
@@ -231,7 +237,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    if (this.#exchange?.request.bodyTimeoutMs) this.lastReadAt = Date.now();
+    if (this.#exchange?.bodyTimeoutMs) this.lastReadAt = Date.now();
     this.#socket.resume();
   }
 
@@ -248,7 +254,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     }
     const exchange = this.#exchange;
     if (exchange === undefined) return;
-    const { headersTimeoutMs, bodyTimeoutMs } = exchange.request;
+    const { headersTimeoutMs } = exchange.request;
+    const { bodyTimeoutMs } = exchange;
     if (this.#head === undefined) {
       // A slow upload is the client's time, not the server's (Node's requestTimeout bounds it);
       // a server that stops reading the body is the server's.
@@ -282,7 +289,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
         if (keepAliveMs < this.#owner.keepAliveTimeoutMs) this.#owner.shortenedKeepAlive(keepAliveMs);
       }
     }
-    if (exchange.request.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
+    if (exchange.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
     exchange.handler.onResponseStart(head);
   }
 
@@ -301,7 +308,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       this.#socket.destroy();
       return false;
     }
-    if (exchange.request.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
+    if (exchange.bodyTimeoutMs > 0) this.lastReadAt = Date.now();
     let used: number;
     try {
       used = this.#parser.execute(buffer, bytes);

@@ -65,12 +65,18 @@ export class Exchange {
   retried = false;
   /** Bytes of the request body written upstream so far. */
   bytesSent = 0;
+  /**
+   * How long the body may stall between reads, in ms (0: never): the request's setting, which the
+   * handler may change once it has seen the head (a server-sent event stream idles by design).
+   */
+  bodyTimeoutMs: number;
   /** Called when the exchange is aborted while queued. */
   onAbortQueued: ((exchange: Exchange) => void) | undefined = undefined;
 
   constructor(request: UpstreamRequest, handler: ResponseHandler) {
     this.request = request;
     this.handler = handler;
+    this.bodyTimeoutMs = request.bodyTimeoutMs;
   }
 
   /** Whether a failure before any response byte may be retried on a fresh connection. */

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { abortError, DdeError, invalidOption } from '../errors.ts';
 import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import { isFieldValue, isToken } from './characters.ts';
@@ -111,7 +112,10 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   /** Idle connections, the most recently released last. */
   readonly #idle: UpstreamConnection[] = [];
   readonly #queue: Exchange[] = [];
+  /** Sockets to the same upstream that are not HTTP exchanges (WebSocket sessions). */
+  readonly #tunnels = new Set<Socket>();
   #closing = false;
+  #destroyed = false;
   #closed: (() => void) | undefined = undefined;
   #timer: NodeJS.Timeout | undefined = undefined;
   #tickMs: number;
@@ -227,11 +231,27 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
     });
   }
 
-  /** Closes every connection now: requests in flight fail. */
+  /** Closes every connection now: requests in flight fail, tracked sockets are destroyed. */
   destroy(): Promise<void> {
+    this.#destroyed = true;
     const closed = this.close();
     for (const connection of this.#connections) connection.destroy();
+    for (const socket of this.#tunnels) socket.destroy();
+    this.#tunnels.clear();
     return closed;
+  }
+
+  /**
+   * Ties a socket opened to the same upstream outside the pool (a WebSocket session) to it:
+   * {@link UpstreamPool.destroy} destroys it too; a pool already destroyed does so at once.
+   */
+  track(socket: Socket): void {
+    if (this.#destroyed) {
+      socket.destroy();
+      return;
+    }
+    this.#tunnels.add(socket);
+    socket.once('close', () => this.#tunnels.delete(socket));
   }
 
   release(connection: UpstreamConnection): void {
