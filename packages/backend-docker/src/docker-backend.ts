@@ -37,7 +37,7 @@ import {
   launchFailed,
   toDdeError,
 } from './errors.ts';
-import { followEvents, WATCHED_ACTIONS } from './events.ts';
+import { followEvents, WATCHED_ACTIONS, WATCHED_TYPES } from './events.ts';
 import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
 import { parseLogs } from './logs.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
@@ -272,7 +272,10 @@ export class DockerBackend implements ContainerBackend {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.closing.signal])
       : this.closing.signal;
-    const filters = { type: ['container'], label: namespaceFilter(this.namespace), event: WATCHED_ACTIONS };
+    // No label filter: the engine would apply it to network events too (their attributes hold
+    // the network's labels), dropping them. Container events are filtered here instead.
+    const filters = { type: WATCHED_TYPES, event: WATCHED_ACTIONS };
+    const labels = namespaceFilter(this.namespace);
     return followEvents(
       (since, streamSignal) =>
         engineStream(this.docker, {
@@ -282,7 +285,10 @@ export class DockerBackend implements ContainerBackend {
           signal: streamSignal,
         }),
       signal,
-      { mapError: (error) => toDdeError(error, { what: 'event stream', engine: this.engine.url, signal }) },
+      {
+        labels,
+        mapError: (error) => toDdeError(error, { what: 'event stream', engine: this.engine.url, signal }),
+      },
     );
   }
 

@@ -51,9 +51,36 @@ describe('toBackendEvent', () => {
     expect(toBackendEvent(message('health_status: bogus', 1))).toBeUndefined();
   });
 
+  it('maps pause, unpause and network (dis)connections, and filters containers by label', () => {
+    expect(toBackendEvent(message('pause', 1))).toMatchObject({ type: 'paused', name: 'a', id: 'id-a' });
+    expect(toBackendEvent(message('unpause', 1))).toMatchObject({ type: 'unpaused', name: 'a' });
+    const network = (action: string): EngineEventMessage => ({
+      Type: 'network',
+      Action: action,
+      Actor: { ID: 'net-id', Attributes: { container: 'container-id', name: 'bridge', type: 'bridge' } },
+      time: 1,
+    });
+    expect(toBackendEvent(network('connect'), ['dde.namespace=x'])).toEqual({
+      type: 'network-connected',
+      id: 'container-id',
+      network: 'bridge',
+      time: new Date(1000),
+    });
+    expect(toBackendEvent(network('disconnect'))?.type).toBe('network-disconnected');
+    expect(toBackendEvent(network('create'))).toBeUndefined();
+    const labels = ['dde.managed=true', 'dde.namespace=x'];
+    expect(
+      toBackendEvent(message('start', 1, { 'dde.managed': 'true', 'dde.namespace': 'x' }), labels)?.type,
+    ).toBe('started');
+    expect(
+      toBackendEvent(message('start', 1, { 'dde.managed': 'true', 'dde.namespace': 'y' }), labels),
+    ).toBeUndefined();
+    expect(toBackendEvent(message('start', 1), labels)).toBeUndefined();
+  });
+
   it('ignores other actions, other types and events without a name', () => {
     expect(toBackendEvent(message('exec_start: sh', 1))).toBeUndefined();
-    expect(toBackendEvent({ ...message('create', 1), Type: 'network' })).toBeUndefined();
+    expect(toBackendEvent({ ...message('create', 1), Type: 'image' })).toBeUndefined();
     expect(
       toBackendEvent({ Type: 'container', Action: 'create', Actor: { ID: 'x' }, time: 1 }),
     ).toBeUndefined();

@@ -13,18 +13,57 @@ export interface EngineEventMessage {
   readonly timeNano?: number;
 }
 
-/** The engine actions this backend reports. */
-export const WATCHED_ACTIONS: readonly string[] = ['create', 'start', 'die', 'destroy', 'health_status'];
+/**
+ * The engine actions this backend reports: container lifecycle, pause and health, and network
+ * (dis)connections, which move a container's address.
+ */
+export const WATCHED_ACTIONS: readonly string[] = [
+  'create',
+  'start',
+  'die',
+  'destroy',
+  'pause',
+  'unpause',
+  'health_status',
+  'connect',
+  'disconnect',
+];
+
+/** The event types this backend follows. */
+export const WATCHED_TYPES: readonly string[] = ['container', 'network'];
 
 const HEALTH = new Set(['starting', 'healthy', 'unhealthy']);
 
-/** Maps an engine event onto a backend event; undefined for events dde does not report. */
-export function toBackendEvent(message: EngineEventMessage): BackendEvent | undefined {
+/**
+ * Maps an engine event onto a backend event; undefined for events dde does not report.
+ * Container events must carry every `labels` entry (`key=value`) among their attributes (the
+ * engine's label filter would also drop network events, whose attributes hold the network's
+ * labels); network events name the container by id only and pass unfiltered.
+ */
+export function toBackendEvent(
+  message: EngineEventMessage,
+  labels: readonly string[] = [],
+): BackendEvent | undefined {
+  const attributes = message.Actor?.Attributes;
+  if (message.Type === 'network') {
+    const container = attributes?.container;
+    if (!container || (message.Action !== 'connect' && message.Action !== 'disconnect')) return undefined;
+    return {
+      type: message.Action === 'connect' ? 'network-connected' : 'network-disconnected',
+      id: container,
+      network: attributes?.name ?? message.Actor?.ID ?? '',
+      time: eventTime(message),
+    };
+  }
   if (message.Type !== undefined && message.Type !== 'container') return undefined;
   const id = message.Actor?.ID;
-  const name = message.Actor?.Attributes?.name;
+  const name = attributes?.name;
   const action = message.Action ?? '';
   if (!id || !name) return undefined;
+  for (const label of labels) {
+    const equals = label.indexOf('=');
+    if (attributes?.[label.slice(0, equals)] !== label.slice(equals + 1)) return undefined;
+  }
   const time = eventTime(message);
   switch (action) {
     case 'create':
@@ -33,6 +72,10 @@ export function toBackendEvent(message: EngineEventMessage): BackendEvent | unde
       return { type: 'started', name, id, time };
     case 'destroy':
       return { type: 'destroyed', name, id, time };
+    case 'pause':
+      return { type: 'paused', name, id, time };
+    case 'unpause':
+      return { type: 'unpaused', name, id, time };
     case 'die': {
       const code = Number(message.Actor?.Attributes?.exitCode);
       return { type: 'died', name, id, time, exitCode: Number.isInteger(code) ? code : undefined };
@@ -80,7 +123,7 @@ export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 10_000 };
 export async function* followEvents(
   open: OpenEventStream,
   signal: AbortSignal,
-  options: { backoff?: Backoff; mapError: (error: unknown) => Error },
+  options: { backoff?: Backoff; mapError: (error: unknown) => Error; labels?: readonly string[] },
 ): AsyncGenerator<BackendEvent> {
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   // Engine time (seconds) of the last event seen, and the keys of the events seen in that
@@ -114,7 +157,7 @@ export async function* followEvents(
             }
             seenInLastSecond.add(key);
           }
-          const event = toBackendEvent(message);
+          const event = toBackendEvent(message, options.labels);
           if (event) yield event;
         }
       }
