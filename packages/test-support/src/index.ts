@@ -18,10 +18,16 @@ export type { EngineProxy, RecordedRequest } from './engine-proxy.ts';
 export { startEngineProxy } from './engine-proxy.ts';
 export type { Outgoing, Reply } from './proxy/client.ts';
 export { echoOnce, openWebSocket, send } from './proxy/client.ts';
+export { buildFaultToolImage, FAULT_TOOL_SCRIPT } from './proxy/fault-tool.ts';
 export { toolManager } from './proxy/memory-tool.ts';
 export type { ProxyAdapter, ScenarioApp } from './proxy/scenarios.ts';
 export { describeProxyScenarios } from './proxy/scenarios.ts';
-export { buildHttpdImage, buildNodeToolImage, NODE_TOOL_SCRIPT } from './proxy/tool-images.ts';
+export {
+  buildHttpdImage,
+  buildNodeScriptImage,
+  buildNodeToolImage,
+  NODE_TOOL_SCRIPT,
+} from './proxy/tool-images.ts';
 export type { LocalRegistry } from './registry.ts';
 export { REGISTRY_BINARY, registryAvailable, startRegistry } from './registry.ts';
 export { eventually, fetchWhenReady } from './wait.ts';

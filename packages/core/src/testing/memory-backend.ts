@@ -138,6 +138,18 @@ export class MemoryBackend implements ContainerBackend {
     }
   }
 
+  /**
+   * Freezes a running container (`paused`) or thaws it (`running` again), pushing a `paused` or
+   * `unpaused` event unless `silent`. Its address stays, as an engine's does.
+   */
+  setPaused(name: string, paused: boolean, options: { silent?: boolean } = {}): void {
+    const container = this.#require(name);
+    container.state = paused ? 'paused' : 'running';
+    if (!options.silent) {
+      this.emit({ type: paused ? 'paused' : 'unpaused', name, id: container.id, time: new Date() });
+    }
+  }
+
   /** Deletes the container without going through `remove` (as if removed by someone else). */
   drop(name: string, options: { silent?: boolean } = {}): void {
     const container = this.#require(name);

@@ -118,10 +118,23 @@ process.on('SIGTERM', () => process.exit(0));
  * (`process.execPath`) and the shared libraries `ldd` lists for it, plus busybox. Needed where
  * busybox falls short: WebSockets, request bodies on every method, chunked uploads.
  */
-export async function buildNodeToolImage(docker: Dockerode, tag: string, namespace: string): Promise<string> {
+export function buildNodeToolImage(docker: Dockerode, tag: string, namespace: string): Promise<string> {
+  return buildNodeScriptImage(docker, tag, namespace, NODE_TOOL_SCRIPT);
+}
+
+/**
+ * An image running the Node module `script` (as `/app/tool.mjs`) with the Node binary running
+ * the tests and the shared libraries `ldd` lists for it, plus busybox.
+ */
+export async function buildNodeScriptImage(
+  docker: Dockerode,
+  tag: string,
+  namespace: string,
+  script: string,
+): Promise<string> {
   const files: Record<string, Uint8Array | string> = {
     'rootfs/usr/local/bin/node': readFileSync(process.execPath),
-    'rootfs/app/tool.mjs': NODE_TOOL_SCRIPT,
+    'rootfs/app/tool.mjs': script,
   };
   const libraries = await sharedLibraries(process.execPath);
   for (const library of libraries) files[`rootfs${library}`] = readFileSync(realpathSync(library));
