@@ -231,9 +231,7 @@ await describeWithDocker('fault suite: framing and abuse', (docker) => {
       const text = reply.bytes.toString('latin1');
       // The tool saw them only as tunnel bytes after its 101, and echoed them as such.
       expect(text).toMatch(/^HTTP\/1\.1 101 /);
-      expect(text.slice(text.indexOf('
-
-') + 4)).toBe(early);
+      expect(text.slice(text.indexOf('\r\n\r\n') + 4)).toBe(early);
     });
   });
 
