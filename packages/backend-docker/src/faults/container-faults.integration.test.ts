@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { Agent, get as httpGet } from 'node:http';
 import {
   buildFaultToolImage,
   cleanupNamespace,
@@ -133,4 +135,117 @@ await describeWithDocker('fault suite: container faults', (docker) => {
     }
     expect(Date.now() - since).toBeLessThan(PROMPT_MS);
   }
+
+  // A bounded soak: load on two healthy containers and a third faulted every 1.5 s.
+  it('serves healthy containers without a failure while another is killed, paused and cut off', async () => {
+    const healthy = [`${namespace}-a`, `${namespace}-b`];
+    const victim = `${namespace}-victim`;
+    await Promise.all([...healthy, victim].map((name) => stack.launch(name)));
+    const SOAK_MS = 45_000;
+    const WARM_UP_MS = 10_000;
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const stats = {
+      healthyRequests: 0,
+      healthyFailures: 0,
+      wrongBodies: 0,
+      victimRequests: 0,
+      victimOk: 0,
+      faults: 0,
+    };
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const baselineFds = fds();
+    let warmRss = 0;
+    let stop = false;
+    const started = Date.now();
+
+    const client = async (worker: number): Promise<void> => {
+      for (let sequence = 0; !stop; sequence++) {
+        const id = `w${worker}-${sequence}`;
+        const name = sequence % 4 === 3 ? victim : (healthy[sequence % 2] as string);
+        const result = await get(agent, stack.port, `/docker/${name}/id/${id}`);
+        if (name === victim) {
+          stats.victimRequests++;
+          if (result.status === 200) stats.victimOk++;
+        } else {
+          stats.healthyRequests++;
+          if (result.status !== 200) stats.healthyFailures++;
+        }
+        if (result.status === 200 && result.body !== id) stats.wrongBodies++;
+      }
+    };
+    const faults = async (): Promise<void> => {
+      const container = docker.getContainer(victim);
+      const id = (await container.inspect()).Id;
+      for (let round = 0; !stop; round++) {
+        const kind = round % 3;
+        if (kind === 0) await container.kill();
+        else if (kind === 1) await container.pause();
+        else await docker.getNetwork('bridge').disconnect({ Container: id });
+        stats.faults++;
+        await sleep(700);
+        if (kind === 0) await container.start();
+        else if (kind === 1) await container.unpause();
+        else await docker.getNetwork('bridge').connect({ Container: id });
+        await sleep(800);
+      }
+    };
+    const warmUp = sleep(WARM_UP_MS).then(() => {
+      warmRss = process.memoryUsage().rss;
+    });
+    const running = [...Array.from({ length: 8 }, (_, worker) => client(worker)), faults()];
+    await sleep(SOAK_MS);
+    stop = true;
+    await Promise.all([...running, warmUp]);
+    const endRss = process.memoryUsage().rss;
+    agent.destroy();
+    // Idle pooled connections close after the pool's keep-alive time (4 s).
+    await sleep(5_000);
+    const pooled = [...healthy, victim].reduce(
+      (sum, name) => sum + (stack.manager.get(name)?.pool?.stats.connections ?? 0),
+      0,
+    );
+    const endFds = fds();
+    const growth = (endRss - warmRss) / warmRss;
+    await Promise.all([...healthy, victim].map((name) => stack.manager.remove(name)));
+    const soaked = new Set([...healthy, victim].map((name) => `/${name}`));
+    const left = (await docker.listContainers({ all: true })).filter((info) =>
+      info.Names.some((name) => soaked.has(name)),
+    );
+    process.stdout.write(
+      `soak ${Math.round((Date.now() - started) / 1000)} s: healthy ${stats.healthyRequests} requests, ` +
+        `${stats.healthyFailures} failures; ${stats.wrongBodies} wrong-client bodies; victim ` +
+        `${stats.victimOk}/${stats.victimRequests} ok through ${stats.faults} faults; RSS after warm-up ` +
+        `${(warmRss / 2 ** 20).toFixed(1)} MiB -> ${(endRss / 2 ** 20).toFixed(1)} MiB (${(growth * 100).toFixed(1)} %); ` +
+        `fds ${baselineFds} -> ${endFds}; upstream sockets left ${pooled}; containers left ${left.length}\n`,
+    );
+    expect(stats.healthyRequests).toBeGreaterThan(1_000);
+    expect(stats.healthyFailures).toBe(0);
+    expect(stats.wrongBodies).toBe(0);
+    expect(stats.victimOk).toBeGreaterThan(0);
+    expect(growth).toBeLessThan(0.1);
+    expect(pooled).toBe(0);
+    expect(endFds).toBeLessThanOrEqual(baselineFds + 2);
+    expect(left).toEqual([]);
+  }, 120_000);
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A GET through a keep-alive agent: the status (0 when the connection failed) and the body. */
+function get(agent: Agent, port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const request = httpGet({ host: '127.0.0.1', port, path, agent, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('error', () => {});
+      res.on('close', () => resolve({ status: res.complete ? (res.statusCode ?? 0) : 0, body }));
+    });
+    request.on('error', () => resolve({ status: 0, body: '' }));
+    request.on('timeout', () => request.destroy());
+  });
+}
