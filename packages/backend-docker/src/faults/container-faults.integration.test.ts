@@ -47,6 +47,12 @@ await describeWithDocker('fault suite: container faults', (docker) => {
   }, 60_000);
 
   const container = (name: string) => docker.getContainer(name);
+  /** The container's id and the network the proxy reaches it on (whichever the backend chose). */
+  const attachment = async (name: string) => {
+    const info = await container(name).inspect();
+    const networkName = Object.keys(info.NetworkSettings.Networks)[0] ?? 'bridge';
+    return { id: info.Id, network: docker.getNetwork(networkName) };
+  };
 
   it.each([
     ['docker kill', 'kill'],
@@ -95,17 +101,17 @@ await describeWithDocker('fault suite: container faults', (docker) => {
 
   it('a network disconnect cuts what is in flight; a reconnect serves again at once', async () => {
     const name = names.network;
-    const id = (await container(name).inspect()).Id;
+    const { id, network } = await attachment(name);
     const download = await openDownload(stack.port, name);
     const started = Date.now();
-    await docker.getNetwork('bridge').disconnect({ Container: id });
+    await network.disconnect({ Container: id });
     expect((await download.cut) - started).toBeLessThan(PROMPT_MS);
     const cut = await rawExchange(stack.port, getRequest(name, '/ok'), {
       timeoutMs: PROMPT_MS,
       until: headRead,
     });
     expect(cut.bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 502/);
-    await docker.getNetwork('bridge').connect({ Container: id });
+    await network.connect({ Container: id });
     await servesAgain(name, Date.now());
   });
 
@@ -175,17 +181,17 @@ await describeWithDocker('fault suite: container faults', (docker) => {
     };
     const faults = async (): Promise<void> => {
       const container = docker.getContainer(victim);
-      const id = (await container.inspect()).Id;
+      const { id, network } = await attachment(victim);
       for (let round = 0; !stop; round++) {
         const kind = round % 3;
         if (kind === 0) await container.kill();
         else if (kind === 1) await container.pause();
-        else await docker.getNetwork('bridge').disconnect({ Container: id });
+        else await network.disconnect({ Container: id });
         stats.faults++;
         await sleep(700);
         if (kind === 0) await container.start();
         else if (kind === 1) await container.unpause();
-        else await docker.getNetwork('bridge').connect({ Container: id });
+        else await network.connect({ Container: id });
         await sleep(800);
       }
     };
