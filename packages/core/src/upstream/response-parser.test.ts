@@ -136,6 +136,17 @@ describe('ResponseParser', () => {
     expect(parse('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n').done).toBe(true);
   });
 
+  it('does not keep a connection whose answer to HEAD implies a body framed by the close', () => {
+    const unframed = parse('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n', { head: true });
+    expect(unframed.done).toBe(true);
+    expect(unframed.heads[0]?.keepAlive).toBe(false);
+    const framed = parse('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', { head: true });
+    expect(framed.heads[0]?.keepAlive).toBe(true);
+    const chunked = parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', { head: true });
+    expect(chunked.heads[0]?.keepAlive).toBe(true);
+    expect(parse('HTTP/1.1 204 No Content\r\n\r\n').heads[0]?.keepAlive).toBe(true);
+  });
+
   it('skips interim responses and refuses an unasked protocol switch', () => {
     const result = parse(
       `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n${simple}`,

@@ -315,8 +315,14 @@ export class ResponseParser {
     if (status === 101) {
       state = DONE; // what follows speaks the new protocol
       keepAlive = false;
-    } else if (this.#headRequest || status === 204 || status === 304) {
+    } else if (status === 204 || status === 304) {
       state = DONE;
+    } else if (this.#headRequest) {
+      state = DONE;
+      // No length and no coding: the GET's body would be framed by the close, so the server
+      // closes after this answer too (busybox httpd's CGI does); a pooled connection would
+      // carry the next request into that close, and a POST cannot be replayed.
+      if (contentLength === -1 && transferEncoding === undefined) keepAlive = false;
     } else if (transferEncoding !== undefined) {
       if (contentLength !== -1) {
         throw new ResponseParseError('both Content-Length and Transfer-Encoding (a smuggling attempt?)');
