@@ -112,27 +112,32 @@ export function rawPath(bytes: string, close = false): string {
   return `/${close ? 'raw-close' : 'raw'}/${Buffer.from(bytes, 'latin1').toString('base64url')}`;
 }
 
-/** Starts a download that never ends, reads a little of it, and reports when the proxy cuts it. */
-export function openDownload(port: number, name: string): Promise<{ socket: Socket; cut: Promise<number> }> {
+/**
+ * Starts a download that never ends and reads it slowly (so it is in flight when a fault hits);
+ * `fast()` reads at full speed from then on, so what was already under way drains at once and
+ * `cut` tells when the proxy closed the connection.
+ */
+export function openDownload(
+  port: number,
+  name: string,
+): Promise<{ socket: Socket; cut: Promise<number>; fast: () => void }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let received = 0;
-    let cutAt = 0;
-    const cut = new Promise<number>((done) => {
-      socket.once('close', () => {
-        cutAt = Date.now();
-        done(cutAt);
-      });
-    });
+    let slow = true;
+    const cut = new Promise<number>((done) => socket.once('close', () => done(Date.now())));
+    const fast = (): void => {
+      slow = false;
+      socket.resume();
+    };
     socket.on('error', () => {});
     socket.on('data', (chunk) => {
       received += chunk.length;
-      // Read slowly after the first bytes, so the download is in flight when the fault hits.
-      if (received > 256 * 1024) {
+      if (slow && received > 256 * 1024) {
         socket.pause();
-        setTimeout(() => socket.resume(), 20);
+        setTimeout(() => slow && socket.resume(), 20);
       }
-      if (received > 0 && received - chunk.length === 0) resolve({ socket, cut });
+      if (received === chunk.length) resolve({ socket, cut, fast });
     });
     socket.once('close', () => {
       if (received === 0) reject(new Error('the download was refused'));
