@@ -16,6 +16,7 @@ export {
 } from './docker.ts';
 export type { EngineProxy, RecordedRequest } from './engine-proxy.ts';
 export { startEngineProxy } from './engine-proxy.ts';
+export { freePort } from './ports.ts';
 export type { Outgoing, Reply } from './proxy/client.ts';
 export { echoOnce, openWebSocket, send } from './proxy/client.ts';
 export { buildFaultToolImage, FAULT_TOOL_SCRIPT } from './proxy/fault-tool.ts';
