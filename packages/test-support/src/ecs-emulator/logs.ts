@@ -220,14 +220,21 @@ export function parseDockerLog(raw: Buffer): LogEvent[] {
   } else {
     text = raw.toString('utf8');
   }
-  const events: LogEvent[] = [];
+  const events: { key: string; event: LogEvent }[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const space = line.indexOf(' ');
-    const timestamp = Date.parse(line.slice(0, space));
-    if (space < 0 || Number.isNaN(timestamp)) continue;
-    events.push({ timestamp, message: line.slice(space + 1) });
+    const stamp = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(line.slice(0, space));
+    if (space < 0 || !stamp) continue;
+    const fraction = (stamp[2] ?? '').padEnd(9, '0');
+    events.push({
+      // Nanoseconds order the lines: stdout and stderr frames arrive in separate runs.
+      key: `${stamp[1]}.${fraction}`,
+      event: {
+        timestamp: Date.parse(`${stamp[1]}.${fraction.slice(0, 3)}Z`),
+        message: line.slice(space + 1),
+      },
+    });
   }
-  // Docker interleaves stdout and stderr frames by arrival; CloudWatch orders by time.
-  return events.sort((a, b) => a.timestamp - b.timestamp);
+  return events.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map(({ event }) => event);
 }
