@@ -10,7 +10,7 @@ import {
   tagResource,
   untagResource,
 } from './clusters.ts';
-import { describeInstances, type Ec2World } from './ec2.ts';
+import { describeInstances, describeNetworkInterfaces, type Ec2World } from './ec2.ts';
 import { LogStore } from './logs.ts';
 import type { Input } from './protocol.ts';
 import { removeLabelled, TaskRunner } from './runner.ts';
@@ -168,6 +168,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
     },
     ec2: {
       DescribeInstances: (form) => describeInstances(world, form),
+      DescribeNetworkInterfaces: (form) => describeNetworkInterfaces(world, form),
     },
   };
   const calls: RecordedCall[] = [];

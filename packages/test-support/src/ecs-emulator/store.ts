@@ -136,6 +136,7 @@ export interface TaskRecord {
     readonly eniId: string;
     readonly attachmentId: string;
     readonly mac: string;
+    readonly assignPublicIp: boolean;
   };
   readonly containers: TaskContainer[];
   readonly overrides: Readonly<Record<string, unknown>>;

@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeContainerInstancesCommand,
   ListTagsForResourceCommand,
@@ -37,6 +37,7 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
           awsvpcConfiguration: {
             subnets: [...f.emulator.subnets],
             securityGroups: [...f.emulator.securityGroups],
+            assignPublicIp: 'ENABLED',
           },
         },
         overrides: {
@@ -74,6 +75,21 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(running.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address).toBe(ip);
     expect(running.containers?.[0]?.lastStatus).toBe('RUNNING');
     expect(await fetchWhenReady({ host: ip, port: 8080 }, '/')).toBe('hello from override\n');
+    // The ENI through EC2, as a proxy outside the VPC looks up the public address.
+    const ec2 = new EC2Client({
+      endpoint: f.emulator.endpoint,
+      region: f.emulator.region,
+      credentials: f.emulator.credentials,
+    });
+    try {
+      const { NetworkInterfaces } = await ec2.send(
+        new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [details.networkInterfaceId ?? ''] }),
+      );
+      expect(NetworkInterfaces?.[0]?.PrivateIpAddress).toBe(ip);
+      expect(NetworkInterfaces?.[0]?.Association?.PublicIp).toBe(ip);
+    } finally {
+      ec2.destroy();
+    }
     const listed = await f.ecs.send(
       new ListTasksCommand({ cluster: f.emulator.cluster, startedBy: 'dde/ecse' }),
     );

@@ -61,7 +61,7 @@ export function runTask(context: TaskContext, input: Input): unknown {
   if (definition.status !== 'ACTIVE') {
     throw invalidParameter(`TaskDefinition is inactive: ${definition.arn} cannot start new tasks.`);
   }
-  const launchType = (optionalString(input, 'launchType') ?? 'EC2') as 'FARGATE' | 'EC2';
+  const launchType = chosenLaunchType(input);
   if (launchType !== 'FARGATE' && launchType !== 'EC2') {
     throw invalidParameter(`launchType ${launchType} is not available in the ECS emulator (FARGATE or EC2).`);
   }
@@ -166,6 +166,28 @@ export function runTask(context: TaskContext, input: Input): unknown {
   return { tasks: tasks.map((task) => describeTask(task, false)), failures: [] };
 }
 
+/** The launch type, given directly or through a FARGATE / FARGATE_SPOT capacity provider strategy. */
+function chosenLaunchType(input: Input): 'FARGATE' | 'EC2' {
+  const strategy = objects(input, 'capacityProviderStrategy');
+  const launchType = optionalString(input, 'launchType');
+  if (strategy.length > 0) {
+    if (launchType !== undefined) {
+      throw invalidParameter(
+        'Specifying both a launch type and capacity provider strategy is not supported.',
+      );
+    }
+    const providers = strategy.map((item) => requiredString(item, 'capacityProvider'));
+    const unknown = providers.find((provider) => provider !== 'FARGATE' && provider !== 'FARGATE_SPOT');
+    if (unknown !== undefined) {
+      throw invalidParameter(
+        `The capacity provider ${unknown} does not exist (the ECS emulator has FARGATE and FARGATE_SPOT).`,
+      );
+    }
+    return 'FARGATE';
+  }
+  return (launchType ?? 'EC2') as 'FARGATE' | 'EC2';
+}
+
 function sizes(overrides: Input, definition: TaskRecord['definition']): { cpu?: string; memory?: string } {
   const cpu = optionalString(overrides, 'cpu') ?? definition.cpu;
   const memory = optionalString(overrides, 'memory') ?? definition.memory;
@@ -177,7 +199,7 @@ function awsvpc(
   context: TaskContext,
   input: Input,
   networkMode: string,
-): { subnet: string; securityGroups: readonly string[] } | undefined {
+): { subnet: string; securityGroups: readonly string[]; assignPublicIp: boolean } | undefined {
   const configuration = optionalObject(
     optionalObject(input, 'networkConfiguration') ?? {},
     'awsvpcConfiguration',
@@ -219,11 +241,12 @@ function awsvpc(
   return {
     subnet: subnets[Math.floor(Math.random() * subnets.length)] ?? '',
     securityGroups: groups.length > 0 ? groups : context.securityGroups.slice(0, 1),
+    assignPublicIp: publicIp === 'ENABLED',
   };
 }
 
 /** The address other tasks reach an awsvpc task on: its first essential container's bridge IP. */
-function taskIp(task: TaskRecord): string | undefined {
+export function taskIp(task: TaskRecord): string | undefined {
   return task.containers.find((container) => container.definition.essential && container.ip !== undefined)
     ?.ip;
 }
@@ -275,7 +298,7 @@ export function describeTask(task: TaskRecord, withTags: boolean): unknown {
     overrides: task.overrides,
     lastStatus: task.lastStatus,
     desiredStatus: task.desiredStatus,
-    healthStatus: 'UNKNOWN',
+    healthStatus: taskHealth(task),
     connectivity: 'CONNECTED',
     connectivityAt: epochSeconds(task.createdAt),
     createdAt: epochSeconds(task.createdAt),
@@ -289,6 +312,16 @@ export function describeTask(task: TaskRecord, withTags: boolean): unknown {
     version: task.version,
     ...(withTags ? { tags: task.tags } : {}),
   };
+}
+
+/** ECS's task health: that of the essential containers with a health check (UNKNOWN without any). */
+function taskHealth(task: TaskRecord): 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN' {
+  const checked = task.containers.filter(
+    (container) => container.definition.essential && container.definition.healthCheck,
+  );
+  if (checked.length === 0) return 'UNKNOWN';
+  if (checked.some((container) => container.healthStatus === 'UNHEALTHY')) return 'UNHEALTHY';
+  return checked.every((container) => container.healthStatus === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
 }
 
 function dates(task: TaskRecord): Record<string, number> {
