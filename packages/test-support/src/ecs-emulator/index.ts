@@ -47,6 +47,11 @@ export interface EcsEmulatorOptions {
    * default 2, so tests do not wait on tools that ignore SIGTERM).
    */
   readonly stopTimeoutSeconds?: number;
+  /**
+   * What the container instance registers for placement: EC2 RunTask answers
+   * `failures: [{ reason: 'RESOURCE:MEMORY' }]` (or CPU, PORTS) past it. Default 4096 cpu units, 15000 MiB.
+   */
+  readonly containerInstanceResources?: { readonly cpu?: number; readonly memory?: number };
 }
 
 /** Faults to inject, each for the tasks or calls that come after it. */
@@ -88,7 +93,14 @@ export interface EcsEmulator {
   close(): Promise<void>;
 }
 
-const OPTION_FIELDS = new Set(['docker', 'label', 'region', 'accountId', 'stopTimeoutSeconds']);
+const OPTION_FIELDS = new Set([
+  'docker',
+  'label',
+  'region',
+  'accountId',
+  'stopTimeoutSeconds',
+  'containerInstanceResources',
+]);
 
 /**
  * Starts an ECS API emulator on 127.0.0.1 that runs each task's containers on the Docker Engine.
@@ -126,7 +138,10 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
     stopTimeoutSeconds: options.stopTimeoutSeconds ?? 2,
   });
   const cluster = store.createCluster(`${options.label}-cluster`);
-  const instance = store.addInstance(cluster, { cpu: 4096, memory: 15_000 });
+  const instance = store.addInstance(cluster, {
+    cpu: options.containerInstanceResources?.cpu ?? 4096,
+    memory: options.containerInstanceResources?.memory ?? 15_000,
+  });
   const world: Ec2World = {
     store,
     vpcId: `vpc-${hex(17)}`,

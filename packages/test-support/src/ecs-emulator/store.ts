@@ -305,6 +305,27 @@ export class EcsStore {
     return cluster.instances.find((instance) => instance.arn === reference || instance.id === reference);
   }
 
+  /** What the live tasks on `instance` reserve: cpu units, memory MiB and fixed host ports. */
+  instanceUsage(instance: ContainerInstanceRecord): {
+    cpu: number;
+    memory: number;
+    ports: Set<number>;
+    running: number;
+    pending: number;
+  } {
+    const usage = { cpu: 0, memory: 0, ports: new Set<number>(), running: 0, pending: 0 };
+    for (const task of this.tasks.values()) {
+      if (task.instance !== instance || task.lastStatus === 'STOPPED') continue;
+      if (task.lastStatus === 'RUNNING') usage.running++;
+      else usage.pending++;
+      const demand = taskDemand(task.definition);
+      usage.cpu += demand.cpu;
+      usage.memory += demand.memory;
+      for (const port of demand.ports) usage.ports.add(port);
+    }
+    return usage;
+  }
+
   /** The record an ARN of TagResource & co names: cluster, task definition, task or container instance. */
   taggable(resourceArn: string): { tags: Tag[] } | TaskRecord {
     const match = /^arn:aws[\w-]*:ecs:[\w-]+:\d+:([a-z-]+)\/(.+)$/.exec(resourceArn);
@@ -326,6 +347,26 @@ export class EcsStore {
       throw new AwsError('ResourceNotFoundException', `The specified resource was not found: ${resourceArn}`);
     return found;
   }
+}
+
+/** What a task of `definition` reserves on an EC2 instance (ECS's placement arithmetic). */
+export function taskDemand(definition: TaskDefinitionRecord): {
+  cpu: number;
+  memory: number;
+  ports: number[];
+} {
+  const containerMemory = definition.containers.reduce(
+    (sum, container) => sum + (container.memoryReservation ?? container.memory ?? 0),
+    0,
+  );
+  const containerCpu = definition.containers.reduce((sum, container) => sum + container.cpu, 0);
+  return {
+    cpu: definition.cpu === undefined ? containerCpu : Number(definition.cpu),
+    memory: definition.memory === undefined ? containerMemory : Number(definition.memory),
+    ports: definition.containers.flatMap((container) =>
+      container.portMappings.flatMap((mapping) => (mapping.hostPort ? [mapping.hostPort] : [])),
+    ),
+  };
 }
 
 /** The name in a cluster reference (name or ARN). */

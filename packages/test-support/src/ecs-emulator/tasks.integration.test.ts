@@ -169,6 +169,33 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(stopped.stopCode).toBe('UserInitiated');
   });
 
+  it('answers failures[] when the EC2 instance has no room left for a task', async () => {
+    const taskDefinition = await f.register({
+      family: 'big',
+      containerDefinitions: [
+        {
+          name: 'main',
+          image: f.image,
+          memoryReservation: 9_000,
+          command: ['sleep', '600'],
+          portMappings: [{ containerPort: 8080, hostPort: 0 }],
+        },
+      ],
+    });
+    const { tasks, failures } = await f.ecs.send(
+      new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition, count: 2 }),
+    );
+    expect(tasks).toHaveLength(1);
+    expect(failures).toEqual([{ arn: f.emulator.containerInstance.arn, reason: 'RESOURCE:MEMORY' }]);
+    await f.ecs.send(new StopTaskCommand({ cluster: f.emulator.cluster, task: tasks?.[0]?.taskArn ?? '' }));
+    await f.waitFor(tasks?.[0]?.taskArn ?? '', (task) => task.lastStatus === 'STOPPED');
+    const again = await f.ecs.send(new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition }));
+    expect(again.failures).toEqual([]);
+    await f.ecs.send(
+      new StopTaskCommand({ cluster: f.emulator.cluster, task: again.tasks?.[0]?.taskArn ?? '' }),
+    );
+  });
+
   it('stops the task when its essential container exits, with the exit code', async () => {
     const taskDefinition = await f.register({
       family: 'exits',

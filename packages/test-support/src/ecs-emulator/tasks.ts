@@ -12,7 +12,7 @@ import {
   stringList,
 } from './protocol.ts';
 import { stopTask, type TaskRunner } from './runner.ts';
-import { type EcsStore, hex, type TaskContainer, type TaskRecord, validTags } from './store.ts';
+import { type EcsStore, hex, type TaskContainer, type TaskRecord, taskDemand, validTags } from './store.ts';
 
 /** The task operations: RunTask, DescribeTasks, ListTasks, StopTask. */
 
@@ -102,7 +102,13 @@ export function runTask(context: TaskContext, input: Input): unknown {
   }
   const now = Date.now();
   const tasks: TaskRecord[] = [];
+  const failures: { arn: string; reason: string }[] = [];
   for (let index = 0; index < count; index++) {
+    const unplaceable = instance && placementFailure(store, instance, definition);
+    if (instance && unplaceable) {
+      failures.push({ arn: instance.arn, reason: unplaceable });
+      continue;
+    }
     const { id, arn } = store.newTaskIdentity(cluster);
     const slow = context.faults.slowStartMs;
     const provisioning = network ? (slow > 0 ? slow / 2 : PROVISIONING_MS) : 0;
@@ -162,8 +168,23 @@ export function runTask(context: TaskContext, input: Input): unknown {
     context.runner.add(task);
     tasks.push(task);
   }
-  if (clientToken !== undefined) store.clientTokens.set(clientToken, { fingerprint, tasks });
-  return { tasks: tasks.map((task) => describeTask(task, false)), failures: [] };
+  if (clientToken !== undefined && tasks.length > 0)
+    store.clientTokens.set(clientToken, { fingerprint, tasks });
+  return { tasks: tasks.map((task) => describeTask(task, false)), failures };
+}
+
+/** Why the EC2 instance cannot take one more task of `definition`: RESOURCE:CPU, MEMORY or PORTS. */
+function placementFailure(
+  store: EcsStore,
+  instance: NonNullable<TaskRecord['instance']>,
+  definition: TaskRecord['definition'],
+): string | undefined {
+  const usage = store.instanceUsage(instance);
+  const demand = taskDemand(definition);
+  if (usage.cpu + demand.cpu > instance.cpu) return 'RESOURCE:CPU';
+  if (usage.memory + demand.memory > instance.memory) return 'RESOURCE:MEMORY';
+  if (demand.ports.some((port) => usage.ports.has(port))) return 'RESOURCE:PORTS';
+  return undefined;
 }
 
 /** The launch type, given directly or through a FARGATE / FARGATE_SPOT capacity provider strategy. */

@@ -83,6 +83,58 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
     expect(stopped.containers?.find((c) => c.name === 'tool')?.runtimeId).toBeUndefined();
   });
 
+  it('lets the containers of an awsvpc task reach each other on localhost, and waits for HEALTHY', async () => {
+    const taskDefinition = await f.register({
+      family: 'shared-netns',
+      requiresCompatibilities: ['FARGATE'],
+      networkMode: 'awsvpc',
+      cpu: '256',
+      memory: '512',
+      containerDefinitions: [
+        {
+          name: 'tool',
+          image: f.image,
+          command: [
+            'sh',
+            '-c',
+            'mkdir /www && echo local > /www/index.html && exec httpd -f -p 8080 -h /www',
+          ],
+          healthCheck: {
+            command: ['CMD-SHELL', 'wget -qO- http://127.0.0.1:8080/'],
+            interval: 1,
+            timeout: 2,
+            retries: 3,
+          },
+        },
+        {
+          name: 'probe',
+          image: f.image,
+          essential: false,
+          command: ['sh', '-c', 'test "$(wget -qO- http://localhost:8080/)" = local'],
+          dependsOn: [{ containerName: 'tool', condition: 'HEALTHY' }],
+        },
+      ],
+    });
+    const { tasks } = await f.ecs.send(
+      new RunTaskCommand({
+        cluster: f.emulator.cluster,
+        taskDefinition,
+        launchType: 'FARGATE',
+        networkConfiguration: { awsvpcConfiguration: { subnets: [...f.emulator.subnets] } },
+      }),
+    );
+    const taskArn = tasks?.[0]?.taskArn ?? '';
+    const done = await f.waitFor(
+      taskArn,
+      (task) => task.containers?.find((c) => c.name === 'probe')?.lastStatus === 'STOPPED',
+    );
+    expect(done.containers?.find((c) => c.name === 'tool')?.healthStatus).toBe('HEALTHY');
+    expect(done.healthStatus).toBe('HEALTHY');
+    expect(done.containers?.find((c) => c.name === 'probe')?.exitCode).toBe(0);
+    expect(done.lastStatus).toBe('RUNNING'); // a non-essential container's exit leaves the task running
+    await f.ecs.send(new StopTaskCommand({ cluster: f.emulator.cluster, task: taskArn }));
+  });
+
   it('serves awslogs containers as CloudWatch Logs streams <prefix>/<container>/<task id>, also after the task stopped', async () => {
     const taskDefinition = await f.register({
       family: 'logs',
