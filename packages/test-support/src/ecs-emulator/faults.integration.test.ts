@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { afterEach, expect, it } from 'vitest';
 import { describeWithDocker } from '../docker.ts';
-import { emulatorFixture } from './fixture.ts';
+import { emulatorFixture, FARGATE_TASK } from './fixture.ts';
 import { OVERRIDES_LIMIT } from './index.ts';
 
 await describeWithDocker('ECS emulator: faults, idempotency and refusals', (docker) => {
@@ -19,18 +19,10 @@ await describeWithDocker('ECS emulator: faults, idempotency and refusals', (dock
   async function sleeper(family: string, image = f.image): Promise<RunTaskCommandInput> {
     const taskDefinition = await f.register({
       family,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       containerDefinitions: [{ name: 'main', image, command: ['sleep', '600'] }],
     });
-    return {
-      cluster: f.emulator.cluster,
-      taskDefinition,
-      launchType: 'FARGATE',
-      networkConfiguration: { awsvpcConfiguration: { subnets: [f.emulator.subnets[0] ?? ''] } },
-    };
+    return f.fargateRun(taskDefinition);
   }
 
   it('answers MISSING for new tasks during the missingFor window, then describes them', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
+import { removeLabelled } from '../docker.ts';
 import {
   createCluster,
   describeClusters,
@@ -13,7 +14,7 @@ import {
 import { describeInstances, describeNetworkInterfaces, type Ec2World } from './ec2.ts';
 import { LogStore } from './logs.ts';
 import type { Input } from './protocol.ts';
-import { removeLabelled, TaskRunner } from './runner.ts';
+import { EMULATOR_LABEL, TaskRunner } from './runner.ts';
 import { type Handlers, type RecordedCall, startServer } from './server.ts';
 import { EcsStore, hex } from './store.ts';
 import {
@@ -249,5 +250,5 @@ export function removeEcsEmulatorLeftovers(
   label: string,
   docker: Dockerode = new Dockerode(),
 ): Promise<void> {
-  return removeLabelled(docker, label);
+  return removeLabelled(docker, `${EMULATOR_LABEL}=${label}`);
 }

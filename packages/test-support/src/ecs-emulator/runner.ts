@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import { removeLabelled } from '../docker.ts';
 import type { LogStore } from './logs.ts';
 import type { TaskContainer, TaskRecord } from './store.ts';
 
@@ -65,7 +66,7 @@ export class TaskRunner {
     this.#timer = undefined;
     await this.#tick;
     await Promise.allSettled(this.#busy.values());
-    await removeLabelled(this.#options.docker, this.#options.label);
+    await removeLabelled(this.#options.docker, `${EMULATOR_LABEL}=${this.#options.label}`);
   }
 
   async #advanceAll(): Promise<void> {
@@ -487,19 +488,4 @@ function createContainer(docker: Dockerode, name: string, body: object): Promise
       },
     );
   });
-}
-
-/** Force-removes every container and volume labelled for the emulator `label`. */
-export async function removeLabelled(docker: Dockerode, label: string): Promise<void> {
-  const filters = { label: [`${EMULATOR_LABEL}=${label}`] };
-  const ignoreGone = (error: { statusCode?: number }) => {
-    if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
-  };
-  for (const container of await docker.listContainers({ all: true, filters })) {
-    await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(ignoreGone);
-  }
-  const { Volumes } = await docker.listVolumes({ filters });
-  for (const volume of Volumes ?? []) {
-    await docker.getVolume(volume.Name).remove().catch(ignoreGone);
-  }
 }

@@ -9,7 +9,7 @@ import {
 import { expect, it } from 'vitest';
 import { describeWithDocker } from '../docker.ts';
 import { fetchWhenReady } from '../wait.ts';
-import { emulatorFixture, httpdContainer } from './fixture.ts';
+import { emulatorFixture, FARGATE_TASK, httpdContainer } from './fixture.ts';
 import { EMULATOR_LABEL } from './index.ts';
 
 await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
@@ -18,10 +18,7 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
   async function fargateHttpd(family: string): Promise<string> {
     return f.register({
       family,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       containerDefinitions: httpdContainer(f.image),
     });
   }

@@ -124,7 +124,7 @@ export function runTask(context: TaskContext, input: Input): unknown {
         definition: containerDefinition,
         arn: store.containerArn(cluster, id),
         environment: [...environment].map(([name, value]) => ({ name, value })),
-        ...(command === undefined ? {} : { command }),
+        command,
         lastStatus: 'PENDING',
         healthStatus: 'UNKNOWN',
         networkBindings: [],
@@ -153,7 +153,7 @@ export function runTask(context: TaskContext, input: Input): unknown {
         inferenceAcceleratorOverrides: [],
       },
       ...sizes(overrides, definition),
-      ...(startedBy === undefined ? {} : { startedBy }),
+      startedBy,
       group,
       tags: [...tags],
       lastStatus: network ? 'PROVISIONING' : 'PENDING',
@@ -212,7 +212,7 @@ function chosenLaunchType(input: Input): 'FARGATE' | 'EC2' {
 function sizes(overrides: Input, definition: TaskRecord['definition']): { cpu?: string; memory?: string } {
   const cpu = optionalString(overrides, 'cpu') ?? definition.cpu;
   const memory = optionalString(overrides, 'memory') ?? definition.memory;
-  return { ...(cpu === undefined ? {} : { cpu }), ...(memory === undefined ? {} : { memory }) };
+  return { cpu, memory };
 }
 
 /** Validates `networkConfiguration` against the task's network mode; the subnet and groups for awsvpc. */
@@ -314,8 +314,8 @@ export function describeTask(task: TaskRecord, withTags: boolean): unknown {
       : [],
     attributes: [{ name: 'ecs.cpu-architecture', value: 'x86_64' }],
     containers: task.containers.map((container) => describeContainer(task, container, ip)),
-    ...(task.cpu === undefined ? {} : { cpu: task.cpu }),
-    ...(task.memory === undefined ? {} : { memory: task.memory }),
+    cpu: task.cpu,
+    memory: task.memory,
     overrides: task.overrides,
     lastStatus: task.lastStatus,
     desiredStatus: task.desiredStatus,
@@ -324,10 +324,10 @@ export function describeTask(task: TaskRecord, withTags: boolean): unknown {
     connectivityAt: epochSeconds(task.createdAt),
     createdAt: epochSeconds(task.createdAt),
     ...dates(task),
-    ...(task.startedBy === undefined ? {} : { startedBy: task.startedBy }),
+    startedBy: task.startedBy,
     group: task.group,
-    ...(task.stopCode === undefined ? {} : { stopCode: task.stopCode }),
-    ...(task.stoppedReason === undefined ? {} : { stoppedReason: task.stoppedReason }),
+    stopCode: task.stopCode,
+    stoppedReason: task.stoppedReason,
     enableExecuteCommand: false,
     ...(task.launchType === 'FARGATE' ? { ephemeralStorage: { sizeInGiB: 20 } } : {}),
     version: task.version,
@@ -370,17 +370,15 @@ function describeContainer(task: TaskRecord, container: TaskContainer, ip: strin
     image: definition.image,
     ...(container.runtimeId ? { runtimeId: container.runtimeId } : {}),
     lastStatus: container.lastStatus,
-    ...(container.exitCode === undefined ? {} : { exitCode: container.exitCode }),
-    ...(container.reason === undefined ? {} : { reason: container.reason }),
+    exitCode: container.exitCode,
+    reason: container.reason,
     networkBindings: container.networkBindings,
     networkInterfaces:
       task.network && ip ? [{ attachmentId: task.network.attachmentId, privateIpv4Address: ip }] : [],
     healthStatus: container.healthStatus,
     cpu: String(definition.cpu),
-    ...(definition.memory === undefined ? {} : { memory: String(definition.memory) }),
-    ...(definition.memoryReservation === undefined
-      ? {}
-      : { memoryReservation: String(definition.memoryReservation) }),
+    memory: definition.memory?.toString(),
+    memoryReservation: definition.memoryReservation?.toString(),
   };
 }
 

@@ -8,7 +8,7 @@ import { RunTaskCommand, type RunTaskCommandInput, StopTaskCommand } from '@aws-
 import { expect, it } from 'vitest';
 import { describeWithDocker } from '../docker.ts';
 import { eventually, fetchWhenReady } from '../wait.ts';
-import { emulatorFixture } from './fixture.ts';
+import { emulatorFixture, FARGATE_TASK } from './fixture.ts';
 
 await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch Logs', (docker) => {
   const f = emulatorFixture(docker, 'ecse');
@@ -17,10 +17,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
   async function withInit(family: string, initScript: string): Promise<RunTaskCommandInput> {
     const taskDefinition = await f.register({
       family,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       volumes: [{ name: 'input' }],
       containerDefinitions: [
         {
@@ -41,10 +38,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
       ],
     });
     return {
-      cluster: f.emulator.cluster,
-      taskDefinition,
-      launchType: 'FARGATE',
-      networkConfiguration: { awsvpcConfiguration: { subnets: [...f.emulator.subnets] } },
+      ...f.fargateRun(taskDefinition),
       overrides: {
         containerOverrides: [
           { name: 'init', environment: [{ name: 'INPUT_JSON', value: '{"files":["a.csv"]}' }] },
@@ -86,10 +80,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
   it('lets the containers of an awsvpc task reach each other on localhost, and waits for HEALTHY', async () => {
     const taskDefinition = await f.register({
       family: 'shared-netns',
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       containerDefinitions: [
         {
           name: 'tool',
@@ -115,14 +106,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
         },
       ],
     });
-    const { tasks } = await f.ecs.send(
-      new RunTaskCommand({
-        cluster: f.emulator.cluster,
-        taskDefinition,
-        launchType: 'FARGATE',
-        networkConfiguration: { awsvpcConfiguration: { subnets: [...f.emulator.subnets] } },
-      }),
-    );
+    const { tasks } = await f.ecs.send(new RunTaskCommand(f.fargateRun(taskDefinition)));
     const taskArn = tasks?.[0]?.taskArn ?? '';
     const done = await f.waitFor(
       taskArn,
@@ -138,10 +122,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
   it('serves awslogs containers as CloudWatch Logs streams <prefix>/<container>/<task id>, also after the task stopped', async () => {
     const taskDefinition = await f.register({
       family: 'logs',
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       containerDefinitions: [
         {
@@ -161,14 +142,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
         },
       ],
     });
-    const { tasks } = await f.ecs.send(
-      new RunTaskCommand({
-        cluster: f.emulator.cluster,
-        taskDefinition,
-        launchType: 'FARGATE',
-        networkConfiguration: { awsvpcConfiguration: { subnets: [...f.emulator.subnets] } },
-      }),
-    );
+    const { tasks } = await f.ecs.send(new RunTaskCommand(f.fargateRun(taskDefinition)));
     const taskArn = tasks?.[0]?.taskArn ?? '';
     await f.waitFor(taskArn, (task) => task.lastStatus === 'RUNNING');
     const logs = new CloudWatchLogsClient({
