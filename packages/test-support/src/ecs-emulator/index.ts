@@ -48,6 +48,8 @@ export interface EcsEmulatorOptions {
    * default 2, so tests do not wait on tools that ignore SIGTERM).
    */
   readonly stopTimeoutSeconds?: number;
+  /** How long a stopped task stays describable and listed (then DescribeTasks answers MISSING). Default one hour, as ECS. */
+  readonly stoppedTaskRetentionMs?: number;
   /**
    * What the container instance registers for placement: EC2 RunTask answers
    * `failures: [{ reason: 'RESOURCE:MEMORY' }]` (or CPU, PORTS) past it. Default 4096 cpu units, 15000 MiB.
@@ -101,6 +103,7 @@ const OPTION_FIELDS = new Set([
   'accountId',
   'stopTimeoutSeconds',
   'containerInstanceResources',
+  'stoppedTaskRetentionMs',
 ]);
 
 /**
@@ -128,7 +131,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
   }
   const docker = options.docker ?? new Dockerode();
   const region = options.region ?? 'us-east-1';
-  const store = new EcsStore(region, options.accountId ?? '123456789012');
+  const store = new EcsStore(region, options.accountId ?? '123456789012', options.stoppedTaskRetentionMs);
   const logs = new LogStore(docker);
   const failPull = new Set<string>();
   const runner = new TaskRunner({

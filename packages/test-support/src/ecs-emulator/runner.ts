@@ -285,7 +285,8 @@ export class TaskRunner {
     try {
       id = await createContainer(docker, name, body);
     } catch (error) {
-      throw new Error(`CannotCreateContainerError: ${(error as Error).message}`);
+      container.reason = `CannotCreateContainerError: ${(error as Error).message}`;
+      throw new Error(container.reason);
     }
     container.runtimeId = id;
     const log = definition.logConfiguration;
@@ -301,7 +302,8 @@ export class TaskRunner {
     try {
       await docker.getContainer(id).start();
     } catch (error) {
-      throw new Error(`CannotStartContainerError: ${(error as Error).message}`);
+      container.reason = `CannotStartContainerError: ${(error as Error).message}`;
+      throw new Error(container.reason);
     }
     const info = await docker.getContainer(id).inspect();
     container.lastStatus = 'RUNNING';

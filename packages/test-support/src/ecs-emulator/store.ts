@@ -186,9 +186,21 @@ export class EcsStore {
     { readonly fingerprint: string; readonly tasks: readonly TaskRecord[] }
   > = new Map();
 
-  constructor(region: string, accountId: string) {
+  /** How long a stopped task stays describable (ECS: at least an hour). */
+  readonly stoppedRetentionMs: number;
+
+  constructor(region: string, accountId: string, stoppedRetentionMs = 3_600_000) {
     this.region = region;
     this.accountId = accountId;
+    this.stoppedRetentionMs = stoppedRetentionMs;
+  }
+
+  /** Forgets the tasks stopped longer ago than the retention: DescribeTasks then answers MISSING. */
+  forgetExpired(now = Date.now()): void {
+    for (const [id, task] of this.tasks) {
+      if (task.stoppedAt !== undefined && now - task.stoppedAt > this.stoppedRetentionMs)
+        this.tasks.delete(id);
+    }
   }
 
   /** `arn:aws:ecs:<region>:<account>:<resource>`. */
@@ -282,6 +294,7 @@ export class EcsStore {
 
   /** The task named by id or ARN in `cluster`, if any. */
   findTask(cluster: ClusterRecord, reference: string): TaskRecord | undefined {
+    this.forgetExpired();
     const id = reference.includes('/') ? reference.slice(reference.lastIndexOf('/') + 1) : reference;
     const task = this.tasks.get(id);
     if (!task || task.cluster !== cluster) return undefined;

@@ -417,6 +417,7 @@ export function listTasks(context: TaskContext, input: Input): unknown {
   if (optionalString(input, 'serviceName') !== undefined) {
     return { taskArns: [] }; // the emulator has no services
   }
+  context.store.forgetExpired();
   const matching = [...context.store.tasks.values()].filter(
     (task) =>
       task.cluster === cluster &&
