@@ -235,7 +235,7 @@ export class TaskRunner {
       }),
     );
     const memory =
-      definition.memory ??
+      container.memory ??
       (task.memory !== undefined && task.definition.containers.length === 1
         ? Number(task.memory)
         : undefined);
@@ -274,10 +274,10 @@ export class TaskRunner {
         ...(network.bindings ? { PortBindings: network.bindings } : {}),
         Mounts: mounts,
         ...(memory !== undefined ? { Memory: memory * 1024 * 1024 } : {}),
-        ...(definition.memoryReservation !== undefined
-          ? { MemoryReservation: definition.memoryReservation * 1024 * 1024 }
+        ...(container.memoryReservation !== undefined
+          ? { MemoryReservation: container.memoryReservation * 1024 * 1024 }
           : {}),
-        ...(definition.cpu >= 2 ? { CpuShares: definition.cpu } : {}),
+        ...(container.cpu >= 2 ? { CpuShares: container.cpu } : {}),
       },
     };
     const name = `${label}-${task.id.slice(0, 12)}-${definition.name}`;

@@ -111,6 +111,10 @@ export interface TaskContainer {
   readonly arn: string;
   readonly environment: readonly { readonly name: string; readonly value: string }[];
   readonly command?: readonly string[];
+  /** Limits after `containerOverrides`: cpu units, memory and reservation in MiB. */
+  readonly cpu: number;
+  readonly memory?: number;
+  readonly memoryReservation?: number;
   lastStatus: 'PENDING' | 'RUNNING' | 'STOPPED';
   /** The Docker container id once created. */
   runtimeId?: string;

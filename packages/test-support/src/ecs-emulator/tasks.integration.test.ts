@@ -128,7 +128,13 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
       containerDefinitions: httpdContainer(f.image),
     });
     const { tasks } = await f.ecs.send(
-      new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition, launchType: 'EC2', count: 1 }),
+      new RunTaskCommand({
+        cluster: f.emulator.cluster,
+        taskDefinition,
+        launchType: 'EC2',
+        count: 1,
+        overrides: { containerOverrides: [{ name: 'web', memory: 48 }] },
+      }),
     );
     const taskArn = tasks?.[0]?.taskArn ?? '';
     expect(tasks?.[0]?.containerInstanceArn).toBe(f.emulator.containerInstance.arn);
@@ -137,6 +143,13 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(binding?.containerPort).toBe(8080);
     expect(binding?.hostPort).toBeGreaterThan(0);
     expect(running.attachments).toEqual([]);
+    // The container override's hard memory limit is the container's limit on the engine.
+    expect(running.containers?.[0]?.memory).toBe('48');
+    const inspected = await docker.getContainer(running.containers?.[0]?.runtimeId ?? '').inspect();
+    expect(inspected.HostConfig.Memory).toBe(48 * 1024 * 1024);
+    expect(inspected.HostConfig.PortBindings).toEqual({
+      '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }],
+    });
 
     const { containerInstances } = await f.ecs.send(
       new DescribeContainerInstancesCommand({

@@ -125,6 +125,10 @@ export function runTask(context: TaskContext, input: Input): unknown {
         arn: store.containerArn(cluster, id),
         environment: [...environment].map(([name, value]) => ({ name, value })),
         command,
+        cpu: optionalNumber(override, 'cpu') ?? containerDefinition.cpu,
+        memory: optionalNumber(override, 'memory') ?? containerDefinition.memory,
+        memoryReservation:
+          optionalNumber(override, 'memoryReservation') ?? containerDefinition.memoryReservation,
         lastStatus: 'PENDING',
         healthStatus: 'UNKNOWN',
         networkBindings: [],
@@ -376,9 +380,9 @@ function describeContainer(task: TaskRecord, container: TaskContainer, ip: strin
     networkInterfaces:
       task.network && ip ? [{ attachmentId: task.network.attachmentId, privateIpv4Address: ip }] : [],
     healthStatus: container.healthStatus,
-    cpu: String(definition.cpu),
-    memory: definition.memory?.toString(),
-    memoryReservation: definition.memoryReservation?.toString(),
+    cpu: String(container.cpu),
+    memory: container.memory?.toString(),
+    memoryReservation: container.memoryReservation?.toString(),
   };
 }
 
