@@ -85,13 +85,10 @@ export class TaskRunner {
       if (this.#busy.has(task) || this.#closed) continue;
       const step = this.#advance(task, states)
         .catch((error: unknown) => {
-          // An engine error while advancing a task fails it, as the ECS agent would.
-          const message = error instanceof Error ? error.message : String(error);
-          stopTask(
-            task,
-            task.startedAt === undefined ? 'TaskFailedToStart' : 'EssentialContainerExited',
-            message,
-          );
+          // While starting, an engine error fails the task as the ECS agent would; once it
+          // runs (or stops) it is a hiccup of the engine, and the next tick tries again.
+          if (task.startedAt !== undefined || task.desiredStatus === 'STOPPED') return;
+          stopTask(task, 'TaskFailedToStart', error instanceof Error ? error.message : String(error));
         })
         .finally(() => this.#busy.delete(task));
       this.#busy.set(task, step);
