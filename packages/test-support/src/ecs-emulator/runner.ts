@@ -241,7 +241,7 @@ export class TaskRunner {
       Image: definition.image,
       ...(container.command ? { Cmd: container.command } : {}),
       ...(definition.entryPoint ? { Entrypoint: definition.entryPoint } : {}),
-      Env: container.environment.map(({ name, value }) => `${name}=${value}`),
+      Env: [...agentEnvironment(task), ...container.environment].map(({ name, value }) => `${name}=${value}`),
       ...(definition.workingDirectory ? { WorkingDir: definition.workingDirectory } : {}),
       ...(definition.user ? { User: definition.user } : {}),
       Labels: {
@@ -400,6 +400,16 @@ export function stopTask(
 function setStatus(task: TaskRecord, status: TaskRecord['lastStatus']): void {
   task.lastStatus = status;
   task.version++;
+}
+
+/** What the ECS agent sets in every container (the task's own environment comes after and wins). */
+function agentEnvironment(task: TaskRecord): { name: string; value: string }[] {
+  const region = task.cluster.arn.split(':')[3] ?? '';
+  return [
+    { name: 'AWS_EXECUTION_ENV', value: task.launchType === 'FARGATE' ? 'AWS_ECS_FARGATE' : 'AWS_ECS_EC2' },
+    { name: 'AWS_REGION', value: region },
+    { name: 'AWS_DEFAULT_REGION', value: region },
+  ];
 }
 
 /** 'ready', 'wait', or why the container can never start. */

@@ -48,6 +48,7 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(failures).toEqual([]);
     const started = tasks?.[0];
     expect(started?.lastStatus).toBe('PROVISIONING');
+    expect(started?.tags).toEqual([{ key: 'dde.owner', value: 'alice' }]);
     expect(started?.desiredStatus).toBe('RUNNING');
     const taskArn = started?.taskArn ?? '';
     expect(taskArn).toMatch(
@@ -147,6 +148,9 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(running.containers?.[0]?.memory).toBe('48');
     const inspected = await docker.getContainer(running.containers?.[0]?.runtimeId ?? '').inspect();
     expect(inspected.HostConfig.Memory).toBe(48 * 1024 * 1024);
+    expect(inspected.Config.Env).toEqual(
+      expect.arrayContaining(['AWS_EXECUTION_ENV=AWS_ECS_EC2', 'AWS_REGION=us-east-1', 'WHO=ecs']),
+    );
     expect(inspected.HostConfig.PortBindings).toEqual({
       '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }],
     });

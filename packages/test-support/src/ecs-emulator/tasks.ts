@@ -54,7 +54,7 @@ export function runTask(context: TaskContext, input: Input): unknown {
           `The clientToken '${clientToken}' was already used with different parameters: give each distinct RunTask its own token.`,
         );
       }
-      return { tasks: earlier.tasks.map((task) => describeTask(task, false)), failures: [] };
+      return { tasks: earlier.tasks.map((task) => describeTask(task, true)), failures: [] };
     }
   }
   const definition = store.taskDefinition(requiredString(input, 'taskDefinition'));
@@ -174,7 +174,7 @@ export function runTask(context: TaskContext, input: Input): unknown {
   }
   if (clientToken !== undefined && tasks.length > 0)
     store.clientTokens.set(clientToken, { fingerprint, tasks });
-  return { tasks: tasks.map((task) => describeTask(task, false)), failures };
+  return { tasks: tasks.map((task) => describeTask(task, true)), failures };
 }
 
 /** Why the EC2 instance cannot take one more task of `definition`: RESOURCE:CPU, MEMORY or PORTS. */
