@@ -1,5 +1,6 @@
 import {
   CloudWatchLogsClient,
+  DescribeLogStreamsCommand,
   FilterLogEventsCommand,
   GetLogEventsCommand,
   ResourceNotFoundException,
@@ -168,6 +169,29 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
         new GetLogEventsCommand({ logGroupName: '/dde/ecse', logStreamName, limit: 1 }),
       );
       expect(tail.events?.map((event) => event.message)).toEqual(['three']);
+      // Paging back from the tail, and a time window (as `logs({ since })` asks).
+      const before = await logs.send(
+        new GetLogEventsCommand({
+          logGroupName: '/dde/ecse',
+          logStreamName,
+          nextToken: tail.nextBackwardToken,
+        }),
+      );
+      expect(before.events?.map((event) => event.message)).toEqual(['one', 'two']);
+      const since = await logs.send(
+        new GetLogEventsCommand({
+          logGroupName: '/dde/ecse',
+          logStreamName,
+          startTime: events[1]?.timestamp,
+          startFromHead: true,
+        }),
+      );
+      expect(since.events?.map((event) => event.message)).toEqual(['two', 'three']);
+      const { logStreams } = await logs.send(
+        new DescribeLogStreamsCommand({ logGroupName: '/dde/ecse', logStreamNamePrefix: 'dde/app/' }),
+      );
+      expect(logStreams?.map((stream) => stream.logStreamName)).toEqual([logStreamName]);
+      expect(logStreams?.[0]?.lastEventTimestamp).toBe(events[2]?.timestamp);
       const filtered = await logs.send(
         new FilterLogEventsCommand({
           logGroupName: '/dde/ecse',
