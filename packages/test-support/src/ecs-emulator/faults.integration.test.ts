@@ -30,7 +30,7 @@ await describeWithDocker('ECS emulator: faults, idempotency and refusals', (dock
 
   it('answers MISSING for new tasks during the missingFor window, then describes them', async () => {
     const input = await sleeper('missing');
-    f.emulator.faults.missingFor(1_500);
+    f.emulator.faults.missingFor(3_000);
     const { tasks } = await f.ecs.send(new RunTaskCommand(input));
     const taskArn = tasks?.[0]?.taskArn ?? '';
     const early = await f.ecs.send(
@@ -116,7 +116,7 @@ await describeWithDocker('ECS emulator: faults, idempotency and refusals', (dock
   });
 
   it('forgets stopped tasks after the retention: DescribeTasks answers MISSING, ListTasks leaves them out', async () => {
-    const short = await startEcsEmulator({ docker, label: `${f.label}-r`, stoppedTaskRetentionMs: 500 });
+    const short = await startEcsEmulator({ docker, label: `${f.label}-r`, stoppedTaskRetentionMs: 2_000 });
     const client = new ECSClient({
       endpoint: short.endpoint,
       region: short.region,
