@@ -528,10 +528,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     } catch (error) {
       launching.launching = false;
       this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
-      if (this.#table.get(name) === launching && launching.info.id === '') {
+      if (this.#table.get(name) === launching) {
         // A request started it: keep the route so its users see why, instead of starting again.
         if (onDemand) this.#fail(launching, launchFailure(error));
-        else this.#removeEntry(launching);
+        else if (launching.info.id === '' || this.#destroyedIds.has(launching.info.id))
+          this.#removeEntry(launching);
+        // The engine created the container before refusing to start it (a missing network): its
+        // events came while the launch held the route; the route now follows what the engine says.
+        else this.#refresh(name);
       }
       this.#logger.warn({ name, error }, 'launch failed');
       throw error;
