@@ -251,7 +251,10 @@ export class Launcher {
       manager.off('phase', admitted);
       const refusal = this.#refusal(error, tool, job.details.owner);
       const message = refusal?.message ?? (error instanceof Error ? error.message : String(error));
-      if (job.stage === 'container' && manager.get(job.name)) job.note(`Failed: ${message}`);
+      // A container that ran and then failed keeps its route, whose failure (with its logs) the
+      // page shows. One the engine refused to create or start is the launch's failure, whatever
+      // the route table still holds: its route goes away with the engine's next events.
+      if (job.containerStarted && manager.get(job.name)) job.note(`Failed: ${message}`);
       else job.fail(message);
     }
   }

@@ -87,7 +87,9 @@ export async function launchStatus(
   const route = manager.get(name);
   if (!job && !route) return undefined;
   const toolId = job?.details.tool ?? route?.info.labels[DEMO_LABELS.tool] ?? '';
-  const failedEarly = job?.stage === 'failed' && !route;
+  // The launcher fails a job only when its container never ran: a route still in the table
+  // then is the refused container on its way out, not a launch to follow.
+  const failedEarly = job?.stage === 'failed';
   const admitting = job?.stage === 'admission' || job?.stage === 'container';
   const phase: 'image' | ContainerPhase = failedEarly
     ? 'failed'
