@@ -146,7 +146,7 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(logs.stderr).toBe('to-err\n');
     const missing = await dde('logs', 'nobody');
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/NOT_FOUND: No container named nobody/);
+    expect(missing.stderr).toMatch(/^dde: NOT_FOUND: no container named nobody in namespace/);
   });
 
   it('purges by label, by idleness and removes by name', async () => {
@@ -161,15 +161,39 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(removed).toMatchObject({ code: 0, stdout: 'talker\n' });
     const gone = await dde('rm', 'talker');
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toMatch(/no container named talker/);
+    expect(gone.stderr).toMatch(/^dde: NOT_FOUND: no container named talker/);
     expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
   });
 
   it('purges containers idle since they started', async () => {
     expect((await dde('run', image, '--name', 'sleepy', '--', 'sleep', '600')).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const idle = await dde('purge', '--idle', '1s', '--json');
+    const dry = await dde('purge', '--idle', '1s', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^would remove sleepy \(idle \d+s\)\n$/);
+    expect(dry.stderr).toMatch(/warning: without --history dde cannot see when a container was last used/);
+    const idle = await dde('purge', '--idle', '1s');
     expect(idle.code).toBe(0);
-    expect(JSON.parse(idle.stdout)).toEqual({ removed: ['sleepy'] });
+    expect(idle.stdout).toMatch(/^removed sleepy \(idle \d+s\)\n$/);
+    const empty = await dde('ls');
+    expect(empty.stdout).toBe('');
+    expect(empty.stderr).toMatch(/no containers in namespace .*-n <namespace>/);
+  });
+
+  it('runs containers on the network --network names (the engine refusing a missing one, exit 1)', async () => {
+    const result = await dde(
+      'run',
+      image,
+      '--name',
+      'netless',
+      '--network',
+      'nc-no-such-network',
+      '--',
+      'sleep',
+      '60',
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^dde: [A-Z_]+: .*network nc-no-such-network not found/m);
+    expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
   });
 });

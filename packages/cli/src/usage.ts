@@ -10,8 +10,28 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A failure the command line itself finds (not one of dde's {@link DdeError}s): printed as
+ * `dde: CODE: message`, exit code 1.
+ */
+export class CliFailure extends Error {
+  /** What went wrong, e.g. `LISTEN_FAILED`. */
+  readonly code: 'LISTEN_FAILED' | 'FILE_UNREADABLE';
+
+  constructor(code: CliFailure['code'], message: string) {
+    super(message);
+    this.name = 'CliFailure';
+    this.code = code;
+  }
+}
+
 /** Exit codes, as the docker CLI and most Unix tools use them. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** "no container named x in namespace y", with where to look. */
+export function notFoundMessage(name: string, namespace: string): string {
+  return `no container named ${name} in namespace ${namespace} (dde ls lists them; -n <namespace> chooses another namespace)`;
+}
 
 /** Parses `key=value` (for --env and --label), naming the option on error. */
 export function keyValue(option: string, text: string, command: string): [string, string] {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
 import { CONTAINER_HEADER, containerJson, containerRow, table } from '../format.ts';
@@ -6,7 +7,9 @@ import { UsageError } from '../usage.ts';
 
 /** `dde ls`. */
 export async function ls(context: CommandContext, args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const { positionals } = parseCommand('ls', args, {}, () =>
+    parseArgs({ args, allowPositionals: true, options: {} }),
+  );
   if (positionals.length > 0)
     throw new UsageError(`ls takes no arguments, got "${positionals.join(' ')}"`, 'ls');
   const backend = context.backend();
@@ -16,6 +19,11 @@ export async function ls(context: CommandContext, args: string[]): Promise<numbe
     );
     if (context.json) {
       writeLine(context.io.stdout, JSON.stringify(containers.map(containerJson)));
+    } else if (containers.length === 0) {
+      writeLine(
+        context.io.stderr,
+        `dde: no containers in namespace ${context.namespace}. Containers of other namespaces show with -n <namespace> (e.g. dde ls -n dde-demo); DDE_NAMESPACE sets the default.`,
+      );
     } else {
       const now = Date.now();
       writeLine(

@@ -287,7 +287,9 @@ describe('ContainerManager', () => {
     // Docker with a missing network: the create succeeds (events arrive while the launch holds
     // the route), the start fails, the backend removes what it created and throws.
     class RefusingStart extends MemoryBackend {
-      override async launch(spec: Parameters<MemoryBackend['launch']>[0]): ReturnType<MemoryBackend['launch']> {
+      override async launch(
+        spec: Parameters<MemoryBackend['launch']>[0],
+      ): ReturnType<MemoryBackend['launch']> {
         this.add({ name: spec.name, image: spec.image, state: 'created' });
         await until(() => (manager.get(spec.name)?.info.id ?? '') !== '');
         await new Promise((resolve) => setTimeout(resolve, 20)); // the manager's inspection is done

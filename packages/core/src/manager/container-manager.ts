@@ -108,6 +108,12 @@ export interface LookupOptions {
   readonly startOnDemand?: boolean;
 }
 
+/** Options of {@link ContainerManager.purgeInactive}. */
+export interface PurgeOptions extends OperationOptions {
+  /** List what would be removed now, removing nothing. Default false. */
+  readonly dryRun?: boolean;
+}
+
 /** A route changed phase. */
 export interface PhaseChange {
   /** Container name. */
@@ -633,10 +639,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /**
    * Removes every container without activity for `idleMs` (one that never had any counts from
    * its start, even if it never became ready; an open WebSocket or an HTTP exchange in flight is
-   * activity). Returns the names removed.
+   * activity). Returns the names removed, or with `dryRun` the names it would remove now,
+   * removing nothing.
    */
-  async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
+  async purgeInactive(idleMs: number, options: PurgeOptions = {}): Promise<string[]> {
     await this.reconcile();
+    if (options.dryRun === true) {
+      const candidates = cullCandidates(this.#table.entries(), this.history, true, this.#logger);
+      return selectForCulling(candidates, { idleTimeoutMs: idleMs }, Date.now())
+        .map((decision) => decision.name)
+        .sort();
+    }
     const removed = await this.#cullSelected({ idleTimeoutMs: idleMs }, true, options, true);
     return removed.map((decision) => decision.name);
   }
