@@ -3,6 +3,8 @@ export {
   type AuthorizeContext,
   createProxy,
   type DdeProxy,
+  type NotFoundAnswer,
+  type NotFoundContext,
   type ProxyOptions,
   type RouteSource,
 } from './create-proxy.ts';
