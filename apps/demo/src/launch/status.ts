@@ -46,6 +46,8 @@ export interface LaunchStatus {
   readonly events: readonly JobEvent[];
   /** The container's last log lines, when it failed. */
   readonly logs: readonly LogEntry[];
+  /** Whether the demo can launch it again with the same choices (it remembers the launch). */
+  readonly relaunchable: boolean;
 }
 
 const STEPS: readonly Omit<LaunchStep, 'state'>[] = [
@@ -122,5 +124,6 @@ export async function launchStatus(
     steps,
     events: job?.events ?? [],
     logs,
+    relaunchable: launcher.relaunchable(name) !== undefined,
   };
 }

@@ -78,7 +78,13 @@ async function startApp(args: string[] = []) {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, config, manager };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    config,
+    manager,
+    files,
+    launcher,
+  };
 }
 
 /** A request with the `Host` header of our choosing (fetch will not send one). */
@@ -159,5 +165,89 @@ describe('hosts', () => {
     });
     expect(hostname('alice-live-ab12.docker.example.org')).toBe(true);
     expect(hostname('docker.example.org.evil.example')).toBe(false);
+  });
+});
+
+/** The launch form as a browser posts it, with an upload. */
+function launchForm(fileName: string, content = 'a,b\n1,2\n'): FormData {
+  const form = new FormData();
+  form.set('tool', 'viewer');
+  form.set('delivery', 'env');
+  form.set('name', '');
+  form.set('upload', new Blob([content], { type: 'text/csv' }), fileName);
+  return form;
+}
+
+describe('uploads', () => {
+  it('answers a refused file name with the form error at once (the request used to hang)', async () => {
+    const { url } = await startApp();
+    for (const [name, message] of [
+      ['data.xlsx', '&quot;data.xlsx&quot; is not a CSV file: upload a file ending in .csv, .tsv or .txt'],
+      ['.hidden.csv', 'is not an accepted file name'],
+    ] as const) {
+      const response = await fetch(`${url}/launch`, {
+        method: 'POST',
+        body: launchForm(name, 'x,y\n'.repeat(20_000)),
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status, name).toBeGreaterThanOrEqual(400);
+      expect(await response.text(), name).toContain(message);
+    }
+  });
+
+  it('accepts ordinary names (spaces, "(1)", accents), stored under a generated id and shown as given', async () => {
+    const { url, files } = await startApp();
+    for (const name of ['data (1).csv', 'données.csv', 'My results 2024.tsv']) {
+      const response = await fetch(`${url}/launch`, {
+        method: 'POST',
+        body: launchForm(name),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status, name).toBe(303);
+      const stored = files.list('guest').find((file) => file.name === name);
+      expect(stored?.path, name).toMatch(/\/u-[0-9a-f]{12}\.data$/);
+    }
+    const page = await (await fetch(`${url}/`)).text();
+    expect(page).toContain('données.csv');
+    expect(page).toContain('data (1).csv');
+  });
+});
+
+describe('gone containers', () => {
+  it('a tool URL whose container was removed shows what became of it, as a demo page', async () => {
+    const { url, manager } = await startApp();
+    await manager.launch({ name: 'guest-live-ab12', image: 'tool:1', port: 8080, owner: 'guest' });
+    await manager.remove('guest-live-ab12', { reason: 'manual' });
+    const page = await fetch(`${url}/docker/guest-live-ab12/notebook?x=1`, {
+      headers: { accept: 'text/html' },
+    });
+    expect(page.status).toBe(404);
+    const body = await page.text();
+    expect(body).toContain('<title>guest-live-ab12 is gone · dde demo</title>');
+    expect(body).toContain('guest-live-ab12 was removed on request');
+    // Launched behind the demo's back: nothing to relaunch it from.
+    expect(body).not.toContain('data-action="relaunch"');
+    const api = await fetch(`${url}/docker/guest-live-ab12/api`, { headers: { accept: 'application/json' } });
+    expect(api.status).toBe(404);
+    expect(await api.json()).toMatchObject({ code: 'NOT_FOUND' });
+    const never = await (
+      await fetch(`${url}/docker/never-was/`, { headers: { accept: 'text/html' } })
+    ).text();
+    expect(never).toContain('There is no container called never-was.');
+    // The details page of a removed container is "Not found", not "Check the form".
+    const details = await (await fetch(`${url}/containers/guest-live-ab12`)).text();
+    expect(details).toContain('<title>Not found · dde demo</title>');
+  });
+});
+
+describe('the favicon', () => {
+  it('is served instead of a 404 on every page', async () => {
+    const { url } = await startApp();
+    const response = await fetch(`${url}/favicon.ico`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await response.text()).toMatch(/^<svg /);
+    expect(await (await fetch(`${url}/`)).text()).toContain('<link rel="icon" href="/favicon.ico"');
   });
 });
