@@ -4,8 +4,7 @@
  * its own namespace: path routing, hostname routing, and login. They share one image prefix, so
  * the tool images are built once (the first launch shows that build) and removed at the end.
  */
-import { cp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { dockerodeOptions, resolveEngine } from '@dde/backend-docker';
 import Dockerode from 'dockerode';
 import type { Locator, Page } from 'playwright-core';
@@ -13,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, DemoProcess } from './harness.ts';
 import {
   containerNames,
-  DEMO_DIR,
   dataDir,
   freePort,
   openBrowser,
@@ -312,8 +310,9 @@ describe.skipIf(!ready.ok)(
       await seeText(page.locator(`tr[data-container="${name('broken')}"]`), 'freed');
       await seeText(page.locator('[data-testid="used-mb"]'), '448 MB');
       expect(await page.locator('[data-testid="eviction-order"] code').count()).toBeGreaterThan(0);
+      // The README's picture; `npm run screenshot -w @dde/demo` copies it there (tests never
+      // write tracked files).
       await screenshot(page, 'path', '11-dashboard');
-      await cp(join(DEMO_DIR, 'test-results', 'path', '11-dashboard.png'), join(DEMO_DIR, 'screenshot.png'));
     });
 
     it("a container's page lists its request history and shows its logs", async () => {
@@ -331,6 +330,7 @@ describe.skipIf(!ready.ok)(
 
     it('kill removes the container', async () => {
       await page.goto(`${demo.url}/dashboard`);
+      page.once('dialog', (dialog) => void dialog.accept());
       await page.click(`tr[data-container="${name('live')}"] [data-action="kill"]`);
       await page.waitForURL(`**/dashboard?removed=${name('live')}`);
       await seeText(page.locator('[data-testid="notice-info"]'), `Removed ${name('live')}.`);
@@ -447,6 +447,7 @@ describe.skipIf(!ready.ok)('the demo with hostname routing', () => {
     await seeText(page.locator('[data-testid="history"]'), 'GET');
     await seeText(page.locator('[data-testid="logs"]'), 'loaded cafe-orders.csv: 240 rows');
     await screenshot(page, 'hostname', '04-history-and-logs');
+    page.once('dialog', (dialog) => void dialog.accept());
     await page.click('[data-action="kill"]');
     await page.waitForURL(`**/dashboard?removed=${name('viewer')}`);
     await seeCount(page.locator('[data-testid="containers"]'), 0);
@@ -536,6 +537,7 @@ describe.skipIf(!ready.ok)('the demo with login', () => {
 
   it('lets alice kill her container', async () => {
     await alice.goto(`${demo.url}/dashboard`);
+    alice.once('dialog', (dialog) => void dialog.accept());
     await alice.click(`tr[data-container="${container}"] [data-action="kill"]`);
     await alice.waitForURL(`**/dashboard?removed=${container}`);
     expect(await containerNames(docker, namespaces.login)).toEqual([]);
