@@ -39,6 +39,9 @@ describe('dde command line', () => {
     const run = await cli('run', '--help');
     expect(run.stdout).toMatch(/Usage: dde run <image>/);
     expect((await cli('help', 'purge')).stdout).toMatch(/--idle <time>/);
+    expect((await cli('help', 'purge')).stdout).toMatch(/--dry-run/);
+    expect(run.stdout).toMatch(/--network <name>/);
+    expect((await cli('proxy', '--help')).stdout).toMatch(/--network <name>/);
   });
 
   it('prints its version', async () => {
