@@ -98,10 +98,31 @@ export interface NotFoundContext {
  * trusted: it comes from the application), a text, or a redirect (e.g. to a relaunch form).
  * `status` defaults to 404 for pages and texts, 303 for redirects.
  */
-export type NotFoundAnswer =
-  | { readonly html: string; readonly status?: number }
-  | { readonly text: string; readonly status?: number }
-  | { readonly redirect: string; readonly status?: 302 | 303 | 307 };
+export type NotFoundAnswer = NotFoundPage | NotFoundText | NotFoundRedirect;
+
+/** A page for a missing container (see {@link NotFoundAnswer}). */
+export interface NotFoundPage {
+  /** The whole HTML document (trusted: it comes from the application). */
+  readonly html: string;
+  /** HTTP status. Default 404. */
+  readonly status?: number;
+}
+
+/** A plain-text answer for a missing container (see {@link NotFoundAnswer}). */
+export interface NotFoundText {
+  /** The text. */
+  readonly text: string;
+  /** HTTP status. Default 404. */
+  readonly status?: number;
+}
+
+/** A redirect for a missing container, e.g. to a relaunch form (see {@link NotFoundAnswer}). */
+export interface NotFoundRedirect {
+  /** Where to (the `Location` header). */
+  readonly redirect: string;
+  /** HTTP status. Default 303. */
+  readonly status?: 302 | 303 | 307;
+}
 
 /** Options of {@link createProxy}. */
 export interface ProxyOptions {

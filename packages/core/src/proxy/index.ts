@@ -5,6 +5,9 @@ export {
   type DdeProxy,
   type NotFoundAnswer,
   type NotFoundContext,
+  type NotFoundPage,
+  type NotFoundRedirect,
+  type NotFoundText,
   type ProxyOptions,
   type RouteSource,
 } from './create-proxy.ts';
