@@ -200,7 +200,8 @@ function describePolicies(config: DemoConfig): string {
   return parts.join('; ');
 }
 
-function makeRouter(config: DemoConfig): Router {
+/** The router of the configured routing mode. */
+export function makeRouter(config: DemoConfig): Router {
   if (config.routing === 'path') return pathRouter({ prefix: '/docker', origin: config.publicOrigin });
   const url = new URL(config.publicOrigin);
   const protocol = url.protocol === 'https:' ? 'https' : 'http';

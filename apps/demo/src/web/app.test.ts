@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ContainerManager, DdeMetrics, pathRouter } from '@dde/core';
+import { ContainerManager, DdeMetrics } from '@dde/core';
 import { MemoryBackend } from '@dde/core/testing';
 import Dockerode from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { Signer } from '../auth/signer.ts';
 import { parseConfig } from '../config.ts';
 import { DataFiles } from '../data/files.ts';
 import { DataServer } from '../data/server.ts';
+import { makeRouter } from '../demo.ts';
 import { ImageBuilder } from '../images/builder.ts';
 import { Launcher } from '../launch/launcher.ts';
 import { RemovalLog } from '../launch/removals.ts';
@@ -47,7 +48,7 @@ async function startApp(args: string[] = []) {
     maxUploadBytes: config.maxUploadBytes,
   });
   const signer = new Signer(randomBytes(32));
-  const router = pathRouter({ prefix: '/docker', origin: config.publicOrigin });
+  const router = makeRouter(config);
   const launcher = new Launcher({
     manager,
     // No engine answers here: launches fail at the image build.
@@ -249,5 +250,28 @@ describe('the favicon', () => {
     expect(response.headers.get('content-type')).toBe('image/svg+xml');
     expect(await response.text()).toMatch(/^<svg /);
     expect(await (await fetch(`${url}/`)).text()).toContain('<link rel="icon" href="/favicon.ico"');
+  });
+});
+
+describe('hostname mode', () => {
+  it("frames tools from their own hosts only, and takes a relaunch posted from the gone tool's own host", async () => {
+    const { url } = await startApp(['--routing', 'hostname', '--port', '8000']);
+    const page = await fetch(`${url}/`, { redirect: 'manual' });
+    expect(page.headers.get('content-security-policy')).toContain(
+      "frame-src 'self' http://*.docker.localhost:8000",
+    );
+    const relaunch = (origin: string, name: string) =>
+      send(`${url}/containers/${name}/relaunch`, {
+        host: 'docker.localhost:8000',
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+      });
+    // Its own host gets past the origin check (and is told there is nothing to relaunch)...
+    const own = await relaunch('http://guest-live-ab12.docker.localhost:8000', 'guest-live-ab12');
+    expect(own.status, own.body).toBe(404);
+    expect(own.body).toContain('cannot be relaunched');
+    // ...another tool's host, or another site, does not.
+    expect((await relaunch('http://other-tool.docker.localhost:8000', 'guest-live-ab12')).status).toBe(403);
+    expect((await relaunch('http://evil.example', 'guest-live-ab12')).status).toBe(403);
   });
 });
