@@ -5,9 +5,7 @@
  * the tool images are built once (the first launch shows that build) and removed at the end.
  */
 import { rm } from 'node:fs/promises';
-import { dockerodeOptions, resolveEngine } from '@dde/backend-docker';
-import Dockerode from 'dockerode';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, DemoProcess } from './harness.ts';
 import {
@@ -15,14 +13,14 @@ import {
   dataDir,
   freePort,
   openBrowser,
-  prerequisites,
   removeEverything,
   screenshot,
   startDemoProcess,
+  testEngine,
 } from './harness.ts';
+import { seeAttribute, seeCount, seeText, textOf, WAIT } from './page-checks.ts';
 
-const docker = new Dockerode(dockerodeOptions(resolveEngine().endpoint));
-const ready = await prerequisites(docker);
+const { docker, ready } = await testEngine();
 const id = Math.random().toString(16).slice(2, 10);
 const imagePrefix = `demo-${id}`;
 const namespaces = {
@@ -97,47 +95,6 @@ async function launch(
 }
 
 const LOCAL_ONLY = 'needs a Docker Engine and /usr/bin/chromium';
-
-const WAIT = { timeout: 30_000, interval: 200 };
-
-/** The element's text once it exists ('' until then). */
-function textOf(locator: Locator): Promise<string> {
-  return locator
-    .first()
-    .textContent({ timeout: 1000 })
-    .then((text) => text ?? '')
-    .catch(() => '');
-}
-
-/** Waits until the element's text contains `expected` (or matches it). */
-async function seeText(locator: Locator, expected: string | RegExp, timeout = WAIT.timeout): Promise<void> {
-  const poll = expect.poll(() => textOf(locator), { ...WAIT, timeout });
-  if (typeof expected === 'string') await poll.toContain(expected);
-  else await poll.toMatch(expected);
-}
-
-/** Waits until the element's attribute matches. */
-async function seeAttribute(
-  locator: Locator,
-  name: string,
-  expected: string | RegExp,
-  timeout = WAIT.timeout,
-): Promise<void> {
-  const value = (): Promise<string> =>
-    locator
-      .first()
-      .getAttribute(name, { timeout: 1000 })
-      .then((found) => found ?? '')
-      .catch(() => '');
-  const poll = expect.poll(value, { ...WAIT, timeout });
-  if (typeof expected === 'string') await poll.toBe(expected);
-  else await poll.toMatch(expected);
-}
-
-/** Waits until the locator matches `count` elements. */
-async function seeCount(locator: Locator, count: number, timeout = WAIT.timeout): Promise<void> {
-  await expect.poll(() => locator.count(), { ...WAIT, timeout }).toBe(count);
-}
 
 describe.skipIf(!ready.ok)(
   `the demo with path routing (${ready.ok ? 'real engine, Chromium' : LOCAL_ONLY})`,

@@ -6,9 +6,7 @@
  * URL; the wait page's title follows the launch. Own namespace and image prefix (`nc-`).
  */
 import { rm } from 'node:fs/promises';
-import { dockerodeOptions, resolveEngine } from '@dde/backend-docker';
-import Dockerode from 'dockerode';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, DemoProcess } from './harness.ts';
 import {
@@ -16,15 +14,15 @@ import {
   dataDir,
   freePort,
   openBrowser,
-  prerequisites,
   removeEverything,
   runId,
   screenshot,
   startDemoProcess,
+  testEngine,
 } from './harness.ts';
+import { seeText, WAIT } from './page-checks.ts';
 
-const docker = new Dockerode(dockerodeOptions(resolveEngine().endpoint));
-const ready = await prerequisites(docker);
+const { docker, ready } = await testEngine();
 const id = runId();
 const namespace = `nc-${id}`;
 const imagePrefix = `nc-${id}`;
@@ -34,22 +32,6 @@ let demo: DemoProcess;
 let web: Browser;
 let page: Page;
 let dir: string;
-
-const WAIT = { timeout: 60_000, interval: 200 };
-
-function textOf(locator: Locator): Promise<string> {
-  return locator
-    .first()
-    .textContent({ timeout: 1000 })
-    .then((text) => text ?? '')
-    .catch(() => '');
-}
-
-async function seeText(locator: Locator, expected: string | RegExp): Promise<void> {
-  const poll = expect.poll(() => textOf(locator), WAIT);
-  if (typeof expected === 'string') await poll.toContain(expected);
-  else await poll.toMatch(expected);
-}
 
 async function launchLive(name: string): Promise<void> {
   await page.goto(`${demo.url}/`);
@@ -86,7 +68,7 @@ describe.skipIf(!ready.ok)('what a new user hit (issue 16)', () => {
     const name = `nc-refused-${id}`;
     await launchLive(name);
     const failure = page.locator('[data-testid="failure"]');
-    await seeText(failure, `network ${network} not found`);
+    await seeText(failure, `network ${network} not found`, 120_000); // the first launch builds the images
     await seeText(page.locator('#wait-heading'), `${name} could not start`);
     expect(await page.title()).toBe(`${name} could not start · dde demo`);
     expect(await page.locator('[data-action="relaunch"]').count()).toBe(1);
