@@ -124,6 +124,28 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(code).toBe(0);
   });
 
+  it('prints the proxy URL once, and stops on SIGTERM', async () => {
+    const proxy = start(['proxy', '--port', '0']);
+    let stdout = '';
+    let stderr = '';
+    proxy.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    proxy.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    await expect.poll(() => stderr, { timeout: 20_000 }).toContain('Ctrl-C stops it');
+    proxy.kill('SIGTERM');
+    const [code] = (await once(proxy, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^http:\/\/127\.0\.0\.1:\d+\n$/);
+    const origin = stdout.trim();
+    // stderr says what is served where (the pattern of tool URLs), not the same URL again.
+    expect(stderr).toContain(`serving namespace`);
+    expect(stderr).toContain(`${origin}/docker/<name>/`);
+    expect(stderr.split(origin).length - 1).toBe(1);
+  });
+
   it('prints stdout and stderr logs separately', async () => {
     const run = await dde(
       'run',
