@@ -390,8 +390,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       notFoundHookFailed(req, res, error);
       return;
     }
-    if (answer instanceof Promise) {
-      answer.then(
+    if (isThenable(answer)) {
+      Promise.resolve(answer).then(
         (resolved) => writeNotFoundAnswer(req, res, resolved),
         (error: unknown) => notFoundHookFailed(req, res, error),
       );
@@ -773,6 +773,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 }
 
 function ignore(): void {}
+
+/** A promise, from this realm or not (a hook may return any thenable). */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
 
 const SEVERAL_HOSTS = 'Bad request: more than one Host header.';
 
