@@ -20,6 +20,7 @@
       root.innerHTML = status.html;
       if (open) root.querySelector('details')?.setAttribute('open', '');
       root.dataset.phase = status.phase;
+      if (status.title) document.title = status.title;
       if (status.phase === 'ready') {
         done = true;
         setTimeout(() => location.assign(status.url), 400);

@@ -81,8 +81,10 @@ export async function startDemo(
   });
   const history = await FileHistory.open(join(config.dataDir, 'history.jsonl'));
   const manager = new ContainerManager({ backend, history, ...lifecycleOptions(config) });
+  let launcher: Launcher | undefined;
   const removals = new RemovalLog(manager, {
     idleTimeoutMs: config.idleTimeoutMs,
+    launchFailed: (name) => launcher?.job(name)?.containerStarted === false,
     onRemoval: (removal) => log(`${removal.name} ${removal.what}`),
   });
   const cleanups: Array<() => Promise<void>> = [() => manager.close()];
@@ -109,7 +111,7 @@ export async function startDemo(
     cleanups.push(() => data.close());
 
     const router = makeRouter(config);
-    const launcher = new Launcher({
+    launcher = new Launcher({
       manager,
       images: new ToolImages(new ImageBuilder(docker), config.imagePrefix),
       files,
@@ -198,7 +200,8 @@ function describePolicies(config: DemoConfig): string {
   return parts.join('; ');
 }
 
-function makeRouter(config: DemoConfig): Router {
+/** The router of the configured routing mode. */
+export function makeRouter(config: DemoConfig): Router {
   if (config.routing === 'path') return pathRouter({ prefix: '/docker', origin: config.publicOrigin });
   const url = new URL(config.publicOrigin);
   const protocol = url.protocol === 'https:' ? 'https' : 'http';

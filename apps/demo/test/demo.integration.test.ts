@@ -4,27 +4,23 @@
  * its own namespace: path routing, hostname routing, and login. They share one image prefix, so
  * the tool images are built once (the first launch shows that build) and removed at the end.
  */
-import { cp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { dockerodeOptions, resolveEngine } from '@dde/backend-docker';
-import Dockerode from 'dockerode';
-import type { Locator, Page } from 'playwright-core';
+import { rm } from 'node:fs/promises';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, DemoProcess } from './harness.ts';
 import {
   containerNames,
-  DEMO_DIR,
   dataDir,
   freePort,
   openBrowser,
-  prerequisites,
   removeEverything,
   screenshot,
   startDemoProcess,
+  testEngine,
 } from './harness.ts';
+import { seeAttribute, seeCount, seeText, textOf, WAIT } from './page-checks.ts';
 
-const docker = new Dockerode(dockerodeOptions(resolveEngine().endpoint));
-const ready = await prerequisites(docker);
+const { docker, ready } = await testEngine();
 const id = Math.random().toString(16).slice(2, 10);
 const imagePrefix = `demo-${id}`;
 const namespaces = {
@@ -99,47 +95,6 @@ async function launch(
 }
 
 const LOCAL_ONLY = 'needs a Docker Engine and /usr/bin/chromium';
-
-const WAIT = { timeout: 30_000, interval: 200 };
-
-/** The element's text once it exists ('' until then). */
-function textOf(locator: Locator): Promise<string> {
-  return locator
-    .first()
-    .textContent({ timeout: 1000 })
-    .then((text) => text ?? '')
-    .catch(() => '');
-}
-
-/** Waits until the element's text contains `expected` (or matches it). */
-async function seeText(locator: Locator, expected: string | RegExp, timeout = WAIT.timeout): Promise<void> {
-  const poll = expect.poll(() => textOf(locator), { ...WAIT, timeout });
-  if (typeof expected === 'string') await poll.toContain(expected);
-  else await poll.toMatch(expected);
-}
-
-/** Waits until the element's attribute matches. */
-async function seeAttribute(
-  locator: Locator,
-  name: string,
-  expected: string | RegExp,
-  timeout = WAIT.timeout,
-): Promise<void> {
-  const value = (): Promise<string> =>
-    locator
-      .first()
-      .getAttribute(name, { timeout: 1000 })
-      .then((found) => found ?? '')
-      .catch(() => '');
-  const poll = expect.poll(value, { ...WAIT, timeout });
-  if (typeof expected === 'string') await poll.toBe(expected);
-  else await poll.toMatch(expected);
-}
-
-/** Waits until the locator matches `count` elements. */
-async function seeCount(locator: Locator, count: number, timeout = WAIT.timeout): Promise<void> {
-  await expect.poll(() => locator.count(), { ...WAIT, timeout }).toBe(count);
-}
 
 describe.skipIf(!ready.ok)(
   `the demo with path routing (${ready.ok ? 'real engine, Chromium' : LOCAL_ONLY})`,
@@ -312,8 +267,9 @@ describe.skipIf(!ready.ok)(
       await seeText(page.locator(`tr[data-container="${name('broken')}"]`), 'freed');
       await seeText(page.locator('[data-testid="used-mb"]'), '448 MB');
       expect(await page.locator('[data-testid="eviction-order"] code').count()).toBeGreaterThan(0);
+      // The README's picture; `npm run screenshot -w @dde/demo` copies it there (tests never
+      // write tracked files).
       await screenshot(page, 'path', '11-dashboard');
-      await cp(join(DEMO_DIR, 'test-results', 'path', '11-dashboard.png'), join(DEMO_DIR, 'screenshot.png'));
     });
 
     it("a container's page lists its request history and shows its logs", async () => {
@@ -331,6 +287,7 @@ describe.skipIf(!ready.ok)(
 
     it('kill removes the container', async () => {
       await page.goto(`${demo.url}/dashboard`);
+      page.once('dialog', (dialog) => void dialog.accept());
       await page.click(`tr[data-container="${name('live')}"] [data-action="kill"]`);
       await page.waitForURL(`**/dashboard?removed=${name('live')}`);
       await seeText(page.locator('[data-testid="notice-info"]'), `Removed ${name('live')}.`);
@@ -447,6 +404,7 @@ describe.skipIf(!ready.ok)('the demo with hostname routing', () => {
     await seeText(page.locator('[data-testid="history"]'), 'GET');
     await seeText(page.locator('[data-testid="logs"]'), 'loaded cafe-orders.csv: 240 rows');
     await screenshot(page, 'hostname', '04-history-and-logs');
+    page.once('dialog', (dialog) => void dialog.accept());
     await page.click('[data-action="kill"]');
     await page.waitForURL(`**/dashboard?removed=${name('viewer')}`);
     await seeCount(page.locator('[data-testid="containers"]'), 0);
@@ -536,6 +494,7 @@ describe.skipIf(!ready.ok)('the demo with login', () => {
 
   it('lets alice kill her container', async () => {
     await alice.goto(`${demo.url}/dashboard`);
+    alice.once('dialog', (dialog) => void dialog.accept());
     await alice.click(`tr[data-container="${container}"] [data-action="kill"]`);
     await alice.waitForURL(`**/dashboard?removed=${container}`);
     expect(await containerNames(docker, namespaces.login)).toEqual([]);

@@ -12,7 +12,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type Dockerode from 'dockerode';
+import { dockerodeOptions, resolveEngine } from '@dde/backend-docker';
+import Dockerode from 'dockerode';
 import type { BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { IMAGE_LABEL } from '../src/tools/images.ts';
@@ -45,6 +46,12 @@ export async function prerequisites(docker: Dockerode): Promise<{ ok: boolean; r
   const reason = missing.join('; ');
   if (process.env.CI === 'true') throw new Error(`the demo's end-to-end tests cannot run: ${reason}`);
   return { ok: false, reason };
+}
+
+/** The engine the tests use (found like the docker CLI finds it), and whether they can run. */
+export async function testEngine(): Promise<{ docker: Dockerode; ready: { ok: boolean; reason?: string } }> {
+  const docker = new Dockerode(dockerodeOptions(resolveEngine().endpoint));
+  return { docker, ready: await prerequisites(docker) };
 }
 
 /** A free TCP port on loopback. */

@@ -124,6 +124,28 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(code).toBe(0);
   });
 
+  it('prints the proxy URL once, and stops on SIGTERM', async () => {
+    const proxy = start(['proxy', '--port', '0']);
+    let stdout = '';
+    let stderr = '';
+    proxy.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    proxy.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    await expect.poll(() => stderr, { timeout: 20_000 }).toContain('Ctrl-C stops it');
+    proxy.kill('SIGTERM');
+    const [code] = (await once(proxy, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^http:\/\/127\.0\.0\.1:\d+\n$/);
+    const origin = stdout.trim();
+    // stderr says what is served where (the pattern of tool URLs), not the same URL again.
+    expect(stderr).toContain(`serving namespace`);
+    expect(stderr).toContain(`${origin}/docker/<name>/`);
+    expect(stderr.split(origin).length - 1).toBe(1);
+  });
+
   it('prints stdout and stderr logs separately', async () => {
     const run = await dde(
       'run',
@@ -146,7 +168,7 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(logs.stderr).toBe('to-err\n');
     const missing = await dde('logs', 'nobody');
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/NOT_FOUND: No container named nobody/);
+    expect(missing.stderr).toMatch(/^dde: NOT_FOUND: no container named nobody in namespace/);
   });
 
   it('purges by label, by idleness and removes by name', async () => {
@@ -161,15 +183,41 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(removed).toMatchObject({ code: 0, stdout: 'talker\n' });
     const gone = await dde('rm', 'talker');
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toMatch(/no container named talker/);
+    expect(gone.stderr).toMatch(/^dde: NOT_FOUND: no container named talker/);
     expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
   });
 
   it('purges containers idle since they started', async () => {
     expect((await dde('run', image, '--name', 'sleepy', '--', 'sleep', '600')).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const idle = await dde('purge', '--idle', '1s', '--json');
+    const dry = await dde('purge', '--idle', '1s', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^would remove sleepy \(idle \d+s\)\n$/);
+    expect(dry.stderr).toMatch(/warning: without --history dde cannot see when a container was last used/);
+    const idle = await dde('purge', '--idle', '1s');
     expect(idle.code).toBe(0);
-    expect(JSON.parse(idle.stdout)).toEqual({ removed: ['sleepy'] });
+    expect(idle.stdout).toMatch(/^removed sleepy \(idle \d+s\)\n$/);
+    const empty = await dde('ls');
+    expect(empty.stdout).toBe('');
+    expect(empty.stderr).toMatch(
+      /^dde: no containers in namespace \S+(; these namespaces have some: .* \(dde ls -n \S+;| \(-n <namespace> chooses another;)/,
+    );
+  });
+
+  it('runs containers on the network --network names (the engine refusing a missing one, exit 1)', async () => {
+    const result = await dde(
+      'run',
+      image,
+      '--name',
+      'netless',
+      '--network',
+      'nc-no-such-network',
+      '--',
+      'sleep',
+      '60',
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^dde: [A-Z_]+: .*network nc-no-such-network not found/m);
+    expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
   });
 });

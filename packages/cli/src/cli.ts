@@ -8,7 +8,8 @@ import { rm } from './commands/rm.ts';
 import { run } from './commands/run.ts';
 import type { CliIo, CommandContext } from './context.ts';
 import { commandContext, writeLine } from './context.ts';
-import { EXIT, helpText, UsageError } from './usage.ts';
+import { cliMessage } from './messages.ts';
+import { CliFailure, EXIT, helpText, UsageError } from './usage.ts';
 
 type Command = (context: CommandContext, args: string[]) => Promise<number>;
 
@@ -85,23 +86,31 @@ function splitGlobal(argv: readonly string[]): GlobalOptions {
   return result;
 }
 
+/**
+ * Every error is one line `dde: CODE: message` (USAGE for command-line mistakes), so scripts and
+ * people can match on the code; usage mistakes and invalid values add where the help is, and
+ * exit 2; everything else exits 1.
+ */
 function report(error: unknown, command: string | undefined, io: CliIo): number {
   if (error instanceof UsageError || isParseArgsError(error)) {
     const topic = error instanceof UsageError ? (error.command ?? command) : command;
-    writeLine(io.stderr, `dde: ${error.message}`);
+    writeLine(io.stderr, `dde: USAGE: ${error.message}`);
     writeLine(io.stderr, helpPointer(topic));
     return EXIT.usage;
   }
   if (isDdeError(error)) {
+    writeLine(io.stderr, `dde: ${error.code}: ${cliMessage(error)}`);
     if (error.code === 'INVALID_SPEC' || error.code === 'INVALID_OPTION') {
-      writeLine(io.stderr, `dde: ${error.message}`);
       writeLine(io.stderr, helpPointer(command));
       return EXIT.usage;
     }
+    return EXIT.failure;
+  }
+  if (error instanceof CliFailure) {
     writeLine(io.stderr, `dde: ${error.code}: ${error.message}`);
     return EXIT.failure;
   }
-  writeLine(io.stderr, `dde: ${error instanceof Error ? error.message : String(error)}`);
+  writeLine(io.stderr, `dde: ERROR: ${error instanceof Error ? error.message : String(error)}`);
   return EXIT.failure;
 }
 

@@ -34,8 +34,14 @@ export interface CommandContext {
   readonly json: boolean;
   /** Output and environment. */
   readonly io: CliIo;
-  /** Makes the backend for the namespace. */
-  backend(): ContainerBackend;
+  /** Makes the backend for the namespace; `network`: the Docker network its containers join. */
+  backend(options?: BackendChoice): ContainerBackend;
+}
+
+/** What a command's flags say about the backend. */
+export interface BackendChoice {
+  /** `--network`: the Docker network containers join (and are reached on). */
+  readonly network?: string | undefined;
 }
 
 /** Builds the command context from global options. */
@@ -45,7 +51,13 @@ export function commandContext(io: CliIo, namespace: string | undefined, json: b
     namespace: chosen,
     json,
     io,
-    backend: () => (io.backend ? io.backend(chosen) : new DockerBackend({ namespace: chosen })),
+    backend: (options = {}) =>
+      io.backend
+        ? io.backend(chosen)
+        : new DockerBackend({
+            namespace: chosen,
+            ...(options.network === undefined ? {} : { network: options.network }),
+          }),
   };
 }
 

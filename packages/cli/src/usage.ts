@@ -10,8 +10,28 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A failure the command line itself finds (not one of dde's {@link DdeError}s): printed as
+ * `dde: CODE: message`, exit code 1.
+ */
+export class CliFailure extends Error {
+  /** What went wrong, e.g. `LISTEN_FAILED`. */
+  readonly code: 'LISTEN_FAILED' | 'FILE_UNREADABLE';
+
+  constructor(code: CliFailure['code'], message: string) {
+    super(message);
+    this.name = 'CliFailure';
+    this.code = code;
+  }
+}
+
 /** Exit codes, as the docker CLI and most Unix tools use them. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** "no container named x in namespace y", with where to look. */
+export function notFoundMessage(name: string, namespace: string): string {
+  return `no container named ${name} in namespace ${namespace} (dde ls lists them; -n <namespace> chooses another namespace)`;
+}
 
 /** Parses `key=value` (for --env and --label), naming the option on error. */
 export function keyValue(option: string, text: string, command: string): [string, string] {
@@ -86,6 +106,7 @@ Options:
       --readiness-path <path>       path that answers 200 once ready (default /)
       --readiness-timeout <time>    how long starting may take (default 2m)
       --wait                        wait until the readiness path answers 200
+      --network <name>              Docker network to join (default: the engine's bridge)
       --json                        print the container as JSON
 
 Examples:
@@ -115,20 +136,22 @@ Remove containers whatever their state, with their volumes. Exits 1 when one did
 Example:
   dde rm my-server other-server
 `,
-  purge: `Usage: dde purge (--idle <time> [--history <file>] | --label KEY=VALUE | --all) [--json]
+  purge: `Usage: dde purge (--idle <time> [--history <file>] | --label KEY=VALUE | --all) [--dry-run] [--json]
 
 Remove containers in bulk:
   --idle <time>      no activity for that long (30m, 2h); activity comes from the proxy's
                      history file (--history); without one, a container is idle since it started
   --label KEY=VALUE  carrying that label
   --all              every container of the namespace
+  --dry-run          list what would be removed, removing nothing
 
 Examples:
+  dde purge --idle 30m --history /var/lib/dde/activity.jsonl --dry-run
   dde purge --idle 30m --history /var/lib/dde/activity.jsonl
   dde purge --label course=biology-101
 `,
   proxy: `Usage: dde proxy [--port <port>] [--host <addr>] [--prefix /docker | --hostname-suffix <suffix>]
-                 [--history <file>] [--metrics]
+                 [--history <file>] [--metrics] [--network <name>]
 
 Serve the namespace's containers: http://HOST:PORT/docker/<name>/... (path routing, default)
 or http://<name>.<suffix>:PORT/... (hostname routing), WebSockets included. Stops on Ctrl-C.
@@ -140,6 +163,7 @@ Options:
       --hostname-suffix <suffix>  route <name>.<suffix> instead, e.g. docker.localhost
       --history <file>            record activity as JSON lines in this file
       --metrics                   serve Prometheus metrics at /metrics
+      --network <name>            the Docker network the containers joined (dde run --network)
 
 Examples:
   dde proxy --port 8000

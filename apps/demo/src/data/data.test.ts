@@ -107,8 +107,26 @@ describe('DataFiles', () => {
   it('accepts CSV-like names only, without directories', () => {
     expect(checkFileName('C:\\Users\\me\\data.csv')).toBe('data.csv');
     expect(checkFileName('../../etc/table.tsv')).toBe('table.tsv');
-    for (const bad of ['', 'run.sh', '.hidden.csv', 'a<b>.csv'])
-      expect(() => checkFileName(bad)).toThrow(FormError);
+    for (const bad of [
+      '',
+      'run.sh',
+      'data.xlsx',
+      '.hidden.csv',
+      'a<b>.csv',
+      'tab\there.csv',
+      `${'x'.repeat(100)}.csv`,
+    ])
+      expect(() => checkFileName(bad), bad).toThrow(FormError);
+    for (const ordinary of ['data (1).csv', 'données.csv', 'Résultats 2024 – final.tsv', "o'brien.txt"])
+      expect(checkFileName(ordinary)).toBe(ordinary);
+    expect(checkFileName('donne\u0301es.csv')).toBe('données.csv'); // NFC, as macOS names decompose
+  });
+
+  it('drains an upload whose name it refuses, so that the request can end', async () => {
+    const content = Readable.from([Buffer.from('a,b\n'), Buffer.from('1,2\n')]);
+    await expect(files.save('alice', 'sheet.xlsx', content)).rejects.toThrow(/is not a CSV file/);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(content.readableFlowing).toBe(true);
   });
 });
 

@@ -37,17 +37,30 @@ export interface DataFilesOptions {
   readonly maxUploadsPerOwner?: number;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$/;
+/**
+ * Names as people's files have them (`data (1).csv`, `données.csv`): the name is only shown
+ * and handed to tools (uploads are stored under a generated id), so any printable text goes,
+ * except control and bidirectional-override characters, a leading dot, and the characters
+ * Windows forbids in file names (which no ordinary file name has).
+ */
+const NAME = /^[^\p{Cc}\p{Cf}.<>:"/\\|?*][^\p{Cc}\p{Cf}<>:"/\\|?*]{0,99}$/u;
 const EXTENSIONS = /\.(csv|tsv|txt)$/i;
 
-/** Checks an uploaded file's name; returns it without any directory part. */
+/** Checks an uploaded file's name; returns it (NFC) without any directory part. */
 export function checkFileName(name: string): string {
-  const base = basename(name.replaceAll('\\', '/')).trim();
+  const base = basename(name.replaceAll('\\', '/')).normalize('NFC').trim();
   if (base === '') throw new FormError('upload', 'Choose a file to upload.');
-  if (!NAME.test(base) || !EXTENSIONS.test(base)) {
+  if (!EXTENSIONS.test(base)) {
     throw new FormError(
       'upload',
-      `"${base.slice(0, 120)}" is not an accepted file name: use letters, digits, dots, dashes or spaces, ending in .csv, .tsv or .txt.`,
+      `"${base.slice(0, 120)}" is not a CSV file: upload a file ending in .csv, .tsv or .txt (save a spreadsheet as CSV first).`,
+      415,
+    );
+  }
+  if (!NAME.test(base)) {
+    throw new FormError(
+      'upload',
+      `"${base.slice(0, 120)}" is not an accepted file name: at most 100 characters, not starting with a dot, without control characters or any of < > : " | ? *.`,
     );
   }
   return base;
@@ -134,11 +147,18 @@ export class DataFiles {
   }
 
   /**
-   * Stores an upload for `owner`. Refuses names that are not CSV-like, files over the size
+   * Stores an upload for `owner` under a generated id (the original name is kept for display).
+   * Refuses names that are not CSV-like, files over the size
    * limit, empty files and binary content (NUL bytes); nothing is kept then.
    */
   async save(owner: string, name: string, content: Readable): Promise<DataFile> {
-    const fileName = checkFileName(name);
+    let fileName: string;
+    try {
+      fileName = checkFileName(name);
+    } catch (error) {
+      content.resume(); // drain the refused upload, or the request never ends and never gets its answer
+      throw error;
+    }
     const id = `u-${randomBytes(6).toString('hex')}`;
     const path = join(this.#options.uploadDir, `${id}.data`);
     const partial = `${path}.partial`;

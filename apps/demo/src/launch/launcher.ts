@@ -89,6 +89,8 @@ const MAX_JOBS = 500;
 export class Launcher {
   readonly #options: LauncherOptions;
   readonly #jobs = new Map<string, LaunchJob>();
+  /** What each launch asked for, kept after its container is gone: a relaunch asks for it again. */
+  readonly #requests = new Map<string, { readonly request: LaunchRequest; readonly owner: string }>();
 
   /** @param options - see {@link LauncherOptions}. */
   constructor(options: LauncherOptions) {
@@ -108,6 +110,15 @@ export class Launcher {
   /** Launches whose container does not exist yet (building the image, or failed before). */
   jobsWithoutContainer(): LaunchJob[] {
     return [...this.#jobs.values()].filter((job) => this.#options.manager.get(job.name) === undefined);
+  }
+
+  /**
+   * What the launch of `name` asked for, when this demo launched it (since it started) for
+   * `owner` (any owner when undefined): a relaunch at the same URL asks for it again.
+   */
+  relaunchable(name: string, owner?: string): LaunchRequest | undefined {
+    const remembered = this.#requests.get(name);
+    return remembered && (owner === undefined || remembered.owner === owner) ? remembered.request : undefined;
   }
 
   /** Forgets a launch and stops serving its input. */
@@ -207,6 +218,9 @@ export class Launcher {
       throw this.#refusal(error, tool, owner) ?? error;
     }
     this.#remember(job);
+    this.#requests.delete(name); // newest last, for the cap below
+    this.#requests.set(name, { request: { ...request, name }, owner });
+    if (this.#requests.size > MAX_JOBS) this.#requests.delete(this.#requests.keys().next().value as string);
     job.note(`Launch of ${tool.title} as ${name} requested by ${owner}`);
     void this.#run(job, tool, spec);
     return job;
@@ -251,7 +265,10 @@ export class Launcher {
       manager.off('phase', admitted);
       const refusal = this.#refusal(error, tool, job.details.owner);
       const message = refusal?.message ?? (error instanceof Error ? error.message : String(error));
-      if (job.stage === 'container' && manager.get(job.name)) job.note(`Failed: ${message}`);
+      // A container that ran and then failed keeps its route, whose failure (with its logs) the
+      // page shows. One the engine refused to create or start is the launch's failure, whatever
+      // the route table still holds: its route goes away with the engine's next events.
+      if (job.containerStarted && manager.get(job.name)) job.note(`Failed: ${message}`);
       else job.fail(message);
     }
   }

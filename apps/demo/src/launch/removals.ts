@@ -34,6 +34,12 @@ export interface RemovalLogOptions {
   readonly keep?: number;
   /** Called with each removal as it is recorded (e.g. to log it). */
   readonly onRemoval?: (removal: Removal) => void;
+  /**
+   * Whether the removal of `name` belongs to a launch that failed before its container ran
+   * (the engine refused to start it): the launch shows that failure, so the log leaves it out
+   * rather than also calling it removed.
+   */
+  readonly launchFailed?: (name: string) => boolean;
 }
 
 const REASON_LABELS: Readonly<Record<RemovalReason, string>> = {
@@ -66,6 +72,7 @@ export class RemovalLog {
       const known = this.#known.get(name);
       if (known === undefined) return;
       this.#known.delete(name);
+      if (options.launchFailed?.(name)) return;
       const removal: Removal = {
         name,
         owner: known.owner,

@@ -46,6 +46,8 @@ export interface LaunchStatus {
   readonly events: readonly JobEvent[];
   /** The container's last log lines, when it failed. */
   readonly logs: readonly LogEntry[];
+  /** Whether the demo can launch it again with the same choices (it remembers the launch). */
+  readonly relaunchable: boolean;
 }
 
 const STEPS: readonly Omit<LaunchStep, 'state'>[] = [
@@ -87,7 +89,9 @@ export async function launchStatus(
   const route = manager.get(name);
   if (!job && !route) return undefined;
   const toolId = job?.details.tool ?? route?.info.labels[DEMO_LABELS.tool] ?? '';
-  const failedEarly = job?.stage === 'failed' && !route;
+  // The launcher fails a job only when its container never ran: a route still in the table
+  // then is the refused container on its way out, not a launch to follow.
+  const failedEarly = job?.stage === 'failed';
   const admitting = job?.stage === 'admission' || job?.stage === 'container';
   const phase: 'image' | ContainerPhase = failedEarly
     ? 'failed'
@@ -120,5 +124,6 @@ export async function launchStatus(
     steps,
     events: job?.events ?? [],
     logs,
+    relaunchable: launcher.relaunchable(name) !== undefined,
   };
 }

@@ -15,7 +15,9 @@ import type { Launcher } from '../launch/launcher.ts';
 import type { RemovalLog } from '../launch/removals.ts';
 import { serveAsset } from './assets.ts';
 import { showError } from './errors.ts';
+import { ago } from './format.ts';
 import { errorPage } from './pages/error-page.ts';
+import { gonePage } from './pages/gone-page.ts';
 import { demoRoutes } from './routes.ts';
 
 /** The user of every request when login is off. */
@@ -68,6 +70,9 @@ export function createApp(parts: AppParts): DemoApp {
         `script-src 'self' ${config.publicOrigin}`,
         `style-src 'self' ${config.publicOrigin} 'unsafe-inline'`,
         "img-src 'self' data:",
+        // The tool under the portal's bar (/containers/<name>/view): on the tools' hosts in
+        // hostname mode.
+        `frame-src 'self'${config.routing === 'hostname' ? ` ${toolHosts(config.publicOrigin, config.domain)}` : ''}`,
         "object-src 'none'",
         "base-uri 'none'",
         "frame-ancestors 'none'",
@@ -96,6 +101,24 @@ export function createApp(parts: AppParts): DemoApp {
       return !config.login || (user !== undefined && container.owner === user);
     },
     userOf: (req) => users.get(req),
+    // A tool URL whose container is gone: what became of it, and a relaunch at the same URL for
+    // a launch this demo remembers (the person's own, with login).
+    notFound: ({ req, name, page }) => {
+      if (!page) return undefined;
+      const user = userOf(req);
+      const mine = (owner: string | undefined): boolean =>
+        !config.login || (user !== undefined && owner === user);
+      const removal = parts.removals.latest(name);
+      const what = removal && mine(removal.owner) ? `${name} ${removal.what} ${ago(removal.at)}.` : undefined;
+      const relaunchable =
+        user !== undefined &&
+        parts.launcher.relaunchable(name, config.login ? user : undefined) !== undefined;
+      return {
+        status: 404,
+        html: gonePage({ name, what, relaunchable, origin: config.publicOrigin, user, login: config.login })
+          .value,
+      };
+    },
     pleaseWait: {
       title: (name) => `Starting ${name}…`,
       body: (name) =>
@@ -217,7 +240,8 @@ export function createApp(parts: AppParts): DemoApp {
       ctx.method === 'POST' &&
       origin &&
       origin !== config.publicOrigin &&
-      origin !== `${ctx.protocol}://${ctx.get('host')}`
+      origin !== `${ctx.protocol}://${ctx.get('host')}` &&
+      !relaunchFromToolHost(ctx.path, origin)
     ) {
       ctx.status = 403;
       ctx.type = 'html';
@@ -226,6 +250,16 @@ export function createApp(parts: AppParts): DemoApp {
     }
     await next();
   });
+
+  /**
+   * A relaunch posted from the gone page on the tool's own host (hostname routing): that host
+   * may ask for its own container again, nothing else.
+   */
+  function relaunchFromToolHost(path: string, origin: string): boolean {
+    const name = /^\/containers\/([a-z0-9-]{1,63})\/relaunch$/.exec(path)?.[1];
+    if (name === undefined || config.routing !== 'hostname') return false;
+    return new URL(router.publicUrl(name, { origin: config.publicOrigin })).origin === origin;
+  }
 
   const routes = demoRoutes(parts);
   app.use(routes.routes());
@@ -255,4 +289,10 @@ export function allowedHost(config: Pick<DemoConfig, 'publicOrigin' | 'routing' 
         (hostname === config.domain || hostname.endsWith(`.${config.domain}`)))
     );
   };
+}
+
+/** The tools' origins as a CSP source: `http://*.docker.localhost:8000`. */
+function toolHosts(publicOrigin: string, domain: string): string {
+  const url = new URL(publicOrigin);
+  return `${url.protocol}//*.${domain}${url.port ? `:${url.port}` : ''}`;
 }

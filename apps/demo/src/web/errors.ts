@@ -32,7 +32,12 @@ const TITLES: Partial<Record<DdeErrorCode, string>> = {
 /** Describes `error` for a page. Unknown errors keep their message but lose everything else. */
 export function showError(error: unknown): ShownError {
   if (isFormError(error)) {
-    return { status: error.status, title: 'Check the form', message: error.message, field: error.field };
+    return {
+      status: error.status,
+      title: formTitle(error.status),
+      message: error.message,
+      field: error.field,
+    };
   }
   if (isDdeError(error)) {
     return {
@@ -58,4 +63,14 @@ export function showError(error: unknown): ShownError {
     message: `The demo hit an unexpected error: ${message}. The details are in its console.`,
     field: undefined,
   };
+}
+
+/** A form error's title: what kind of problem it is, not always "check the form". */
+function formTitle(status: number): string {
+  if (status === 404) return 'Not found';
+  if (status === 409) return 'Not possible right now';
+  if (status === 403) return 'Not allowed';
+  if (status === 413) return 'Too large';
+  if (status === 415) return 'Unsupported file';
+  return 'Check the form';
 }

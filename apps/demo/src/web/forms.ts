@@ -53,6 +53,8 @@ export async function readLaunchForm(
   try {
     parser = busboy({
       headers: req.headers,
+      // Browsers send file names as raw UTF-8 (busboy's default reads them as Latin-1: "donnÃ©es.csv").
+      defParamCharset: 'utf8',
       limits: { files: 1, fields: 50, fieldSize: 16 * 1024, fileSize: files.maxUploadBytes + 1, parts: 60 },
     });
   } catch (error) {

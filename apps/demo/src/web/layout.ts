@@ -48,6 +48,7 @@ export function layout(options: PageOptions): SafeHtml {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · dde demo</title>
+<link rel="icon" href="${origin}/favicon.ico" type="image/svg+xml">
 <link rel="stylesheet" href="${origin}/assets/app.css">
 ${options.refreshSeconds ? html`<noscript><meta http-equiv="refresh" content="${options.refreshSeconds}"></noscript>` : ''}
 </head>
@@ -74,7 +75,7 @@ ${(options.notices ?? []).map(
 ${options.body}
 </main>
 <footer class="foot">dde: per-user tool containers behind a reverse proxy${options.footer ? html` · ${options.footer}` : ''}</footer>
-${(options.scripts ?? []).map((script) => html`<script src="${origin}/assets/${script}" defer></script>`)}
+${['confirm.js', ...(options.scripts ?? [])].map((script) => html`<script src="${origin}/assets/${script}" defer></script>`)}
 </body>
 </html>`;
 }

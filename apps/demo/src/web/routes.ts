@@ -8,7 +8,9 @@ import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import { isValidUsername } from '../auth/session.ts';
 import type { LaunchRequest } from '../launch/launcher.ts';
+import { DEMO_LABELS } from '../launch/launcher.ts';
 import { launchStatus } from '../launch/status.ts';
+import { findTool } from '../tools/catalog.ts';
 import type { AppParts, DemoState } from './app.ts';
 import { dashboardModel } from './dashboard-model.ts';
 import { showError } from './errors.ts';
@@ -19,10 +21,11 @@ import type { Notice } from './layout.ts';
 import { containerPage } from './pages/container-page.ts';
 import { dashboardLive, dashboardPage } from './pages/dashboard-page.ts';
 import { errorPage } from './pages/error-page.ts';
+import { framePage } from './pages/frame-page.ts';
 import type { LaunchFormValues } from './pages/launch-page.ts';
 import { launchPage } from './pages/launch-page.ts';
 import { loginPage } from './pages/login-page.ts';
-import { waitBody, waitPage } from './pages/wait-page.ts';
+import { waitBody, waitPage, waitTitle } from './pages/wait-page.ts';
 
 type Ctx = ParameterizedContext<DemoState>;
 
@@ -111,6 +114,13 @@ export function demoRoutes(parts: AppParts): Router<DemoState> {
       extra.status,
     );
   };
+
+  // Browsers ask every page for it: answer with the demo's mark instead of a 404 each time.
+  routes.get('/favicon.ico', (ctx) => {
+    ctx.type = 'image/svg+xml';
+    ctx.set('cache-control', 'public, max-age=86400');
+    ctx.body = FAVICON_SVG;
+  });
 
   routes.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok', containers: manager.list().length };
@@ -241,6 +251,7 @@ export function demoRoutes(parts: AppParts): Router<DemoState> {
       phase: status.phase,
       url: status.publicUrl,
       failure: status.failure,
+      title: `${waitTitle(status)} · dde demo`,
       html: waitBody(status).value,
     };
   });
@@ -285,6 +296,51 @@ export function demoRoutes(parts: AppParts): Router<DemoState> {
         footer: parts.footer,
       }),
     );
+  });
+
+  // The tool under a thin bar back to the portal (opening it directly stays the default).
+  routes.get('/containers/:name/view', (ctx) => {
+    const user = requireUser(ctx);
+    if (!user) return;
+    const route = visibleRoute(ctx.params.name ?? '', user);
+    const toolId = route.info.labels[DEMO_LABELS.tool] ?? '';
+    html(
+      ctx,
+      framePage({
+        name: route.name,
+        toolTitle: findTool(toolId)?.title ?? 'Tool',
+        url: publicUrlOf(route.name),
+      }),
+    );
+  });
+
+  // Launch again what a launch of this name asked for: after its container went away (from the
+  // gone page at its URL), or after it failed (from its failure page). A running one is left be.
+  routes.post('/containers/:name/relaunch', async (ctx) => {
+    const user = requireUser(ctx);
+    if (!user) return;
+    const name = ctx.params.name ?? '';
+    const request = NAME_PARAM.test(name) ? launcher.relaunchable(name, ownerFilter(user)) : undefined;
+    if (!request) {
+      throw new FormError(
+        'name',
+        `${name.slice(0, 63)} cannot be relaunched: this demo does not remember its launch (it restarted meanwhile?). Launch it from the launch page.`,
+        404,
+      );
+    }
+    const route = manager.get(name);
+    const job = launcher.job(name);
+    const failed = route ? route.phase === 'failed' : job?.stage === 'failed';
+    if ((route || job) && !failed) {
+      ctx.status = 303;
+      ctx.redirect(`/containers/${name}/launch`);
+      return;
+    }
+    if (route) await manager.remove(name, { signal: AbortSignal.timeout(30_000) });
+    launcher.forget(name);
+    launcher.start(request, user);
+    ctx.status = 303;
+    ctx.redirect(`/containers/${name}/launch`);
   });
 
   routes.post('/containers/:name/remove', async (ctx) => {
@@ -339,3 +395,7 @@ export function safeNext(
   }
   return '/';
 }
+
+/** The demo's mark (the ▣ of its header), as the tab icon. */
+const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="1" y="1" width="14" height="14" rx="2" fill="#3b5bdb"/><rect x="4.5" y="4.5" width="7" height="7" rx="1" fill="#fff"/></svg>';

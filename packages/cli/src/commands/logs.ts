@@ -1,24 +1,24 @@
 import { parseArgs } from 'node:util';
-import { DdeError, parseDuration } from '@dde/core';
+import { DdeError, parseDuration, validateName } from '@dde/core';
+import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
-import { UsageError, wholeNumber } from '../usage.ts';
+import { notFoundMessage, UsageError, wholeNumber } from '../usage.ts';
 
 /** `dde logs <name>`. */
 export async function logs(context: CommandContext, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { tail: { type: 'string' }, since: { type: 'string' }, timestamps: { type: 'boolean' } },
-  });
+  const { values, positionals } = parseCommand('logs', args, LOGS_OPTIONS, () =>
+    parseArgs({ args, allowPositionals: true, options: LOGS_OPTIONS }),
+  );
   if (positionals.length !== 1) throw new UsageError('logs takes exactly one container name', 'logs');
   const [name = ''] = positionals;
+  validateName(name, 'name');
   const tail = wholeNumber('--tail', values.tail, 'logs');
   const since = values.since ? new Date(Date.now() - parseDuration(values.since, '--since')) : undefined;
   const backend = context.backend();
   try {
     if (!(await backend.inspect(name, { signal: context.io.signal }))) {
-      throw new DdeError('NOT_FOUND', `No container named ${name} in namespace ${context.namespace}`);
+      throw new DdeError('NOT_FOUND', notFoundMessage(name, context.namespace));
     }
     const entries = await backend.logs(name, { tail, since, signal: context.io.signal });
     if (context.json) {
@@ -37,3 +37,9 @@ export async function logs(context: CommandContext, args: string[]): Promise<num
     await backend.close();
   }
 }
+
+const LOGS_OPTIONS = {
+  tail: { type: 'string' },
+  since: { type: 'string' },
+  timestamps: { type: 'boolean' },
+} as const;

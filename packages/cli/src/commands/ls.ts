@@ -1,4 +1,7 @@
 import { parseArgs } from 'node:util';
+import { createDockerClient, resolveEngine } from '@dde/backend-docker';
+import { LABELS } from '@dde/core';
+import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
 import { CONTAINER_HEADER, containerJson, containerRow, table } from '../format.ts';
@@ -6,7 +9,9 @@ import { UsageError } from '../usage.ts';
 
 /** `dde ls`. */
 export async function ls(context: CommandContext, args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const { positionals } = parseCommand('ls', args, {}, () =>
+    parseArgs({ args, allowPositionals: true, options: {} }),
+  );
   if (positionals.length > 0)
     throw new UsageError(`ls takes no arguments, got "${positionals.join(' ')}"`, 'ls');
   const backend = context.backend();
@@ -16,6 +21,14 @@ export async function ls(context: CommandContext, args: string[]): Promise<numbe
     );
     if (context.json) {
       writeLine(context.io.stdout, JSON.stringify(containers.map(containerJson)));
+    } else if (containers.length === 0) {
+      const others = await otherNamespaces(context);
+      writeLine(
+        context.io.stderr,
+        others.length > 0
+          ? `dde: no containers in namespace ${context.namespace}; these namespaces have some: ${others.join(', ')} (dde ls -n ${others[0]}; DDE_NAMESPACE sets the default)`
+          : `dde: no containers in namespace ${context.namespace} (-n <namespace> chooses another; DDE_NAMESPACE sets the default)`,
+      );
     } else {
       const now = Date.now();
       writeLine(
@@ -29,5 +42,28 @@ export async function ls(context: CommandContext, args: string[]): Promise<numbe
     return 0;
   } finally {
     await backend.close();
+  }
+}
+
+/**
+ * The other namespaces with dde containers on the engine, for the hint of an empty `dde ls`
+ * (one engine call, Docker only: a test's own backend has no engine to ask). Empty when the
+ * engine cannot say.
+ */
+async function otherNamespaces(context: CommandContext): Promise<string[]> {
+  if (context.io.backend) return [];
+  try {
+    const docker = createDockerClient(resolveEngine({ env: context.io.env }).endpoint, context.io.env);
+    const containers = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.managed}=true`] },
+      abortSignal: context.io.signal,
+    });
+    const names = new Set(containers.map((container) => container.Labels?.[LABELS.namespace] ?? ''));
+    names.delete('');
+    names.delete(context.namespace);
+    return [...names].sort();
+  } catch {
+    return [];
   }
 }

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import {
@@ -10,27 +10,19 @@ import {
   hostnameRouter,
   pathRouter,
 } from '@dde/core';
+import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
-import { UsageError, wholeNumber } from '../usage.ts';
+import { CliFailure, UsageError, wholeNumber } from '../usage.ts';
 
 /** A valid container name standing for any in the not-found hint. */
 const SAMPLE_NAME = 'container-name';
 
 /** `dde proxy`: serves until the context's signal aborts (Ctrl-C). */
 export async function proxy(context: CommandContext, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      prefix: { type: 'string' },
-      'hostname-suffix': { type: 'string' },
-      history: { type: 'string' },
-      metrics: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseCommand('proxy', args, PROXY_OPTIONS, () =>
+    parseArgs({ args, allowPositionals: true, options: PROXY_OPTIONS }),
+  );
   if (positionals.length > 0)
     throw new UsageError(`proxy takes no arguments, got "${positionals.join(' ')}"`, 'proxy');
   if (values.prefix !== undefined && values['hostname-suffix'] !== undefined) {
@@ -42,17 +34,26 @@ export async function proxy(context: CommandContext, args: string[]): Promise<nu
   const port = wholeNumber('--port', values.port, 'proxy') ?? 8000;
   if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`, 'proxy');
   const host = values.host ?? '127.0.0.1';
-  const metrics = values.metrics ? new DdeMetrics() : undefined;
-  const history = values.history === undefined ? undefined : await FileHistory.open(values.history);
-  const manager = new ContainerManager({
-    backend: context.backend(),
-    ...(history ? { history } : {}),
-    ...(metrics ? { metrics } : {}),
-  });
-  await manager.start();
+  // Listen first: a busy port or an address this machine does not have fails at once, before
+  // the engine is contacted and anything that would keep the process alive is started.
   const server = createServer();
-  server.listen(port, host);
-  await once(server, 'listening');
+  await listenOn(server, port, host);
+  const metrics = values.metrics ? new DdeMetrics() : undefined;
+  let history: FileHistory | undefined;
+  let manager: ContainerManager | undefined;
+  try {
+    history = values.history === undefined ? undefined : await FileHistory.open(values.history);
+    manager = new ContainerManager({
+      backend: context.backend({ network: values.network }),
+      ...(history ? { history } : {}),
+      ...(metrics ? { metrics } : {}),
+    });
+    await manager.start();
+  } catch (error) {
+    server.close();
+    await (manager ? manager.close() : history?.close());
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const origin = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   // Built once the port is known (`--port 0`), so public URLs carry it.
@@ -71,10 +72,14 @@ export async function proxy(context: CommandContext, args: string[]): Promise<nu
   server.on('upgrade', (req, socket, head) => {
     if (!handler.handleUpgrade(req, socket, head)) socket.destroy();
   });
-  writeLine(context.io.stderr, `dde proxy for namespace ${context.namespace} listening on ${origin}`);
+  // The URL once, on stdout (scripts read it); what it serves and how to stop it, on stderr.
   if (context.json)
     writeLine(context.io.stdout, JSON.stringify({ url: origin, namespace: context.namespace }));
   else writeLine(context.io.stdout, origin);
+  writeLine(
+    context.io.stderr,
+    `dde proxy: serving namespace ${context.namespace} at ${router.publicUrl(SAMPLE_NAME).replace(SAMPLE_NAME, '<name>')} (Ctrl-C stops it)`,
+  );
   const signal = context.io.signal;
   if (signal && !signal.aborted) await once(signal, 'abort');
   server.close();
@@ -83,3 +88,41 @@ export async function proxy(context: CommandContext, args: string[]): Promise<nu
   await manager.close();
   return 0;
 }
+
+/** Listens, or fails with what to do about it: the port is taken, or the address is not this machine's. */
+async function listenOn(server: Server, port: number, host: string): Promise<void> {
+  server.listen(port, host);
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    server.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (code === 'EADDRINUSE')
+      throw new CliFailure(
+        'LISTEN_FAILED',
+        `${where} is already in use: choose another port with --port (--port 0 takes any free one)`,
+      );
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      throw new CliFailure(
+        'LISTEN_FAILED',
+        `cannot listen on ${host}: it is not an address of this machine; choose --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface)`,
+      );
+    if (code === 'EACCES')
+      throw new CliFailure(
+        'LISTEN_FAILED',
+        `not allowed to listen on ${where} (ports below 1024 need privileges): choose another port with --port`,
+      );
+    throw new CliFailure('LISTEN_FAILED', `cannot listen on ${where}: ${(error as Error).message}`);
+  }
+}
+
+const PROXY_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  prefix: { type: 'string' },
+  'hostname-suffix': { type: 'string' },
+  history: { type: 'string' },
+  metrics: { type: 'boolean' },
+  network: { type: 'string' },
+} as const;

@@ -1,21 +1,15 @@
 import { parseArgs } from 'node:util';
-import { ContainerManager, FileHistory, parseDuration } from '@dde/core';
+import { ContainerManager, FileHistory, formatDuration, parseDuration } from '@dde/core';
+import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
 import { keyValue, UsageError } from '../usage.ts';
 
 /** `dde purge --idle <time> | --label k=v | --all`. */
 export async function purge(context: CommandContext, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      idle: { type: 'string' },
-      label: { type: 'string' },
-      all: { type: 'boolean' },
-      history: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseCommand('purge', args, PURGE_OPTIONS, () =>
+    parseArgs({ args, allowPositionals: true, options: PURGE_OPTIONS }),
+  );
   if (positionals.length > 0)
     throw new UsageError(`purge takes no names, got "${positionals.join(' ')}"`, 'purge');
   const chosen = [values.idle !== undefined, values.label !== undefined, values.all === true].filter(
@@ -34,19 +28,72 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
     ...(history ? { history } : {}),
     reconcileIntervalMs: 0,
   });
+  if (idleMs !== undefined && history === undefined) {
+    writeLine(
+      context.io.stderr,
+      'dde: warning: without --history dde cannot see when a container was last used, so each counts as idle since it started. ' +
+        'Give the file the proxy records to (dde proxy --history FILE, then dde purge --idle ... --history FILE); --dry-run shows what would go.',
+    );
+  }
+  const dryRun = values['dry-run'] === true;
   try {
     await manager.start();
     const signal = context.io.signal;
-    const removed =
+    const now = Date.now();
+    // Why each one goes, said before it is gone (its activity is forgotten with it).
+    const why = new Map<string, string>();
+    for (const route of manager.list()) {
+      const since = manager.lastActivity(route.name) ?? route.info.startedAt ?? route.info.createdAt;
+      why.set(
+        route.name,
+        idleMs !== undefined
+          ? `idle ${formatDuration(now - since.getTime())}`
+          : label !== undefined
+            ? `label ${label[0]}=${label[1]}`
+            : 'all',
+      );
+    }
+    const names =
       idleMs !== undefined
-        ? await manager.purgeInactive(idleMs, { signal })
-        : label !== undefined
-          ? await manager.purgeByLabel(label[0], label[1], { signal })
-          : await manager.removeAll({ signal });
-    if (context.json) writeLine(context.io.stdout, JSON.stringify({ removed }));
-    else for (const name of removed) writeLine(context.io.stdout, name);
+        ? await manager.purgeInactive(idleMs, { signal, dryRun })
+        : dryRun
+          ? manager
+              .list()
+              .filter((route) => label === undefined || route.info.labels[label[0]] === label[1])
+              .map((route) => route.name)
+              .sort()
+          : label !== undefined
+            ? await manager.purgeByLabel(label[0], label[1], { signal })
+            : await manager.removeAll({ signal });
+    if (context.json) {
+      writeLine(
+        context.io.stdout,
+        JSON.stringify(dryRun ? { dryRun, wouldRemove: names } : { removed: names }),
+      );
+    } else {
+      for (const name of names) {
+        const reason = why.get(name);
+        writeLine(
+          context.io.stdout,
+          `${dryRun ? 'would remove' : 'removed'} ${name}${reason && reason !== 'all' ? ` (${reason})` : ''}`,
+        );
+      }
+      if (names.length === 0)
+        writeLine(
+          context.io.stderr,
+          `dde: nothing to ${dryRun ? 'remove' : 'purge'} in namespace ${context.namespace}`,
+        );
+    }
     return 0;
   } finally {
     await manager.close();
   }
 }
+
+const PURGE_OPTIONS = {
+  idle: { type: 'string' },
+  label: { type: 'string' },
+  all: { type: 'boolean' },
+  history: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+} as const;

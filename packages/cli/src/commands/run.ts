@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { ContainerSpec, InputDelivery, JsonValue } from '@dde/core';
 import { ContainerManager, envInput, fileInput, parseDuration, urlInput, validateSpec } from '@dde/core';
+import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
 import { containerJson } from '../format.ts';
@@ -10,27 +11,9 @@ import { decimal, keyValue, UsageError, wholeNumber } from '../usage.ts';
 
 /** `dde run <image> [options] [-- command...]`. */
 export async function run(context: CommandContext, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      name: { type: 'string' },
-      port: { type: 'string', short: 'p' },
-      env: { type: 'string', short: 'e', multiple: true },
-      label: { type: 'string', short: 'l', multiple: true },
-      input: { type: 'string' },
-      'input-file': { type: 'string' },
-      deliver: { type: 'string', multiple: true },
-      dir: { type: 'string', multiple: true },
-      cpus: { type: 'string' },
-      'memory-reservation': { type: 'string' },
-      'memory-limit': { type: 'string' },
-      owner: { type: 'string' },
-      'readiness-path': { type: 'string' },
-      'readiness-timeout': { type: 'string' },
-      wait: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseCommand('run', args, RUN_OPTIONS, () =>
+    parseArgs({ args, allowPositionals: true, options: RUN_OPTIONS }),
+  );
   const [image, ...command] = positionals;
   if (image === undefined) throw new UsageError('an image is required: dde run <image>', 'run');
   const spec: ContainerSpec = {
@@ -57,7 +40,7 @@ export async function run(context: CommandContext, args: string[]): Promise<numb
   if (values.deliver) spec.inputs = values.deliver.map(delivery);
   validateSpec(spec); // a bad spec is a usage error, reported before the engine is contacted
 
-  const manager = new ContainerManager({ backend: context.backend() });
+  const manager = new ContainerManager({ backend: context.backend({ network: values.network }) });
   const progress = progressReporter(context.io.stderr);
   try {
     const info = await manager.launch(spec, { signal: context.io.signal, onProgress: progress.report });
@@ -116,3 +99,22 @@ function delivery(text: string): InputDelivery {
   if (text.startsWith('url:')) return urlInput(text.slice('url:'.length));
   throw new UsageError(`--deliver expects env, file:/path or url:https://..., got "${text}"`, 'run');
 }
+
+const RUN_OPTIONS = {
+  name: { type: 'string' },
+  port: { type: 'string', short: 'p' },
+  env: { type: 'string', short: 'e', multiple: true },
+  label: { type: 'string', short: 'l', multiple: true },
+  input: { type: 'string' },
+  'input-file': { type: 'string' },
+  deliver: { type: 'string', multiple: true },
+  dir: { type: 'string', multiple: true },
+  cpus: { type: 'string' },
+  'memory-reservation': { type: 'string' },
+  'memory-limit': { type: 'string' },
+  owner: { type: 'string' },
+  'readiness-path': { type: 'string' },
+  'readiness-timeout': { type: 'string' },
+  wait: { type: 'boolean' },
+  network: { type: 'string' },
+} as const;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Upstream } from '../backend.ts';
-import { isDdeError } from '../errors.ts';
+import { DdeError, isDdeError } from '../errors.ts';
 import type { ActivityRecord } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { silentLogger } from '../lifecycle/logger.ts';
@@ -281,6 +281,31 @@ describe('ContainerManager', () => {
     });
     expect(manager.get('taken')).toBeUndefined();
     expect(removed).toEqual(['taken']);
+  });
+
+  it('drops the route of a container the engine created, then refused to start and removed', async () => {
+    // Docker with a missing network: the create succeeds (events arrive while the launch holds
+    // the route), the start fails, the backend removes what it created and throws.
+    class RefusingStart extends MemoryBackend {
+      override async launch(
+        spec: Parameters<MemoryBackend['launch']>[0],
+      ): ReturnType<MemoryBackend['launch']> {
+        this.add({ name: spec.name, image: spec.image, state: 'created' });
+        await until(() => (manager.get(spec.name)?.info.id ?? '') !== '');
+        await new Promise((resolve) => setTimeout(resolve, 20)); // the manager's inspection is done
+        this.drop(spec.name);
+        await new Promise((resolve) => setTimeout(resolve, 20)); // its destroyed event arrives first
+        throw new DdeError('ENGINE_ERROR', `Start of container ${spec.name} failed: network x not found`);
+      }
+    }
+    const backend = new RefusingStart({ namespace: 'refused-start' });
+    const manager = managerFor(backend);
+    await manager.start();
+    const removed: string[] = [];
+    manager.on('removed', ({ name }) => removed.push(name));
+    await expect(manager.launch({ name: 'tool', image: 'tool' })).rejects.toThrow('network x not found');
+    await until(() => manager.get('tool') === undefined);
+    expect(removed).toEqual(['tool']);
   });
 
   it('probes with backoff until 200, and fails after the readiness timeout', async () => {

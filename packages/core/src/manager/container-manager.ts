@@ -108,6 +108,12 @@ export interface LookupOptions {
   readonly startOnDemand?: boolean;
 }
 
+/** Options of {@link ContainerManager.purgeInactive}. */
+export interface PurgeOptions extends OperationOptions {
+  /** List what would be removed now, removing nothing. Default false. */
+  readonly dryRun?: boolean;
+}
+
 /** A route changed phase. */
 export interface PhaseChange {
   /** Container name. */
@@ -528,10 +534,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     } catch (error) {
       launching.launching = false;
       this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
-      if (this.#table.get(name) === launching && launching.info.id === '') {
+      if (this.#table.get(name) === launching) {
         // A request started it: keep the route so its users see why, instead of starting again.
         if (onDemand) this.#fail(launching, launchFailure(error));
-        else this.#removeEntry(launching);
+        else if (launching.info.id === '' || this.#destroyedIds.has(launching.info.id))
+          this.#removeEntry(launching);
+        // The engine created the container before refusing to start it (a missing network): its
+        // events came while the launch held the route; the route now follows what the engine says.
+        else this.#refresh(name);
       }
       this.#logger.warn({ name, error }, 'launch failed');
       throw error;
@@ -631,10 +641,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /**
    * Removes every container without activity for `idleMs` (one that never had any counts from
    * its start, even if it never became ready; an open WebSocket or an HTTP exchange in flight is
-   * activity). Returns the names removed.
+   * activity). Returns the names removed, or with `dryRun` the names it would remove now,
+   * removing nothing.
    */
-  async purgeInactive(idleMs: number, options: OperationOptions = {}): Promise<string[]> {
+  async purgeInactive(idleMs: number, options: PurgeOptions = {}): Promise<string[]> {
     await this.reconcile();
+    if (options.dryRun === true) {
+      const candidates = cullCandidates(this.#table.entries(), this.history, true, this.#logger);
+      return selectForCulling(candidates, { idleTimeoutMs: idleMs }, Date.now())
+        .map((decision) => decision.name)
+        .sort();
+    }
     const removed = await this.#cullSelected({ idleTimeoutMs: idleMs }, true, options, true);
     return removed.map((decision) => decision.name);
   }

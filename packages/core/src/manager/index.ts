@@ -5,6 +5,7 @@ export {
   declaredTools,
   type LookupOptions,
   type PhaseChange,
+  type PurgeOptions,
   type RemoveOptions,
   type RouteRemoved,
   type WaitOptions,

@@ -1107,6 +1107,77 @@ describe('createProxy: errors', () => {
   });
 });
 
+describe('createProxy: notFound hook', () => {
+  it('lets the application answer missing containers with a page, a text or a redirect', async () => {
+    const seen: string[] = [];
+    const { port, addTool, backend } = await setup({
+      notFound: ({ name, path, page }) => {
+        seen.push(`${name} ${path} ${page}`);
+        if (name === 'gone')
+          return page ? { html: '<h1>gone was removed</h1>', status: 410 } : { text: 'gone\n' };
+        if (name === 'later')
+          return Promise.resolve({ redirect: `/relaunch/${name}?next=${encodeURIComponent(path)}` });
+        return undefined;
+      },
+    });
+    await addTool('alive', echo);
+    const page = await send(port, { path: '/docker/gone/a?b=1', headers: html });
+    expect(page.status).toBe(410);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.text).toBe('<h1>gone was removed</h1>');
+    const api = await send(port, { path: '/docker/gone/a', headers: json });
+    expect([api.status, api.text]).toEqual([404, 'gone\n']);
+    const moved = await send(port, { method: 'POST', path: '/docker/later/x/y', body: 'z' });
+    expect(moved.status).toBe(303);
+    expect(moved.headers.location).toBe('/relaunch/later?next=%2Fx%2Fy');
+    const other = await send(port, { path: '/docker/nobody/', headers: json });
+    expect(other.status).toBe(404);
+    expect(JSON.parse(other.text)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(seen).toEqual(['gone /a?b=1 true', 'gone /a false', 'later /x/y false', 'nobody / false']);
+    // Known containers never reach the hook (nor the engine).
+    backend.resetCalls();
+    expect((await send(port, { path: '/docker/alive/' })).status).toBe(200);
+    expect(seen).toHaveLength(4);
+    expect(backend.totalCalls).toBe(0);
+  });
+
+  it('answers a plain 404 when the hook throws, rejects or answers nonsense; refuses a non-function', async () => {
+    for (const notFound of [
+      () => {
+        throw new Error('boom');
+      },
+      () => Promise.reject(new Error('boom')),
+      () => ({ status: 99, text: 'x' }),
+      () => ({ nothing: true }) as never,
+    ]) {
+      const { port } = await setup({ notFound });
+      const reply = await send(port, { path: '/docker/nobody/', headers: json });
+      expect(reply.status).toBe(404);
+      expect(JSON.parse(reply.text)).toMatchObject({ code: 'NOT_FOUND' });
+    }
+    const { manager } = await setup();
+    expect(() => createProxy({ manager, router: pathRouter(), notFound: 'page' as never })).toThrow(
+      /notFound/,
+    );
+  });
+
+  it('gives denied requests the same answer with denyStatus 404, and WebSocket upgrades a plain 404', async () => {
+    const { port, addTool } = await setup({
+      authorize: () => false,
+      denyStatus: 404,
+      notFound: ({ name }) => ({ html: `<p>no ${name}</p>` }),
+    });
+    await addTool('hidden', echo);
+    const denied = await send(port, { path: '/docker/hidden/', headers: html });
+    expect([denied.status, denied.text]).toEqual([404, '<p>no hidden</p>']);
+    const upgrade = await rawExchange(
+      port,
+      'GET /docker/nobody/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect(upgrade).toMatch(/^HTTP\/1\.1 404 /);
+  });
+});
+
 describe('createProxy: starting and failed containers', () => {
   it('shows the please-wait page to browsers, with Retry-After and a polling script', async () => {
     const { port, backend } = await setup({
@@ -1125,6 +1196,9 @@ describe('createProxy: starting and failed containers', () => {
     expect(reply.text).toContain('<title>Warming up &#60;tool&#62;</title>');
     expect(reply.text).toContain('<p id="custom">Custom body</p>');
     expect(reply.text).toContain('"/docker/starting/.dde/ready"');
+    // A spinner and the time since the container was created, counted on by the script.
+    expect(reply.text).toContain('<span class="spinner" aria-hidden="true"></span>');
+    expect(reply.text).toMatch(/waiting <span id="dde-elapsed">\d+ s<\/span>/);
   });
 
   it('answers API clients and non-GET requests with JSON 503', async () => {

@@ -32,6 +32,7 @@ import {
   sendJson,
   sendNotFound,
   sendPleaseWait,
+  wantsPage,
   writeSocketResponse,
 } from './pages.ts';
 import { SafeHistory } from './safe-history.ts';
@@ -80,6 +81,49 @@ export interface AuthorizeContext {
   readonly upgrade: boolean;
 }
 
+/** What a {@link ProxyOptions.notFound} hook is given. */
+export interface NotFoundContext {
+  /** The request (never a WebSocket upgrade: those get a plain 404). */
+  readonly req: IncomingMessage;
+  /** The container name the URL names. */
+  readonly name: string;
+  /** The path under the container, query included (`/notebooks/a.ipynb?x=1`). */
+  readonly path: string;
+  /** Whether a browser asks for a page (GET or HEAD accepting HTML), as opposed to an API client. */
+  readonly page: boolean;
+}
+
+/**
+ * How the application answers a request for a container that does not exist: a page (HTML,
+ * trusted: it comes from the application), a text, or a redirect (e.g. to a relaunch form).
+ * `status` defaults to 404 for pages and texts, 303 for redirects.
+ */
+export type NotFoundAnswer = NotFoundPage | NotFoundText | NotFoundRedirect;
+
+/** A page for a missing container (see {@link NotFoundAnswer}). */
+export interface NotFoundPage {
+  /** The whole HTML document (trusted: it comes from the application). */
+  readonly html: string;
+  /** HTTP status. Default 404. */
+  readonly status?: number;
+}
+
+/** A plain-text answer for a missing container (see {@link NotFoundAnswer}). */
+export interface NotFoundText {
+  /** The text. */
+  readonly text: string;
+  /** HTTP status. Default 404. */
+  readonly status?: number;
+}
+
+/** A redirect for a missing container, e.g. to a relaunch form (see {@link NotFoundAnswer}). */
+export interface NotFoundRedirect {
+  /** Where to (the `Location` header). */
+  readonly redirect: string;
+  /** HTTP status. Default 303. */
+  readonly status?: 302 | 303 | 307;
+}
+
 /** Options of {@link createProxy}. */
 export interface ProxyOptions {
   /** Where routes come from: a {@link ContainerManager}. */
@@ -96,6 +140,22 @@ export interface ProxyOptions {
   denyStatus?: 403 | 404;
   /** The page shown while a container starts. */
   pleaseWait?: PleaseWaitOptions;
+  /**
+   * Answers requests for container URLs whose container does not exist (never launched,
+   * killed, evicted, culled): return a page, a text or a redirect, or `undefined` for the
+   * default 404 (`NOT_FOUND`). Use it to offer a relaunch at the same URL for names the
+   * application knows. It runs only after the route table and one engine lookup both missed,
+   * never for known containers; with `denyStatus: 404` denied requests get the same answer, so
+   * nothing tells a hidden container from a missing one. WebSocket upgrades always get a plain
+   * 404. A hook that throws or rejects gives the default 404 (and a logged error).
+   *
+   * @example
+   * ```ts
+   * notFound: ({ name, page }) =>
+   *   page && removed.has(name) ? { redirect: `/relaunch/${name}` } : undefined,
+   * ```
+   */
+  notFound?: (context: NotFoundContext) => NotFoundAnswer | undefined | Promise<NotFoundAnswer | undefined>;
   /**
    * The `Host` header the container sees: `preserve` (the client's, default), `upstream` (the
    * container's own address) or a fixed value.
@@ -329,9 +389,65 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     }
   }
 
-  function deny(req: IncomingMessage, res: ServerResponse): void {
-    if (settings.denyStatus === 404) sendNotFound(req, res);
+  function deny(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void {
+    if (settings.denyStatus === 404) answerMissing(req, res, match);
     else sendError(req, res, 403, 'FORBIDDEN', 'Forbidden');
+  }
+
+  /** No such container: the application's answer when it has a `notFound` hook, else a 404. */
+  function answerMissing(req: IncomingMessage, res: ServerResponse, match: RouteMatch): void {
+    const hook = options.notFound;
+    if (hook === undefined) {
+      sendNotFound(req, res);
+      return;
+    }
+    let answer: ReturnType<NonNullable<ProxyOptions['notFound']>>;
+    try {
+      answer = hook({ req, name: match.name, path: match.path, page: wantsPage(req) });
+    } catch (error) {
+      notFoundHookFailed(req, res, error);
+      return;
+    }
+    if (isThenable(answer)) {
+      Promise.resolve(answer).then(
+        (resolved) => writeNotFoundAnswer(req, res, resolved),
+        (error: unknown) => notFoundHookFailed(req, res, error),
+      );
+    } else writeNotFoundAnswer(req, res, answer);
+  }
+
+  function notFoundHookFailed(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    logger.error({ url: req.url, error }, 'the notFound hook failed');
+    if (!res.destroyed) sendNotFound(req, res);
+  }
+
+  function writeNotFoundAnswer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    answer: NotFoundAnswer | undefined,
+  ): void {
+    if (res.destroyed) return;
+    if (answer === undefined) {
+      sendNotFound(req, res);
+      return;
+    }
+    const status = answer.status;
+    if (status !== undefined && (!Number.isInteger(status) || status < 200 || status > 599)) {
+      notFoundHookFailed(
+        req,
+        res,
+        new Error(`notFound answered status ${String(status)}: not an HTTP status`),
+      );
+      return;
+    }
+    if ('redirect' in answer) {
+      send(req, res, status ?? 303, 'text/plain; charset=utf-8', `See ${answer.redirect}\n`, [
+        'location',
+        answer.redirect,
+      ]);
+    } else if ('html' in answer) send(req, res, status ?? 404, 'text/html; charset=utf-8', answer.html);
+    else if ('text' in answer) send(req, res, status ?? 404, 'text/plain; charset=utf-8', answer.text);
+    else notFoundHookFailed(req, res, new Error('notFound answered neither html, text nor redirect'));
   }
 
   /** Runs the hook; calls `allowed` (maybe synchronously) or answers the denial itself. */
@@ -372,7 +488,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       () => serve(req, res, match, route),
       (status) => {
         if (status === 500) sendError(req, res, 500, 'FORBIDDEN', 'Authorization failed.');
-        else deny(req, res);
+        else deny(req, res, match);
       },
     );
   }
@@ -462,12 +578,12 @@ export function createProxy(options: ProxyOptions): DdeProxy {
         if (!res.destroyed) outsideTheApp(req, res, () => handleRoute(req, res, result, found));
       },
       missing: () => {
-        if (!res.destroyed) sendNotFound(req, res);
+        if (!res.destroyed) outsideTheApp(req, res, () => answerMissing(req, res, result));
       },
       denied: (status) => {
         if (res.destroyed) return;
         if (status === 500) sendError(req, res, 500, 'FORBIDDEN', 'Authorization failed.');
-        else deny(req, res);
+        else deny(req, res, result);
       },
       failed: (error) => {
         if (res.destroyed) return;
@@ -676,6 +792,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 
 function ignore(): void {}
 
+/** A promise, from this realm or not (a hook may return any thenable). */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
 const SEVERAL_HOSTS = 'Bad request: more than one Host header.';
 
 const BODY_ALREADY_READ =
@@ -718,6 +839,7 @@ const PROXY_FIELDS: FieldList<ProxyOptions> = {
   authorize: true,
   denyStatus: true,
   pleaseWait: true,
+  notFound: true,
   upstreamHost: true,
   rewriteLocation: true,
   rewriteCookiePath: true,
@@ -742,6 +864,9 @@ function resolveOptions(options: ProxyOptions): Settings {
   }
   refuseUnknownFields(options, PROXY_FIELDS, 'the proxy', invalidOption);
   refuseUnknownFields(options.pleaseWait, PLEASE_WAIT_FIELDS, 'pleaseWait', invalidOption, 'pleaseWait.');
+  if (options.notFound !== undefined && typeof options.notFound !== 'function') {
+    throw invalidOption('notFound', 'must be a function ({ req, name, path, page }) => answer or undefined');
+  }
   const denyStatus = options.denyStatus ?? 403;
   if (denyStatus !== 403 && denyStatus !== 404) throw invalidOption('denyStatus', 'must be 403 or 404');
   const upstreamHost = options.upstreamHost ?? 'preserve';

@@ -3,6 +3,11 @@ export {
   type AuthorizeContext,
   createProxy,
   type DdeProxy,
+  type NotFoundAnswer,
+  type NotFoundContext,
+  type NotFoundPage,
+  type NotFoundRedirect,
+  type NotFoundText,
   type ProxyOptions,
   type RouteSource,
 } from './create-proxy.ts';

@@ -129,14 +129,24 @@ export function sendNotFound(req: IncomingMessage, res: ServerResponse): void {
   sendError(req, res, 404, 'NOT_FOUND', 'Not found');
 }
 
-/** Polls the readiness endpoint and reloads once it stops answering 503. */
-function pollScript(readyUrl: string): string {
+/**
+ * Polls the readiness endpoint and reloads once it stops answering 503; counts the seconds
+ * since the container was created (`sinceMs` ago when the page was made) so a long start does
+ * not look stuck.
+ */
+function pollScript(readyUrl: string, sinceMs: number): string {
   const url = JSON.stringify(readyUrl).replace(/</g, '\\u003c');
-  return `<script>(function(){var u=${url};function p(){fetch(u,{headers:{accept:'application/json'},cache:'no-store',credentials:'same-origin'}).then(function(r){if(r.status!==503){location.reload();return}return r.json().then(function(b){var e=document.getElementById('dde-phase');if(e&&b.phase)e.textContent=b.phase;setTimeout(p,1000)})}).catch(function(){setTimeout(p,1000)})}setTimeout(p,1000)})();</script>`;
+  return `<script>(function(){var u=${url},t0=Date.now()-${Math.max(0, Math.round(sinceMs))};function tick(){var e=document.getElementById('dde-elapsed');if(e){var s=Math.floor((Date.now()-t0)/1000);e.textContent=s<60?s+' s':Math.floor(s/60)+' min '+(s%60)+' s'}}setInterval(tick,1000);function p(){fetch(u,{headers:{accept:'application/json'},cache:'no-store',credentials:'same-origin'}).then(function(r){if(r.status!==503){location.reload();return}return r.json().then(function(b){var e=document.getElementById('dde-phase');if(e&&b.phase)e.textContent=b.phase;setTimeout(p,1000)})}).catch(function(){setTimeout(p,1000)})}setTimeout(p,1000)})();</script>`;
+}
+
+/** Elapsed time as the page first shows it (the script then counts on). */
+function elapsedText(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
 
 const STYLE =
-  '<style>body{font-family:system-ui,sans-serif;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center;background:#f6f7f9;color:#1d2330}main{max-width:48rem;padding:2rem}pre{background:#1d2330;color:#e8eaf0;padding:1rem;overflow:auto;max-height:24rem;font-size:.85rem}.phase{color:#5b6475}</style>';
+  '<style>body{font-family:system-ui,sans-serif;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center;background:#f6f7f9;color:#1d2330}main{max-width:48rem;padding:2rem}pre{background:#1d2330;color:#e8eaf0;padding:1rem;overflow:auto;max-height:24rem;font-size:.85rem}.phase{color:#5b6475;display:flex;align-items:center;gap:.6rem}.spinner{width:1.1rem;height:1.1rem;border:3px solid #d5d9e2;border-top-color:#3b5bdb;border-radius:50%;animation:dde-spin 1s linear infinite}@keyframes dde-spin{to{transform:rotate(360deg)}}@media (prefers-reduced-motion:reduce){.spinner{animation-duration:4s}}</style>';
 
 function page(title: string, content: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>${STYLE}</head><body><main><h1>${escapeHtml(title)}</h1>${content}</main></body></html>`;
@@ -155,7 +165,8 @@ export function sendPleaseWait(
 ): void {
   const retryAfter = ['retry-after', String(settings.retryAfterSeconds)];
   if (wantsPage(req)) {
-    const content = `${settings.body(route.name)}<p class="phase">Status: <span id="dde-phase">${route.phase}</span></p>${pollScript(readyUrl)}`;
+    const sinceMs = Date.now() - route.info.createdAt.getTime();
+    const content = `${settings.body(route.name)}<p class="phase"><span class="spinner" aria-hidden="true"></span><span>Status: <span id="dde-phase">${route.phase}</span> · waiting <span id="dde-elapsed">${elapsedText(sinceMs)}</span></span></p>${pollScript(readyUrl, sinceMs)}`;
     send(req, res, 503, 'text/html; charset=utf-8', page(settings.title(route.name), content), retryAfter);
     return;
   }

@@ -7,6 +7,7 @@ import type { SafeHtml } from '../html.ts';
 import { html } from '../html.ts';
 import { layout } from '../layout.ts';
 import { phaseBadge } from './badges.ts';
+import { killQuestion } from './kill.ts';
 
 /** What {@link containerPage} shows. */
 export interface ContainerPageOptions {
@@ -65,7 +66,7 @@ export function containerPage(options: ContainerPageOptions): SafeHtml {
   <div class="actions" style="margin-top:1rem">
     ${route.phase === 'ready' ? html`<a class="button" href="${url}">Open</a>` : ''}
     <a class="button secondary" href="/containers/${route.name}">Refresh</a>
-    <form method="post" action="/containers/${route.name}/remove"><button class="danger" type="submit" data-action="kill">Kill ${route.name}</button></form>
+    <form method="post" action="/containers/${route.name}/remove" data-confirm="${killQuestion(route.name, route.openWebSockets)}"><button class="danger" type="submit" data-action="kill">Kill ${route.name}</button></form>
   </div>
 </section>
 <section class="card" aria-labelledby="history-heading">

@@ -11,6 +11,7 @@ import { html } from '../html.ts';
 import type { Notice } from '../layout.ts';
 import { layout } from '../layout.ts';
 import { phaseBadge } from './badges.ts';
+import { killQuestion } from './kill.ts';
 
 /** What {@link dashboardPage} shows. */
 export interface DashboardPageOptions {
@@ -94,14 +95,14 @@ export function dashboardLive(options: DashboardPageOptions): SafeHtml {
     <td><div class="actions">
       ${
         row.phase === 'ready'
-          ? html`<a class="button small" href="${row.url}" data-action="open">Open</a>`
+          ? html`<a class="button small" href="${row.url}" data-action="open">Open</a> <a class="button small secondary" href="/containers/${row.name}/view" data-action="open-with-bar" title="Open under a thin bar back to the portal">With bar</a>`
           : html`<a class="button small secondary" href="/containers/${row.name}/launch">Progress</a>`
       }
       <a class="button small secondary" href="/containers/${row.name}" data-action="details">History &amp; logs</a>
       ${
         row.state === 'building' || row.state === 'admitting'
           ? ''
-          : html`<form method="post" action="/containers/${row.name}/remove"><button class="small danger" type="submit" data-action="kill" aria-label="${row.state === 'not created' ? 'Dismiss' : 'Kill'} ${row.name}">${row.state === 'not created' ? 'Dismiss' : 'Kill'}</button></form>`
+          : html`<form method="post" action="/containers/${row.name}/remove"${row.state === 'not created' ? '' : html` data-confirm="${killQuestion(row.name, row.openWebSockets)}"`}><button class="small danger" type="submit" data-action="kill" aria-label="${row.state === 'not created' ? 'Dismiss' : 'Kill'} ${row.name}">${row.state === 'not created' ? 'Dismiss' : 'Kill'}</button></form>`
       }
     </div></td>
   </tr>`,

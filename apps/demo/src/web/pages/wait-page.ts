@@ -24,7 +24,7 @@ export function waitBody(status: LaunchStatus): SafeHtml {
       : undefined;
   const percent = uploadPercent ?? stepPercent;
   return html`<section class="card" aria-labelledby="wait-heading">
-  <h1 id="wait-heading">${failed ? html`${status.name} could not start` : html`Starting ${status.toolTitle}`}</h1>
+  <h1 id="wait-heading">${waitTitle(status)}</h1>
   <p class="sub">${status.name} ${phaseBadge(status.phase)}${status.owner ? html` · owner ${status.owner}` : ''}</p>
   <p data-testid="headline" role="status">${status.headline}</p>
   <ol class="steps" data-testid="steps">
@@ -48,9 +48,13 @@ export function waitBody(status: LaunchStatus): SafeHtml {
         )}</pre>`
       : html`<p class="hint">The container left no output.</p>`
   }
-  <div class="actions"><a class="button" href="/">Launch another</a> <a class="button secondary" href="/dashboard">Dashboard</a></div>`
+  <div class="actions">
+    ${status.relaunchable ? html`<form method="post" action="/containers/${status.name}/relaunch"><button type="submit" data-action="relaunch">Relaunch</button></form>` : ''}
+    <form method="post" action="/containers/${status.name}/remove"><button class="danger" type="submit" data-action="remove">Remove</button></form>
+    <a class="button secondary" href="/">Launch another</a> <a class="button secondary" href="/dashboard">Dashboard</a>
+  </div>`
       : status.phase === 'ready'
-        ? html`<p><a class="button" href="${status.publicUrl}" data-testid="open-tool">Open ${status.toolTitle}</a></p>`
+        ? html`<p><a class="button" href="${status.publicUrl}" data-testid="open-tool">Open ${status.toolTitle}</a> <a class="button secondary" href="/containers/${status.name}/view">Open with a bar back to the portal</a></p>`
         : html`<p class="hint">This page follows the launch by itself; the tool opens when it answers. Its address will be <a href="${status.publicUrl}">${status.publicUrl}</a>.</p>`
   }
   <details${failed ? html` open` : ''}>
@@ -64,7 +68,7 @@ export function waitBody(status: LaunchStatus): SafeHtml {
 export function waitPage(status: LaunchStatus, user: string, login: boolean, footer?: string): SafeHtml {
   return layout({
     footer,
-    title: `Starting ${status.name}`,
+    title: waitTitle(status),
     user,
     login,
     refreshSeconds: status.phase === 'failed' || status.phase === 'ready' ? undefined : 2,
@@ -72,4 +76,11 @@ export function waitPage(status: LaunchStatus, user: string, login: boolean, foo
     body: html`<div id="wait" data-name="${status.name}" data-phase="${status.phase}">${waitBody(status)}</div>
 <script type="application/json" id="wait-state">${scriptJson({ name: status.name, url: status.publicUrl })}</script>`,
   });
+}
+
+/** What the launch is at, in a few words: starting, ready, or could not start. */
+export function waitTitle(status: LaunchStatus): string {
+  if (status.phase === 'failed') return `${status.name} could not start`;
+  if (status.phase === 'ready') return `${status.toolTitle} is ready`;
+  return `Starting ${status.toolTitle}`;
 }
