@@ -94,7 +94,12 @@ const NOT_FOUND = new Set([
   'ParameterNotFound',
   'InvalidAllocationID.NotFound',
 ]);
-const CONFLICT = new Set(['AlreadyExistsException', 'EntityAlreadyExists', 'ParameterAlreadyExists']);
+const CONFLICT = new Set([
+  'AlreadyExistsException',
+  'EntityAlreadyExists',
+  'EntityAlreadyExistsException',
+  'ParameterAlreadyExists',
+]);
 const FORBIDDEN = new Set([
   'AccessDenied',
   'AccessDeniedException',

@@ -144,7 +144,7 @@ export function certPathOf(name: string, stateDir: string = defaultStateDir()): 
 }
 
 /** The `export ...` line a user pastes into a shell. */
-export function exportLine(env: Readonly<Record<string, string>>): string {
+export function exportLine(env: DockerEnv | Readonly<Record<string, string>>): string {
   return `export ${Object.entries(env)
     .map(
       ([key, value]) =>
