@@ -85,7 +85,7 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
   }
 
   it('host create prints the export line after plain progress lines; status, env and delete follow', async () => {
-    const created = await ddeAws(
+    const created = await ddeAwsBin(
       'host',
       'create',
       'lab',
