@@ -15,6 +15,7 @@ import { writeClientCertificates } from './certificate-files.ts';
 import { generateDockerTlsCertificates } from './certificates.ts';
 import {
   defaultStateDir,
+  type PortRange,
   validateCidr,
   validateInterval,
   validateName,
@@ -50,7 +51,7 @@ export interface CreateDockerHostOptions extends DockerHostTarget {
   /** An EC2 key pair name to allow SSH (port 22, from `allowedCidr` only). Default: none, no SSH. */
   readonly keyName?: string;
   /** Host ports containers are published on, open to `allowedCidr`. Default 32768-60999. */
-  readonly publishedPorts?: { readonly from: number; readonly to: number };
+  readonly publishedPorts?: PortRange;
   /** Validity of the TLS certificates, in days. Default 365. */
   readonly certificateValidityDays?: number;
   /** Extra tags for everything created (`dde:managed`, `dde:kind`, `dde:name` are always set). */
@@ -75,8 +76,11 @@ export interface DeleteDockerHostOptions extends DockerHostTarget {
 
 /** The environment the docker CLI and `DockerBackend` read to reach the host. */
 export interface DockerEnv {
+  /** `tcp://<address>:2376`. */
   readonly DOCKER_HOST: string;
+  /** Always `1`: the server certificate is verified. */
   readonly DOCKER_TLS_VERIFY: '1';
+  /** The directory holding `ca.pem`, `cert.pem` and `key.pem`. */
   readonly DOCKER_CERT_PATH: string;
 }
 
@@ -102,9 +106,13 @@ export interface DockerHost {
 
 /** What {@link deleteDockerHost} removed. */
 export interface DeletedDockerHost {
+  /** Whether there was a stack to delete. */
   readonly stackDeleted: boolean;
+  /** The SSM parameters deleted. */
   readonly parametersDeleted: readonly string[];
+  /** The Elastic IP addresses released. */
   readonly addressesReleased: readonly string[];
+  /** Whether there were local certificates to remove. */
   readonly certificatesRemoved: boolean;
 }
 

@@ -1,6 +1,13 @@
 import { DdeError, type FieldList, invalidOption, refuseUnknownFields } from '@dde/core';
 import { AWS_FIELDS, AwsClients, type AwsOptions } from './aws.ts';
-import { validateCidr, validateInterval, validateName, validatePortRange, validateTags } from './options.ts';
+import {
+  type PortRange,
+  validateCidr,
+  validateInterval,
+  validateName,
+  validatePortRange,
+  validateTags,
+} from './options.ts';
 import {
   createStack,
   deleteStack,
@@ -28,7 +35,7 @@ export interface CreateEcsSetupOptions extends EcsSetupTarget {
   /** The proxy's network, when it has no security group in the VPC. Give this or `proxySecurityGroupId`. */
   readonly proxyCidr?: string;
   /** The ports the tools listen on. Default 1024-65535. */
-  readonly toolPorts?: { readonly from: number; readonly to: number };
+  readonly toolPorts?: PortRange;
   /** Log retention in days (a CloudWatch Logs value: 1, 3, 5, 7, 14, 30, ...). Default 14. */
   readonly logRetentionDays?: number;
   /** Create an (empty) task role for the tools' code. Default false. */
@@ -53,19 +60,29 @@ export interface DeleteEcsSetupOptions extends EcsSetupTarget {
 
 /** The `EcsBackend` options an ECS setup provides (pass them to `new EcsBackend({...})`). */
 export interface EcsBackendSettings {
+  /** The cluster's name, `dde-<setup>`. */
   readonly cluster: string;
+  /** The region of the setup. */
   readonly region: string;
+  /** The subnets for the tasks. */
   readonly subnets: readonly string[];
+  /** The tasks' security group, which admits the proxy only. */
   readonly securityGroups: readonly string[];
+  /** The task execution role. */
   readonly executionRoleArn: string;
+  /** The task role, when the setup has one. */
   readonly taskRoleArn?: string;
+  /** The log group, `/dde/<setup>`. */
   readonly logGroup: string;
 }
 
 /** An ECS setup, as {@link createEcsSetup} and {@link describeEcsSetup} report it. */
 export interface EcsSetup {
+  /** Its dde name. */
   readonly name: string;
+  /** Its stack, `dde-ecs-<name>`. */
   readonly stackName: string;
+  /** The stack's status (`CREATE_COMPLETE` once usable). */
   readonly status: string;
   /** The backend settings, once the stack is complete. */
   readonly settings: EcsBackendSettings | undefined;

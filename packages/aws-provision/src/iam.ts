@@ -39,6 +39,7 @@ export interface AttachPolicyOptions extends ResolvePolicyOptions {
 export interface ResolvedPolicy {
   /** `dde-provision`, or `dde-ecs-<setup>`. */
   readonly name: string;
+  /** The policy document. */
   readonly document: PolicyDocument;
 }
 

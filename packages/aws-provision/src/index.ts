@@ -5,6 +5,7 @@ export type { DockerTlsBundle, DockerTlsOptions, PemKeyPair } from './certificat
 export { generateDockerTlsCertificates } from './certificates.ts';
 export type { CliIo } from './cli/main.ts';
 export { main } from './cli/main.ts';
+export type { OutputStream } from './cli/progress.ts';
 export type {
   CreateDockerHostOptions,
   DeleteDockerHostOptions,
@@ -31,6 +32,7 @@ export type {
 export { createEcsSetup, deleteEcsSetup, describeEcsSetup } from './ecs-setup.ts';
 export type { AttachPolicyOptions, PolicyKind, ResolvedPolicy, ResolvePolicyOptions } from './iam.ts';
 export { attachPolicy, resolvePolicy } from './iam.ts';
+export type { PortRange } from './options.ts';
 export type {
   EcsRuntimePolicyOptions,
   PolicyDocument,

@@ -36,12 +36,16 @@ export function validateCidr(cidr: unknown, field: string): string {
   return cidr as string;
 }
 
+/** An inclusive range of TCP ports. */
+export interface PortRange {
+  /** The first port. */
+  readonly from: number;
+  /** The last port. */
+  readonly to: number;
+}
+
 /** A port range `{ from, to }` within `min`..65535. */
-export function validatePortRange(
-  range: unknown,
-  field: string,
-  min: number,
-): { readonly from: number; readonly to: number } {
+export function validatePortRange(range: unknown, field: string, min: number): PortRange {
   const { from, to } = (range ?? {}) as { from?: unknown; to?: unknown };
   const valid = (port: unknown): port is number =>
     Number.isInteger(port) && (port as number) >= min && (port as number) <= 65535;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +18,13 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsClients } from '../src/aws.ts';
 import { main } from '../src/cli/main.ts';
+import { provisioningPolicy } from '../src/policies.ts';
 import { MOTO_AWS, type Moto, startMoto, toolAvailable } from './tools.ts';
 
 const BIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
+const README = fileURLToPath(new URL('../README.md', import.meta.url));
+// Inside the package so that the example's `@dde/aws-provision` import resolves; gitignored.
+const EXAMPLE = fileURLToPath(new URL(`../.readme-example-aws-${process.pid}.ts`, import.meta.url));
 
 describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_server', () => {
   let moto: Moto;
@@ -45,6 +49,7 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
     clients?.close();
     await moto?.stop();
     await rm(stateDir, { recursive: true, force: true });
+    await rm(EXAMPLE, { force: true });
   });
 
   /** Runs the command in this process (the SDK reads moto's dummy credentials from the environment). */
@@ -270,5 +275,39 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
     const whole = await ddeAws('host', 'create', 'x', '--allow', '0.0.0.0/0');
     expect(whole.code).toBe(1);
     expect(whole.stderr).toContain('INVALID_OPTION: Invalid option: allowedCidr');
+  });
+
+  it('runs the README example as written, against moto through AWS_ENDPOINT_URL', async () => {
+    const text = await readFile(README, 'utf8');
+    const example = /<!-- readme-example aws -->\s*```ts\n([\s\S]*?)```/.exec(text)?.[1];
+    expect(example).toContain("allowedCidr: '203.0.113.7/32'");
+    await writeFile(EXAMPLE, example ?? '');
+    const home = join(stateDir, 'readme-home');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=dev-source', EXAMPLE], {
+      env: {
+        ...process.env,
+        HOME: home,
+        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+      },
+      timeout: 90_000,
+    });
+    const [exported, status, ...deleted] = stdout.split('\n');
+    expect(exported).toMatch(
+      new RegExp(
+        `^export DOCKER_HOST=tcp://[\\d.]+:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=${home}/.dde/aws/hosts/lab$`,
+      ),
+    );
+    expect(status).toBe('CREATE_COMPLETE');
+    expect(deleted.join('\n')).toMatch(/stackDeleted: true[\s\S]*certificatesRemoved: true/);
+  });
+
+  it('shows in the README exactly the provisioning policy dde-aws prints', async () => {
+    const text = await readFile(README, 'utf8');
+    const shown = /<!-- provisioning-policy -->\s*```json\n([\s\S]*?)```/.exec(text)?.[1];
+    expect(JSON.parse(shown ?? 'null')).toEqual(
+      provisioningPolicy({ account: '123456789012', region: 'eu-west-1' }),
+    );
   });
 });

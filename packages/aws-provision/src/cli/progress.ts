@@ -2,7 +2,9 @@ import type { StackProgress } from '../stacks.ts';
 
 /** A stream the command writes to; `isTTY` decides between a redrawn line and plain lines. */
 export interface OutputStream {
+  /** Writes text as is. */
   write(text: string): unknown;
+  /** Whether it is a terminal (`process.stderr.isTTY`). */
   readonly isTTY?: boolean | undefined;
 }
 
