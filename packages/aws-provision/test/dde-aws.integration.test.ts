@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inspect, promisify } from 'node:util';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
+  CreateSecurityGroupCommand,
   DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
@@ -15,19 +16,19 @@ import {
   GetPolicyVersionCommand,
   ListAttachedUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { AwsClients } from '../src/aws.ts';
 import { main } from '../src/cli/main.ts';
 import { provisioningPolicy } from '../src/policies.ts';
-import { MOTO_AWS, type Moto, startMoto, toolAvailable } from './tools.ts';
+import { MOTO_AWS } from './tools.ts';
 
 const BIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 // Inside the package so that the example's `@dde/aws-provision` import resolves; gitignored.
 const EXAMPLE = fileURLToPath(new URL(`../.readme-example-aws-${process.pid}.ts`, import.meta.url));
 
-describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_server', () => {
-  let moto: Moto;
+describe.runIf(inject('motoEndpoint') !== '')('dde-aws against moto_server', () => {
+  const moto = { endpoint: inject('motoEndpoint') };
   let stateDir: string;
   let clients: AwsClients;
   const saved = { ...process.env };
@@ -37,7 +38,6 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
       AWS_SECRET_ACCESS_KEY: 'testing',
       AWS_REGION: MOTO_AWS.region,
     });
-    moto = await startMoto();
     stateDir = await mkdtemp(join(tmpdir(), 'dde-aws-cli-'));
     clients = new AwsClients({ ...MOTO_AWS, endpoint: moto.endpoint });
   });
@@ -47,7 +47,6 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
       else process.env[key] = saved[key];
     }
     clients?.close();
-    await moto?.stop();
     await rm(stateDir, { recursive: true, force: true });
     await rm(EXAMPLE, { force: true });
   });
@@ -153,11 +152,16 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
       new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
     );
     const subnetIds = (subnets.Subnets ?? []).slice(0, 2).map((subnet) => subnet.SubnetId ?? '');
+    // The proxy's own security group, made here: other test files share this moto.
     const proxyGroup = (
       await clients.ec2.send(
-        new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+        new CreateSecurityGroupCommand({
+          GroupName: 'dde-test-proxy',
+          Description: 'the dde proxy',
+          VpcId: vpcId,
+        }),
       )
-    ).SecurityGroups?.[0]?.GroupId;
+    ).GroupId;
 
     const created = await ddeAws(
       'ecs',
@@ -282,18 +286,28 @@ describe.runIf(toolAvailable('moto_server', '--help'))('dde-aws against moto_ser
     const example = /<!-- readme-example aws -->\s*```ts\n([\s\S]*?)```/.exec(text)?.[1];
     expect(example).toContain("allowedCidr: '203.0.113.7/32'");
     await writeFile(EXAMPLE, example ?? '');
+    // Run in this process (a child would spend seconds loading the SDK): the SDK takes the
+    // endpoint from AWS_ENDPOINT_URL as it would from a user's profile, and the certificates go to
+    // the HOME given here.
     const home = join(stateDir, 'readme-home');
-    const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=dev-source', EXAMPLE], {
-      env: {
-        ...process.env,
-        HOME: home,
-        AWS_ENDPOINT_URL: moto.endpoint,
-        AWS_ACCESS_KEY_ID: 'testing',
-        AWS_SECRET_ACCESS_KEY: 'testing',
-      },
-      timeout: 90_000,
+    const printed: string[] = [];
+    const saved = { HOME: process.env.HOME, AWS_ENDPOINT_URL: process.env.AWS_ENDPOINT_URL };
+    const log = vi.spyOn(console, 'log').mockImplementation((...items: unknown[]) => {
+      printed.push(items.map((item) => (typeof item === 'string' ? item : inspect(item))).join(' '));
     });
-    const [exported, status, ...deleted] = stdout.split('\n');
+    const progress = vi.spyOn(console, 'error').mockImplementation(() => {});
+    Object.assign(process.env, { HOME: home, AWS_ENDPOINT_URL: moto.endpoint });
+    try {
+      await import(/* @vite-ignore */ pathToFileURL(EXAMPLE).href);
+    } finally {
+      log.mockRestore();
+      progress.mockRestore();
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+    const [exported, status, ...deleted] = printed;
     expect(exported).toMatch(
       new RegExp(
         `^export DOCKER_HOST=tcp://[\\d.]+:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=${home}/.dde/aws/hosts/lab$`,

@@ -12,18 +12,17 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, GetParametersByPathCommand } from '@aws-sdk/client-ssm';
 import { isDdeError } from '@dde/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AwsClients } from '../src/aws.ts';
 import { createDockerHost, deleteDockerHost, describeDockerHost } from '../src/docker-host.ts';
 import type { StackProgress } from '../src/stacks.ts';
-import { MOTO_AWS, type Moto, startMoto, toolAvailable } from './tools.ts';
+import { MOTO_AWS } from './tools.ts';
 
-describe.runIf(toolAvailable('moto_server', '--help'))('a Docker host stack against moto_server', () => {
-  let moto: Moto;
+describe.runIf(inject('motoEndpoint') !== '')('a Docker host stack against moto_server', () => {
+  const moto = { endpoint: inject('motoEndpoint') };
   let stateDir: string;
   let clients: AwsClients;
   beforeAll(async () => {
-    moto = await startMoto();
     stateDir = await mkdtemp(join(tmpdir(), 'dde-aws-host-'));
     clients = new AwsClients({ ...MOTO_AWS, endpoint: moto.endpoint });
   });
@@ -32,7 +31,6 @@ describe.runIf(toolAvailable('moto_server', '--help'))('a Docker host stack agai
     // but the deletes also prove deleteDockerHost is idempotent.
     for (const name of ['alpha', 'beta', 'gamma']) await deleteDockerHost({ ...aws(), name }).catch(() => {});
     clients?.close();
-    await moto?.stop();
     await rm(stateDir, { recursive: true, force: true });
   });
   const aws = () => ({ ...MOTO_AWS, endpoint: moto.endpoint, stateDir });
@@ -164,7 +162,10 @@ describe.runIf(toolAvailable('moto_server', '--help'))('a Docker host stack agai
     });
     const gone = await describeDockerHost({ ...aws(), name: 'alpha' }).catch((error: unknown) => error);
     expect(isDdeError(gone) && gone.code).toBe('NOT_FOUND');
-    expect((await clients.ec2.send(new DescribeAddressesCommand({}))).Addresses).toEqual([]);
+    const left = await clients.ec2.send(
+      new DescribeAddressesCommand({ Filters: [{ Name: 'tag:dde:name', Values: ['alpha'] }] }),
+    );
+    expect(left.Addresses).toEqual([]);
     // Deleting again finds nothing left to remove.
     expect(await deleteDockerHost({ ...aws(), name: 'alpha' })).toEqual({
       stackDeleted: false,
