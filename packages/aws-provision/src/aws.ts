@@ -141,6 +141,19 @@ export function awsError(error: unknown, what: string): DdeError {
   return new DdeError('ENGINE_ERROR', text, { cause: error });
 }
 
+/** Runs `work` with the clients of `options`, releasing their sockets afterwards. */
+export async function withClients<T>(
+  options: AwsOptions,
+  work: (clients: AwsClients) => Promise<T>,
+): Promise<T> {
+  const clients = new AwsClients(options);
+  try {
+    return await work(clients);
+  } finally {
+    clients.close();
+  }
+}
+
 /** Runs one AWS call, mapping its failure through {@link awsError}. */
 export async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {

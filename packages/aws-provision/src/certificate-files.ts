@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { DockerTlsBundle } from './certificates.ts';
+import type { DockerTlsBundle, PemKeyPair } from './certificates.ts';
 
 /** Where {@link writeClientCertificates} put the client's files. */
 export interface ClientCertificateFiles {
@@ -36,19 +36,7 @@ export async function writeClientCertificates(
   dir: string,
   bundle: DockerTlsBundle,
 ): Promise<ClientCertificateFiles> {
-  const target = resolve(dir);
-  const files = {
-    dir: target,
-    ca: join(target, 'ca.pem'),
-    cert: join(target, 'cert.pem'),
-    key: join(target, 'key.pem'),
-  };
-  await writeAll(target, [
-    [files.ca, bundle.ca],
-    [files.cert, bundle.client.certificate],
-    [files.key, bundle.client.privateKey],
-  ]);
-  return files;
+  return writeSide(dir, ['cert.pem', 'key.pem'], bundle.ca, bundle.client);
 }
 
 /**
@@ -60,17 +48,27 @@ export async function writeServerCertificates(
   dir: string,
   bundle: DockerTlsBundle,
 ): Promise<ServerCertificateFiles> {
+  return writeSide(dir, ['server-cert.pem', 'server-key.pem'], bundle.ca, bundle.server);
+}
+
+/** Writes `ca.pem` and one side's certificate and key under the given file names. */
+async function writeSide(
+  dir: string,
+  [certName, keyName]: readonly [string, string],
+  ca: string,
+  side: PemKeyPair,
+): Promise<ClientCertificateFiles> {
   const target = resolve(dir);
   const files = {
     dir: target,
     ca: join(target, 'ca.pem'),
-    cert: join(target, 'server-cert.pem'),
-    key: join(target, 'server-key.pem'),
+    cert: join(target, certName),
+    key: join(target, keyName),
   };
   await writeAll(target, [
-    [files.ca, bundle.ca],
-    [files.cert, bundle.server.certificate],
-    [files.key, bundle.server.privateKey],
+    [files.ca, ca],
+    [files.cert, side.certificate],
+    [files.key, side.privateKey],
   ]);
   return files;
 }

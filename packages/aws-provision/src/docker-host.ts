@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DeleteParametersCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { DdeError, type FieldList, invalidOption, isDdeError, refuseUnknownFields } from '@dde/core';
-import { AWS_FIELDS, AwsClients, type AwsOptions, call } from './aws.ts';
+import { AWS_FIELDS, AwsClients, type AwsOptions, call, withClients } from './aws.ts';
 import { writeClientCertificates } from './certificate-files.ts';
 import { generateDockerTlsCertificates } from './certificates.ts';
 import {
@@ -22,7 +22,15 @@ import {
   validatePortRange,
   validateTags,
 } from './options.ts';
-import { createStack, deleteStack, describeStack, type StackProgress, templateBody } from './stacks.ts';
+import {
+  createStack,
+  deleteStack,
+  refuseExistingStack,
+  requireStack,
+  type StackProgress,
+  type StackWatchOptions,
+  templateBody,
+} from './stacks.ts';
 import { KIND_TAG, NAME_TAG, stackNameOf, tagsOf } from './tags.ts';
 
 /** Options every Docker host function takes. */
@@ -34,7 +42,7 @@ export interface DockerHostTarget extends AwsOptions {
 }
 
 /** Options of {@link createDockerHost}. */
-export interface CreateDockerHostOptions extends DockerHostTarget {
+export interface CreateDockerHostOptions extends DockerHostTarget, StackWatchOptions {
   /**
    * The only network allowed to reach the Docker API and the published ports, as an IPv4 CIDR
    * (your address as `/32`). `0.0.0.0/0` is refused.
@@ -60,19 +68,10 @@ export interface CreateDockerHostOptions extends DockerHostTarget {
   readonly imageParameter?: string;
   /** Aborting stops the wait and removes what was created. */
   readonly signal?: AbortSignal;
-  /** Called with each stack event. */
-  readonly onProgress?: (progress: StackProgress) => void;
-  /** How often to poll CloudFormation, in ms. Default 5000. */
-  readonly pollIntervalMs?: number;
 }
 
 /** Options of {@link deleteDockerHost}. */
-export interface DeleteDockerHostOptions extends DockerHostTarget {
-  /** Called with each stack event. */
-  readonly onProgress?: (progress: StackProgress) => void;
-  /** How often to poll CloudFormation, in ms. Default 5000. */
-  readonly pollIntervalMs?: number;
-}
+export interface DeleteDockerHostOptions extends DockerHostTarget, StackWatchOptions {}
 
 /** The environment the docker CLI and `DockerBackend` read to reach the host. */
 export interface DockerEnv {
@@ -193,12 +192,7 @@ export async function createDockerHost(options: CreateDockerHostOptions): Promis
   const certPath = certPathOf(name, options.stateDir);
   const clients = new AwsClients(options);
   try {
-    if ((await describeStack(clients.cloudFormation, stackName)) !== undefined) {
-      throw new DdeError(
-        'CONFLICT',
-        `Docker host ${name} exists already (stack ${stackName}); delete it first: dde-aws host delete ${name}`,
-      );
-    }
+    await refuseExistingStack(clients.cloudFormation, 'docker-host', name);
     const network = await resolveNetwork(clients.ec2, options.vpcId, options.subnetId);
     const resourceTags = tagsOf('docker-host', name, tags);
     try {
@@ -268,39 +262,26 @@ export async function deleteDockerHost(options: DeleteDockerHostOptions): Promis
   refuseUnknownFields(options, DELETE_FIELDS, 'deleteDockerHost options', invalidOption);
   const name = validateName(options.name);
   const pollIntervalMs = validateInterval(options.pollIntervalMs, 'pollIntervalMs');
-  const clients = new AwsClients(options);
-  try {
-    return await removeHost(clients, name, certPathOf(name, options.stateDir), {
+  return withClients(options, (clients) =>
+    removeHost(clients, name, certPathOf(name, options.stateDir), {
       onProgress: options.onProgress,
       pollIntervalMs,
-    });
-  } finally {
-    clients.close();
-  }
+    }),
+  );
 }
 
 /** The host's stack status, address and local certificates; `NOT_FOUND` when there is no stack. */
 export async function describeDockerHost(options: DockerHostTarget): Promise<DockerHost> {
   refuseUnknownFields(options, TARGET_FIELDS, 'describeDockerHost options', invalidOption);
   const name = validateName(options.name);
-  const clients = new AwsClients(options);
-  try {
-    const stackName = stackNameOf('docker-host', name);
-    const stack = await describeStack(clients.cloudFormation, stackName);
-    if (stack === undefined) {
-      throw new DdeError(
-        'NOT_FOUND',
-        `No Docker host ${name} (no stack ${stackName}); create it: dde-aws host create ${name}`,
-      );
-    }
+  return withClients(options, async (clients) => {
+    const { stackName, stack } = await requireStack(clients.cloudFormation, 'docker-host', name);
     const certPath = certPathOf(name, options.stateDir);
     const present = await Promise.all(
       ['ca.pem', 'cert.pem', 'key.pem'].map((file) => exists(join(certPath, file))),
     );
     return hostFrom(name, stackName, stack.status, stack.outputs, certPath, present.every(Boolean));
-  } finally {
-    clients.close();
-  }
+  });
 }
 
 function hostFrom(

@@ -1,5 +1,5 @@
-import { DdeError, type FieldList, invalidOption, refuseUnknownFields } from '@dde/core';
-import { AWS_FIELDS, AwsClients, type AwsOptions } from './aws.ts';
+import { type FieldList, invalidOption, refuseUnknownFields } from '@dde/core';
+import { AWS_FIELDS, AwsClients, type AwsOptions, withClients } from './aws.ts';
 import {
   type PortRange,
   validateCidr,
@@ -11,9 +11,10 @@ import {
 import {
   createStack,
   deleteStack,
-  describeStack,
-  type StackProgress,
+  refuseExistingStack,
+  requireStack,
   type StackState,
+  type StackWatchOptions,
   templateBody,
 } from './stacks.ts';
 import { stackNameOf, tagsOf } from './tags.ts';
@@ -25,7 +26,7 @@ export interface EcsSetupTarget extends AwsOptions {
 }
 
 /** Options of {@link createEcsSetup}. */
-export interface CreateEcsSetupOptions extends EcsSetupTarget {
+export interface CreateEcsSetupOptions extends EcsSetupTarget, StackWatchOptions {
   /** The existing VPC the tasks run in. */
   readonly vpcId: string;
   /** Subnets of that VPC for the tasks (at least one). */
@@ -44,19 +45,10 @@ export interface CreateEcsSetupOptions extends EcsSetupTarget {
   readonly tags?: Readonly<Record<string, string>>;
   /** Aborting stops the wait and deletes the stack. */
   readonly signal?: AbortSignal;
-  /** Called with each stack event. */
-  readonly onProgress?: (progress: StackProgress) => void;
-  /** How often to poll CloudFormation, in ms. Default 5000. */
-  readonly pollIntervalMs?: number;
 }
 
 /** Options of {@link deleteEcsSetup}. */
-export interface DeleteEcsSetupOptions extends EcsSetupTarget {
-  /** Called with each stack event. */
-  readonly onProgress?: (progress: StackProgress) => void;
-  /** How often to poll CloudFormation, in ms. Default 5000. */
-  readonly pollIntervalMs?: number;
-}
+export interface DeleteEcsSetupOptions extends EcsSetupTarget, StackWatchOptions {}
 
 /** The `EcsBackend` options an ECS setup provides (pass them to `new EcsBackend({...})`). */
 export interface EcsBackendSettings {
@@ -156,12 +148,7 @@ export async function createEcsSetup(options: CreateEcsSetupOptions): Promise<Ec
   const stackName = stackNameOf('ecs-setup', name);
   const clients = new AwsClients(options);
   try {
-    if ((await describeStack(clients.cloudFormation, stackName)) !== undefined) {
-      throw new DdeError(
-        'CONFLICT',
-        `ECS setup ${name} exists already (stack ${stackName}); delete it first: dde-aws ecs delete ${name}`,
-      );
-    }
+    await refuseExistingStack(clients.cloudFormation, 'ecs-setup', name);
     const stack = await createStack(clients.cloudFormation, {
       stackName,
       templateBody: await templateBody('ecs'),
@@ -196,35 +183,22 @@ export async function deleteEcsSetup(options: DeleteEcsSetupOptions): Promise<bo
   refuseUnknownFields(options, DELETE_FIELDS, 'deleteEcsSetup options', invalidOption);
   const name = validateName(options.name);
   const pollIntervalMs = validateInterval(options.pollIntervalMs, 'pollIntervalMs');
-  const clients = new AwsClients(options);
-  try {
-    return await deleteStack(clients.cloudFormation, stackNameOf('ecs-setup', name), {
+  return withClients(options, (clients) =>
+    deleteStack(clients.cloudFormation, stackNameOf('ecs-setup', name), {
       onProgress: options.onProgress,
       pollIntervalMs,
-    });
-  } finally {
-    clients.close();
-  }
+    }),
+  );
 }
 
 /** The setup's status and backend settings; `NOT_FOUND` when there is no stack. */
 export async function describeEcsSetup(options: EcsSetupTarget): Promise<EcsSetup> {
   refuseUnknownFields(options, TARGET_FIELDS, 'describeEcsSetup options', invalidOption);
   const name = validateName(options.name);
-  const clients = new AwsClients(options);
-  try {
-    const stackName = stackNameOf('ecs-setup', name);
-    const stack = await describeStack(clients.cloudFormation, stackName);
-    if (stack === undefined) {
-      throw new DdeError(
-        'NOT_FOUND',
-        `No ECS setup ${name} (no stack ${stackName}); create it: dde-aws ecs create ${name}`,
-      );
-    }
+  return withClients(options, async (clients) => {
+    const { stackName, stack } = await requireStack(clients.cloudFormation, 'ecs-setup', name);
     return setupFrom(name, stackName, stack, await clients.region());
-  } finally {
-    clients.close();
-  }
+  });
 }
 
 function setupFrom(name: string, stackName: string, stack: StackState, region: string): EcsSetup {

@@ -40,5 +40,5 @@ export type {
   ProvisioningPolicyOptions,
 } from './policies.ts';
 export { ecsRuntimePolicy, provisioningPolicy } from './policies.ts';
-export type { StackProgress } from './stacks.ts';
+export type { StackProgress, StackWatchOptions } from './stacks.ts';
 export { KIND_TAG, MANAGED_TAG, NAME_TAG } from './tags.ts';

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { abortError, DdeError } from '@dde/core';
 import { awsError, call } from './aws.ts';
+import { KIND_WORDS, type StackKind, stackNameOf } from './tags.ts';
 
 /** One step of a stack's creation or deletion, as CloudFormation reports it. */
 export interface StackProgress {
@@ -34,6 +35,14 @@ export interface StackWatch {
   readonly onProgress?: ((progress: StackProgress) => void) | undefined;
   /** How often to ask CloudFormation, in ms. Default 5000. */
   readonly pollIntervalMs?: number | undefined;
+}
+
+/** How a create or delete reports its progress: the options every create and delete takes. */
+export interface StackWatchOptions {
+  /** Called with each stack event. */
+  readonly onProgress?: (progress: StackProgress) => void;
+  /** How often to poll CloudFormation, in ms. Default 5000. */
+  readonly pollIntervalMs?: number;
 }
 
 /** A stack as dde-aws reads it. */
@@ -89,6 +98,41 @@ export async function describeStack(
       (t) => t.Value,
     ),
   };
+}
+
+/** The stack of a host or setup; `NOT_FOUND`, saying how to create it, when there is none. */
+export async function requireStack(
+  cfn: CloudFormationClient,
+  kind: StackKind,
+  name: string,
+): Promise<{ stackName: string; stack: StackState }> {
+  const stackName = stackNameOf(kind, name);
+  const stack = await describeStack(cfn, stackName);
+  if (stack === undefined) {
+    const { title, command } = KIND_WORDS[kind];
+    throw new DdeError(
+      'NOT_FOUND',
+      `No ${title} ${name} (no stack ${stackName}); create it: dde-aws ${command} create ${name}`,
+    );
+  }
+  return { stackName, stack };
+}
+
+/** Refuses, with `CONFLICT` saying how to delete it, a host or setup whose stack exists. */
+export async function refuseExistingStack(
+  cfn: CloudFormationClient,
+  kind: StackKind,
+  name: string,
+): Promise<string> {
+  const stackName = stackNameOf(kind, name);
+  if ((await describeStack(cfn, stackName)) !== undefined) {
+    const { title, command } = KIND_WORDS[kind];
+    throw new DdeError(
+      'CONFLICT',
+      `${title} ${name} exists already (stack ${stackName}); delete it first: dde-aws ${command} delete ${name}`,
+    );
+  }
+  return stackName;
 }
 
 /** What {@link createStack} sends. */

@@ -28,3 +28,9 @@ export function tagsOf(
     { Key: NAME_TAG, Value: name },
   ];
 }
+
+/** How messages name each kind, and the dde-aws command group that manages it. */
+export const KIND_WORDS: Readonly<Record<StackKind, { readonly title: string; readonly command: string }>> = {
+  'docker-host': { title: 'Docker host', command: 'host' },
+  'ecs-setup': { title: 'ECS setup', command: 'ecs' },
+};
