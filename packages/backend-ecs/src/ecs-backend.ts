@@ -21,7 +21,7 @@ import type {
   OperationOptions,
 } from '@dde/core';
 import { abortError, DdeError, planLaunch, throwIfAborted } from '@dde/core';
-import { AddressResolver } from './addresses.ts';
+import { AddressResolver, eniDetail, toolContainer } from './addresses.ts';
 import { DescribeBatcher, MAX_DESCRIBE_TASKS } from './describe-batcher.ts';
 import { capitalize, launchFailed, toDdeError } from './errors.ts';
 import { logStreamName, readLogs } from './logs.ts';
@@ -193,7 +193,8 @@ export class EcsBackend implements ContainerBackend {
         signal,
         missingGraceMs: this.#options.missingGraceMs,
         describe: (taskArn) => this.#batcher.describe(taskArn),
-        isReady: () => true,
+        // RUNNING is not enough: the proxy also needs the address (ENI or host port) to be reported.
+        isReady: (candidate) => hasAddress(candidate, this.#options.networkMode),
         onStatus: (status) => onProgress?.({ phase: 'starting', name, message: `task ${status}` }),
       });
       const upstream = await this.#addresses.upstream(running, port, signal);
@@ -203,7 +204,12 @@ export class EcsBackend implements ContainerBackend {
       const info = toContainerInfo(running, { namespace: this.namespace, upstream });
       if (info === undefined)
         throw launchFailed(`${name} started as task ${arn}, which does not carry dde's tags`);
-      return info;
+      // What ECS applied (Fargate rounds up to a valid size), when DescribeTasks does not say.
+      return {
+        ...info,
+        cpus: info.cpus ?? task.applied.cpus,
+        memoryLimitMb: info.memoryLimitMb ?? task.applied.memoryLimitMb,
+      };
     } catch (error) {
       if (arn !== undefined)
         await this.#stopQuietly(arn, signal?.aborted ? 'launch aborted' : 'launch failed');
@@ -409,6 +415,16 @@ export class EcsBackend implements ContainerBackend {
       throw toDdeError(error, { what, cluster: this.#options.cluster, signal });
     }
   }
+}
+
+function hasAddress(task: Task, networkMode: 'awsvpc' | 'bridge'): boolean {
+  if (networkMode === 'awsvpc') {
+    return (
+      eniDetail(task, 'privateIPv4Address') !== undefined ||
+      toolContainer(task)?.networkInterfaces?.[0]?.privateIpv4Address !== undefined
+    );
+  }
+  return (toolContainer(task)?.networkBindings ?? []).length > 0;
 }
 
 function conflict(name: string): DdeError {

@@ -92,7 +92,7 @@ export function toDdeError(error: unknown, context: AwsCallContext): DdeError {
       'credentials',
     );
   }
-  if (name === 'ClusterNotFoundException' || name === 'ClusterContainsTasksException') {
+  if (name === 'ClusterNotFoundException') {
     return make(
       'ENGINE_UNAVAILABLE',
       `${what} failed: ECS has no cluster "${context.cluster}" in this account and region (${message}). ` +

@@ -15,7 +15,14 @@ describe.runIf(motoAvailable())('EcsBackend on moto_server', () => {
       const { subnets, securityGroups } = await prepareEcs(moto, cluster);
       const namespace = `ecsb-${randomBytes(3).toString('hex')}`;
       const ecs = motoEcsClient(moto);
-      const settings = { cluster, subnets, securityGroups, ecs, inputWriterImage: 'ecsb-busybox:1', pollIntervalMs: 500 };
+      const settings = {
+        cluster,
+        subnets,
+        securityGroups,
+        ecs,
+        inputWriterImage: 'ecsb-busybox:1',
+        pollIntervalMs: 500,
+      };
       const backend = new EcsBackend({ ...settings, namespace });
       const otherBackend = new EcsBackend({ ...settings, namespace: `${namespace}-other` });
       return {

@@ -9,11 +9,17 @@ import type { DeliveredInput } from '@dde/core/testing';
  * the input writer's command writes: `printf '%s' "$DDE_INPUT_<i>" > '/dde-input/<volume>/<file>'`,
  * with the volume mounted on the tool's directory.
  */
-export async function deliveredByEcs(ecs: ECSClient, cluster: string, info: ContainerInfo): Promise<DeliveredInput> {
+export async function deliveredByEcs(
+  ecs: ECSClient,
+  cluster: string,
+  info: ContainerInfo,
+): Promise<DeliveredInput> {
   const described = await ecs.send(new DescribeTasksCommand({ cluster, tasks: [info.id] }));
   const task = described.tasks?.[0];
   if (!task?.taskDefinitionArn) throw new Error(`ECS does not know task ${info.id}`);
-  const definition = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: task.taskDefinitionArn }));
+  const definition = await ecs.send(
+    new DescribeTaskDefinitionCommand({ taskDefinition: task.taskDefinitionArn }),
+  );
   const containers = definition.taskDefinition?.containerDefinitions ?? [];
   const overrides = task.overrides?.containerOverrides ?? [];
   const envOf = (name: string) => {
@@ -31,12 +37,16 @@ export async function deliveredByEcs(ecs: ECSClient, cluster: string, info: Cont
   if (writer) {
     const writerEnv = envOf('dde-input');
     const script = writer.command?.[2] ?? '';
-    for (const match of script.matchAll(/printf '%s' "\$(DDE_INPUT_\d+)" > '\/dde-input\/([^/']+)\/([^']+)'/g)) {
+    for (const match of script.matchAll(
+      /printf '%s' "\$(DDE_INPUT_\d+)" > '\/dde-input\/([^/']+)\/([^']+)'/g,
+    )) {
       const [, variable, volume, file] = match as unknown as [string, string, string, string];
       const directory = tool?.mountPoints?.find((mount) => mount.sourceVolume === volume)?.containerPath;
       if (directory !== undefined) files[`${directory}/${file}`] = writerEnv[variable] ?? '';
     }
-    const waits = tool?.dependsOn?.some((dependency) => dependency.containerName === 'dde-input' && dependency.condition === 'SUCCESS');
+    const waits = tool?.dependsOn?.some(
+      (dependency) => dependency.containerName === 'dde-input' && dependency.condition === 'SUCCESS',
+    );
     if (!waits) throw new Error('The tool does not wait for the input writer (dependsOn SUCCESS)');
   }
   return { env: envOf('tool'), files };

@@ -71,8 +71,12 @@ export async function prepareEcs(
   const ec2 = new EC2Client(config);
   try {
     await ecs.send(new CreateClusterCommand({ clusterName: cluster }));
-    const subnets = await ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }));
-    const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['default'] }] }));
+    const subnets = await ec2.send(
+      new DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }),
+    );
+    const groups = await ec2.send(
+      new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['default'] }] }),
+    );
     return {
       subnets: (subnets.Subnets ?? []).map((subnet) => subnet.SubnetId as string).slice(0, 2),
       securityGroups: (groups.SecurityGroups ?? []).map((group) => group.GroupId as string).slice(0, 1),
@@ -89,10 +93,16 @@ export async function prepareEcs(
  * backend, adds it: a middleware copies the reservation (or 128 MiB) into `memory`.
  */
 export function motoEcsClient(moto: Moto): ECSClient {
-  const client = new ECSClient({ endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials });
+  const client = new ECSClient({
+    endpoint: moto.endpoint,
+    region: moto.region,
+    credentials: moto.credentials,
+  });
   client.middlewareStack.add(
     (next) => async (args) => {
-      const input = args.input as { containerDefinitions?: { memory?: number; memoryReservation?: number }[] };
+      const input = args.input as {
+        containerDefinitions?: { memory?: number; memoryReservation?: number }[];
+      };
       if (Array.isArray(input.containerDefinitions)) {
         input.containerDefinitions = input.containerDefinitions.map((container) => ({
           ...container,
@@ -128,7 +138,8 @@ async function waitUntilServing(endpoint: string, child: ChildProcess, signal: A
 }
 
 function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     try {
