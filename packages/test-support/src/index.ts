@@ -14,6 +14,18 @@ export {
   testDocker,
   uniqueNamespace,
 } from './docker.ts';
+export type {
+  EcsEmulator,
+  EcsEmulatorFaults,
+  EcsEmulatorOptions,
+  RecordedCall,
+} from './ecs-emulator/index.ts';
+export {
+  EMULATOR_LABEL,
+  OVERRIDES_LIMIT,
+  removeEcsEmulatorLeftovers,
+  startEcsEmulator,
+} from './ecs-emulator/index.ts';
 export type { EngineProxy, RecordedRequest } from './engine-proxy.ts';
 export { startEngineProxy } from './engine-proxy.ts';
 export type { Outgoing, Reply } from './proxy/client.ts';
