@@ -18,6 +18,8 @@ export const LOG_GROUP = '/ecsb/tools';
 /** An emulator plus a busybox image its tasks (and dde's input writer) can run. */
 export interface EmulatorWorld {
   readonly emulator: EcsEmulator;
+  /** Labels everything the run creates; images labelled with it are removed by `close()`. */
+  readonly label: string;
   /** A `FROM scratch` image with static busybox, built locally. */
   readonly image: string;
   /** Options that point an EcsBackend at the emulator's cluster (Fargate, awslogs). */
@@ -40,6 +42,7 @@ export async function startEmulatorWorld(): Promise<EmulatorWorld> {
     const image = await buildImage(docker, `${label}-busybox:1`, { labels: { [NAMESPACE_LABEL]: label } });
     return {
       emulator,
+      label,
       image,
       backendOptions: (namespace) => ({
         cluster: emulator.cluster,
