@@ -9,5 +9,5 @@ export type {
   TaskDefinitionRelease,
   UpstreamAddress,
 } from './options.ts';
-export { DEFAULT_INPUT_WRITER_IMAGE, validateOptions } from './options.ts';
+export { DEFAULT_INPUT_WRITER_IMAGE, validateEcsBackendOptions } from './options.ts';
 export { MAX_OVERRIDES_CHARACTERS } from './task-definition.ts';

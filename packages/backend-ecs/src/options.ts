@@ -55,7 +55,7 @@ export interface EcsBackendOptions {
   /** Log stream prefix for the awslogs driver. Default `dde`. */
   logStreamPrefix?: string;
   /**
-   * Image of the small init container that writes {@link fileInput} files into a task volume
+   * Image of the small init container that writes `fileInput()` files into a task volume
    * (needs `sh` and `printf`). Default `public.ecr.aws/docker/library/busybox:stable`.
    */
   inputWriterImage?: string;
@@ -147,6 +147,14 @@ const SECURITY_GROUP = /^sg-[A-Za-z0-9]{1,32}$/;
 const LOG_GROUP = /^[\w\-./#]{1,512}$/;
 const LOG_PREFIX = /^[^:*]{1,512}$/;
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d$/;
+
+/**
+ * Checks {@link EcsBackendOptions} without making a backend (no AWS client, no call): throws
+ * `INVALID_OPTION` naming the first field at fault and how to fix it, as `new EcsBackend()` would.
+ */
+export function validateEcsBackendOptions(options: EcsBackendOptions): void {
+  validateOptions(options);
+}
 
 /** Validates options; throws `INVALID_OPTION` naming the first field at fault and how to fix it. */
 export function validateOptions(options: EcsBackendOptions): ResolvedOptions {

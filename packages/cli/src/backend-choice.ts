@@ -78,9 +78,9 @@ export async function chooseBackend(
     ...optional('inputWriterImage', env.DDE_ECS_INPUT_WRITER_IMAGE),
     ...(env.DDE_ECS_ASSIGN_PUBLIC_IP === 'true' ? { assignPublicIp: true } : {}),
   };
-  const { EcsBackend, validateOptions } = await import('@dde/backend-ecs');
+  const { EcsBackend, validateEcsBackendOptions } = await import('@dde/backend-ecs');
   // Validate now, so that a bad setting is a usage error before any command runs.
-  validateOptions({ ...options, namespace: 'default' });
+  validateEcsBackendOptions({ ...options, namespace: 'default' });
   return { argv: rest, backend: (namespace) => new EcsBackend({ ...options, namespace }) };
 }
 
