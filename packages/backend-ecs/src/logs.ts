@@ -20,46 +20,30 @@ export async function readLogs(
 ): Promise<LogEntry[]> {
   const events: OutputLogEvent[] = [];
   const startTime = options.since?.getTime();
-  if (options.tail !== undefined) {
-    // Backwards from the end: pages come newest first until enough lines are in.
-    let token: string | undefined;
-    while (events.length < options.tail) {
-      const page = await client.send(
-        new GetLogEventsCommand({
-          logGroupName: group,
-          logStreamName: stream,
-          startFromHead: false,
-          limit: Math.min(10_000, options.tail - events.length),
-          ...(startTime === undefined ? {} : { startTime }),
-          ...(token === undefined ? {} : { nextToken: token }),
-        }),
-        { abortSignal: options.signal },
-      );
-      events.unshift(...(page.events ?? []));
-      if (!page.nextBackwardToken || page.nextBackwardToken === token || (page.events ?? []).length === 0)
-        break;
-      token = page.nextBackwardToken;
-    }
-    if (events.length > options.tail) events.splice(0, events.length - options.tail);
-  } else {
-    let token: string | undefined;
-    for (;;) {
-      const page = await client.send(
-        new GetLogEventsCommand({
-          logGroupName: group,
-          logStreamName: stream,
-          startFromHead: true,
-          ...(startTime === undefined ? {} : { startTime }),
-          ...(token === undefined ? {} : { nextToken: token }),
-        }),
-        { abortSignal: options.signal },
-      );
-      events.push(...(page.events ?? []));
-      if (!page.nextForwardToken || page.nextForwardToken === token || (page.events ?? []).length === 0)
-        break;
-      token = page.nextForwardToken;
-    }
+  const tail = options.tail;
+  // Without tail, pages come oldest first; with it, newest first until enough lines are in.
+  const forward = tail === undefined;
+  let token: string | undefined;
+  for (;;) {
+    const page = await client.send(
+      new GetLogEventsCommand({
+        logGroupName: group,
+        logStreamName: stream,
+        startFromHead: forward,
+        ...(forward ? {} : { limit: Math.min(10_000, tail - events.length) }),
+        ...(startTime === undefined ? {} : { startTime }),
+        ...(token === undefined ? {} : { nextToken: token }),
+      }),
+      { abortSignal: options.signal },
+    );
+    const got = page.events ?? [];
+    if (forward) events.push(...got);
+    else events.unshift(...got);
+    const next = forward ? page.nextForwardToken : page.nextBackwardToken;
+    if (!next || next === token || got.length === 0 || (!forward && events.length >= tail)) break;
+    token = next;
   }
+  if (tail !== undefined && events.length > tail) events.splice(0, events.length - tail);
   return events.map((event) => ({
     stream: 'stdout' as const,
     time: event.timestamp === undefined ? undefined : new Date(event.timestamp),
