@@ -154,8 +154,20 @@ export async function buildImage(
  * Removes everything labelled with `namespace`: containers (forced, with anonymous volumes),
  * volumes and images. Safe to call when some are already gone; call it in `afterAll`.
  */
-export async function cleanupNamespace(docker: Dockerode, namespace: string): Promise<void> {
-  const filters = { label: [`${NAMESPACE_LABEL}=${namespace}`] };
+export function cleanupNamespace(docker: Dockerode, namespace: string): Promise<void> {
+  return removeLabelled(docker, `${NAMESPACE_LABEL}=${namespace}`, { images: true });
+}
+
+/**
+ * Force-removes the containers (with their anonymous volumes), the volumes and, with `images`,
+ * the images that carry `label` (`key=value`), tolerating what is already gone.
+ */
+export async function removeLabelled(
+  docker: Dockerode,
+  label: string,
+  options: { images?: boolean } = {},
+): Promise<void> {
+  const filters = { label: [label] };
   const ignoreGone = (error: { statusCode?: number }) => {
     if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
   };
@@ -166,6 +178,7 @@ export async function cleanupNamespace(docker: Dockerode, namespace: string): Pr
   for (const volume of Volumes ?? []) {
     await docker.getVolume(volume.Name).remove().catch(ignoreGone);
   }
+  if (!options.images) return;
   for (const image of await docker.listImages({ filters })) {
     await docker.getImage(image.Id).remove({ force: true }).catch(ignoreGone);
   }

@@ -74,19 +74,7 @@ export function listClusters(store: EcsStore, input: Input): unknown {
 }
 
 function describeInstance(store: EcsStore, instance: ContainerInstanceRecord): unknown {
-  let cpu = 0;
-  let memory = 0;
-  let running = 0;
-  let pending = 0;
-  for (const task of store.tasks.values()) {
-    if (task.instance !== instance || task.lastStatus === 'STOPPED') continue;
-    if (task.lastStatus === 'RUNNING') running++;
-    else pending++;
-    for (const container of task.definition.containers) {
-      cpu += container.cpu;
-      memory += container.memoryReservation ?? container.memory ?? 0;
-    }
-  }
+  const usage = store.instanceUsage(instance);
   const resources = (cpuUnits: number, memoryMib: number) => [
     { name: 'CPU', type: 'INTEGER', integerValue: cpuUnits },
     { name: 'MEMORY', type: 'INTEGER', integerValue: memoryMib },
@@ -99,10 +87,10 @@ function describeInstance(store: EcsStore, instance: ContainerInstanceRecord): u
     versionInfo: { agentVersion: '1.89.0', agentHash: 'emulator', dockerVersion: 'DockerVersion: 20.10' },
     status: 'ACTIVE',
     agentConnected: true,
-    runningTasksCount: running,
-    pendingTasksCount: pending,
+    runningTasksCount: usage.running,
+    pendingTasksCount: usage.pending,
     registeredResources: resources(instance.cpu, instance.memory),
-    remainingResources: resources(instance.cpu - cpu, instance.memory - memory),
+    remainingResources: resources(instance.cpu - usage.cpu, instance.memory - usage.memory),
     attributes: [
       { name: 'ecs.os-type', value: 'linux' },
       { name: 'ecs.cpu-architecture', value: 'x86_64' },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AwsError } from './protocol.ts';
 import type { EcsStore } from './store.ts';
+import { taskIp } from './tasks.ts';
 
 /**
  * EC2's DescribeInstances (query protocol, XML answers) for the emulator's container instances:
@@ -53,6 +54,47 @@ export function describeInstances(world: Ec2World, form: URLSearchParams): strin
     )
     .join('');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${NAMESPACE}"><requestId>${randomUUID()}</requestId><reservationSet>${items}</reservationSet></DescribeInstancesResponse>`;
+}
+
+/**
+ * DescribeNetworkInterfaces by `NetworkInterfaceId.N`: the ENIs of awsvpc tasks that have not
+ * stopped. A task started with `assignPublicIp: ENABLED` reports its bridge IP as the public one
+ * too: from this host, that is the address "outside the VPC" that reaches it.
+ */
+export function describeNetworkInterfaces(world: Ec2World, form: URLSearchParams): string {
+  const wanted = members(form, 'NetworkInterfaceId');
+  const tasks = [...world.store.tasks.values()].filter(
+    (task) => task.network && task.lastStatus !== 'STOPPED',
+  );
+  const unknown = wanted.filter((id) => !tasks.some((task) => task.network?.eniId === id));
+  if (unknown.length > 0) {
+    throw new AwsError(
+      'InvalidNetworkInterfaceID.NotFound',
+      `The networkInterface ID '${unknown.join(', ')}' does not exist`,
+    );
+  }
+  const items = tasks
+    .filter((task) => wanted.length === 0 || wanted.includes(task.network?.eniId ?? ''))
+    .map((task) => {
+      const network = task.network;
+      const ip = taskIp(task) ?? '';
+      const association =
+        network?.assignPublicIp && ip
+          ? `<association><publicIp>${ip}</publicIp><ipOwnerId>amazon</ipOwnerId></association>`
+          : '';
+      return (
+        `<item><networkInterfaceId>${xmlText(network?.eniId ?? '')}</networkInterfaceId>` +
+        `<subnetId>${xmlText(network?.subnet ?? '')}</subnetId><vpcId>${xmlText(world.vpcId)}</vpcId>` +
+        `<availabilityZone>${world.store.region}a</availabilityZone><description>arn:aws:ecs:${world.store.region}:attachment/${network?.attachmentId}</description>` +
+        `<ownerId>${world.store.accountId}</ownerId><requesterManaged>true</requesterManaged><status>in-use</status>` +
+        `<macAddress>${network?.mac}</macAddress><privateIpAddress>${ip}</privateIpAddress><sourceDestCheck>true</sourceDestCheck>` +
+        `<groupSet>${(network?.securityGroups ?? []).map((group) => `<item><groupId>${xmlText(group)}</groupId><groupName>emulator</groupName></item>`).join('')}</groupSet>` +
+        `<interfaceType>interface</interfaceType>${association}` +
+        `<privateIpAddressesSet><item><privateIpAddress>${ip}</privateIpAddress><primary>true</primary>${association}</item></privateIpAddressesSet></item>`
+      );
+    })
+    .join('');
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeNetworkInterfacesResponse xmlns="${NAMESPACE}"><requestId>${randomUUID()}</requestId><networkInterfaceSet>${items}</networkInterfaceSet></DescribeNetworkInterfacesResponse>`;
 }
 
 /** EC2's error document. */

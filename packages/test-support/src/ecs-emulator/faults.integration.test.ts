@@ -1,16 +1,19 @@
+import { createServer } from 'node:net';
 import {
   ClusterNotFoundException,
   DescribeTasksCommand,
   ECSClient,
   InvalidParameterException,
   ListTasksCommand,
+  RegisterTaskDefinitionCommand,
   RunTaskCommand,
   type RunTaskCommandInput,
 } from '@aws-sdk/client-ecs';
 import { afterEach, expect, it } from 'vitest';
 import { describeWithDocker } from '../docker.ts';
-import { emulatorFixture } from './fixture.ts';
-import { OVERRIDES_LIMIT } from './index.ts';
+import { eventually } from '../wait.ts';
+import { emulatorFixture, FARGATE_TASK } from './fixture.ts';
+import { OVERRIDES_LIMIT, startEcsEmulator } from './index.ts';
 
 await describeWithDocker('ECS emulator: faults, idempotency and refusals', (docker) => {
   const f = emulatorFixture(docker, 'ecse');
@@ -19,23 +22,15 @@ await describeWithDocker('ECS emulator: faults, idempotency and refusals', (dock
   async function sleeper(family: string, image = f.image): Promise<RunTaskCommandInput> {
     const taskDefinition = await f.register({
       family,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       containerDefinitions: [{ name: 'main', image, command: ['sleep', '600'] }],
     });
-    return {
-      cluster: f.emulator.cluster,
-      taskDefinition,
-      launchType: 'FARGATE',
-      networkConfiguration: { awsvpcConfiguration: { subnets: [f.emulator.subnets[0] ?? ''] } },
-    };
+    return f.fargateRun(taskDefinition);
   }
 
   it('answers MISSING for new tasks during the missingFor window, then describes them', async () => {
     const input = await sleeper('missing');
-    f.emulator.faults.missingFor(1_500);
+    f.emulator.faults.missingFor(3_000);
     const { tasks } = await f.ecs.send(new RunTaskCommand(input));
     const taskArn = tasks?.[0]?.taskArn ?? '';
     const early = await f.ecs.send(
@@ -91,6 +86,69 @@ await describeWithDocker('ECS emulator: faults, idempotency and refusals', (dock
     const stopped = await f.waitFor(tasks?.[0]?.taskArn ?? '', (task) => task.lastStatus === 'STOPPED');
     expect(stopped.stopCode).toBe('TaskFailedToStart');
     expect(stopped.stoppedReason).toContain(`${f.label}-absent:1`);
+  });
+
+  it('stops a task whose container cannot start (its host port is taken) with CannotStartContainerError', async () => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    try {
+      const hostPort = (squatter.address() as { port: number }).port;
+      const taskDefinition = await f.register({
+        family: 'port-taken',
+        containerDefinitions: [
+          {
+            name: 'main',
+            image: f.image,
+            memory: 16,
+            command: ['sleep', '600'],
+            portMappings: [{ containerPort: 8080, hostPort }],
+          },
+        ],
+      });
+      const { tasks } = await f.ecs.send(new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition }));
+      const stopped = await f.waitFor(tasks?.[0]?.taskArn ?? '', (task) => task.lastStatus === 'STOPPED');
+      expect(stopped.stopCode).toBe('TaskFailedToStart');
+      expect(stopped.stoppedReason).toMatch(/^CannotStartContainerError: /);
+      expect(stopped.containers?.[0]?.reason).toBe(stopped.stoppedReason);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('forgets stopped tasks after the retention: DescribeTasks answers MISSING, ListTasks leaves them out', async () => {
+    const short = await startEcsEmulator({ docker, label: `${f.label}-r`, stoppedTaskRetentionMs: 2_000 });
+    const client = new ECSClient({
+      endpoint: short.endpoint,
+      region: short.region,
+      credentials: short.credentials,
+    });
+    try {
+      const { taskDefinition } = await client.send(
+        new RegisterTaskDefinitionCommand({
+          family: 'brief',
+          containerDefinitions: [{ name: 'main', image: `${f.label}-absent:1`, memory: 16 }],
+        }),
+      );
+      const { tasks } = await client.send(
+        new RunTaskCommand({ cluster: short.cluster, taskDefinition: taskDefinition?.taskDefinitionArn }),
+      );
+      const taskArn = tasks?.[0]?.taskArn ?? '';
+      const describe = () =>
+        client.send(new DescribeTasksCommand({ cluster: short.cluster, tasks: [taskArn] }));
+      await eventually(async () =>
+        (await describe()).tasks?.[0]?.lastStatus === 'STOPPED' ? true : undefined,
+      );
+      await eventually(async () =>
+        (await describe()).failures?.[0]?.reason === 'MISSING' ? true : undefined,
+      );
+      const listed = await client.send(
+        new ListTasksCommand({ cluster: short.cluster, desiredStatus: 'STOPPED' }),
+      );
+      expect(listed.taskArns).toEqual([]);
+    } finally {
+      client.destroy();
+      await short.close();
+    }
   });
 
   it('keeps a slow-start task PROVISIONING then PENDING for the given time', async () => {

@@ -3,6 +3,7 @@ import {
   ECSClient,
   RegisterTaskDefinitionCommand,
   type RegisterTaskDefinitionCommandInput,
+  type RunTaskCommandInput,
   type Task,
 } from '@aws-sdk/client-ecs';
 import type Dockerode from 'dockerode';
@@ -25,6 +26,8 @@ export interface EmulatorFixture {
   register(input: RegisterTaskDefinitionCommandInput): Promise<string>;
   /** Describes one task (undefined while it answers MISSING). */
   describe(taskArn: string, include?: 'TAGS'): Promise<Task | undefined>;
+  /** RunTask's input for a Fargate task of `taskDefinition` in the emulator's cluster and subnets. */
+  fargateRun(taskDefinition: string): RunTaskCommandInput;
   /** Polls the task until `until` holds for it. */
   waitFor(taskArn: string, until: (task: Task) => boolean, timeoutMs?: number): Promise<Task>;
 }
@@ -62,6 +65,12 @@ export function emulatorFixture(docker: Dockerode, prefix: string): EmulatorFixt
     );
     return tasks?.[0];
   };
+  fixture.fargateRun = (taskDefinition) => ({
+    cluster: fixture.emulator.cluster,
+    taskDefinition,
+    launchType: 'FARGATE',
+    networkConfiguration: { awsvpcConfiguration: { subnets: [...fixture.emulator.subnets] } },
+  });
   fixture.waitFor = (taskArn, until, timeoutMs = 30_000) =>
     eventually(
       async () => {
@@ -72,6 +81,14 @@ export function emulatorFixture(docker: Dockerode, prefix: string): EmulatorFixt
     );
   return fixture;
 }
+
+/** The task-level settings of the smallest Fargate task. */
+export const FARGATE_TASK = {
+  requiresCompatibilities: ['FARGATE'],
+  networkMode: 'awsvpc',
+  cpu: '256',
+  memory: '512',
+} satisfies Partial<RegisterTaskDefinitionCommandInput>;
 
 /** An httpd task definition's container serving `/www` (created with a page) on 8080. */
 export function httpdContainer(

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Dockerode from 'dockerode';
+import { removeLabelled } from '../docker.ts';
 import {
   createCluster,
   describeClusters,
@@ -10,10 +11,10 @@ import {
   tagResource,
   untagResource,
 } from './clusters.ts';
-import { describeInstances, type Ec2World } from './ec2.ts';
+import { describeInstances, describeNetworkInterfaces, type Ec2World } from './ec2.ts';
 import { LogStore } from './logs.ts';
 import type { Input } from './protocol.ts';
-import { removeLabelled, TaskRunner } from './runner.ts';
+import { EMULATOR_LABEL, TaskRunner } from './runner.ts';
 import { type Handlers, type RecordedCall, startServer } from './server.ts';
 import { EcsStore, hex } from './store.ts';
 import {
@@ -47,6 +48,13 @@ export interface EcsEmulatorOptions {
    * default 2, so tests do not wait on tools that ignore SIGTERM).
    */
   readonly stopTimeoutSeconds?: number;
+  /** How long a stopped task stays describable and listed (then DescribeTasks answers MISSING). Default one hour, as ECS. */
+  readonly stoppedTaskRetentionMs?: number;
+  /**
+   * What the container instance registers for placement: EC2 RunTask answers
+   * `failures: [{ reason: 'RESOURCE:MEMORY' }]` (or CPU, PORTS) past it. Default 4096 cpu units, 15000 MiB.
+   */
+  readonly containerInstanceResources?: { readonly cpu?: number; readonly memory?: number };
 }
 
 /** Faults to inject, each for the tasks or calls that come after it. */
@@ -88,7 +96,15 @@ export interface EcsEmulator {
   close(): Promise<void>;
 }
 
-const OPTION_FIELDS = new Set(['docker', 'label', 'region', 'accountId', 'stopTimeoutSeconds']);
+const OPTION_FIELDS = new Set([
+  'docker',
+  'label',
+  'region',
+  'accountId',
+  'stopTimeoutSeconds',
+  'containerInstanceResources',
+  'stoppedTaskRetentionMs',
+]);
 
 /**
  * Starts an ECS API emulator on 127.0.0.1 that runs each task's containers on the Docker Engine.
@@ -115,7 +131,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
   }
   const docker = options.docker ?? new Dockerode();
   const region = options.region ?? 'us-east-1';
-  const store = new EcsStore(region, options.accountId ?? '123456789012');
+  const store = new EcsStore(region, options.accountId ?? '123456789012', options.stoppedTaskRetentionMs);
   const logs = new LogStore(docker);
   const failPull = new Set<string>();
   const runner = new TaskRunner({
@@ -126,7 +142,10 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
     stopTimeoutSeconds: options.stopTimeoutSeconds ?? 2,
   });
   const cluster = store.createCluster(`${options.label}-cluster`);
-  const instance = store.addInstance(cluster, { cpu: 4096, memory: 15_000 });
+  const instance = store.addInstance(cluster, {
+    cpu: options.containerInstanceResources?.cpu ?? 4096,
+    memory: options.containerInstanceResources?.memory ?? 15_000,
+  });
   const world: Ec2World = {
     store,
     vpcId: `vpc-${hex(17)}`,
@@ -168,6 +187,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
     },
     ec2: {
       DescribeInstances: (form) => describeInstances(world, form),
+      DescribeNetworkInterfaces: (form) => describeNetworkInterfaces(world, form),
     },
   };
   const calls: RecordedCall[] = [];
@@ -233,5 +253,5 @@ export function removeEcsEmulatorLeftovers(
   label: string,
   docker: Dockerode = new Dockerode(),
 ): Promise<void> {
-  return removeLabelled(docker, label);
+  return removeLabelled(docker, `${EMULATOR_LABEL}=${label}`);
 }

@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import { removeLabelled } from '../docker.ts';
 import type { LogStore } from './logs.ts';
 import type { TaskContainer, TaskRecord } from './store.ts';
 
@@ -65,7 +66,7 @@ export class TaskRunner {
     this.#timer = undefined;
     await this.#tick;
     await Promise.allSettled(this.#busy.values());
-    await removeLabelled(this.#options.docker, this.#options.label);
+    await removeLabelled(this.#options.docker, `${EMULATOR_LABEL}=${this.#options.label}`);
   }
 
   async #advanceAll(): Promise<void> {
@@ -84,13 +85,10 @@ export class TaskRunner {
       if (this.#busy.has(task) || this.#closed) continue;
       const step = this.#advance(task, states)
         .catch((error: unknown) => {
-          // An engine error while advancing a task fails it, as the ECS agent would.
-          const message = error instanceof Error ? error.message : String(error);
-          stopTask(
-            task,
-            task.startedAt === undefined ? 'TaskFailedToStart' : 'EssentialContainerExited',
-            message,
-          );
+          // While starting, an engine error fails the task as the ECS agent would; once it
+          // runs (or stops) it is a hiccup of the engine, and the next tick tries again.
+          if (task.startedAt !== undefined || task.desiredStatus === 'STOPPED') return;
+          stopTask(task, 'TaskFailedToStart', error instanceof Error ? error.message : String(error));
         })
         .finally(() => this.#busy.delete(task));
       this.#busy.set(task, step);
@@ -234,7 +232,7 @@ export class TaskRunner {
       }),
     );
     const memory =
-      definition.memory ??
+      container.memory ??
       (task.memory !== undefined && task.definition.containers.length === 1
         ? Number(task.memory)
         : undefined);
@@ -243,7 +241,7 @@ export class TaskRunner {
       Image: definition.image,
       ...(container.command ? { Cmd: container.command } : {}),
       ...(definition.entryPoint ? { Entrypoint: definition.entryPoint } : {}),
-      Env: container.environment.map(({ name, value }) => `${name}=${value}`),
+      Env: [...agentEnvironment(task), ...container.environment].map(({ name, value }) => `${name}=${value}`),
       ...(definition.workingDirectory ? { WorkingDir: definition.workingDirectory } : {}),
       ...(definition.user ? { User: definition.user } : {}),
       Labels: {
@@ -273,10 +271,10 @@ export class TaskRunner {
         ...(network.bindings ? { PortBindings: network.bindings } : {}),
         Mounts: mounts,
         ...(memory !== undefined ? { Memory: memory * 1024 * 1024 } : {}),
-        ...(definition.memoryReservation !== undefined
-          ? { MemoryReservation: definition.memoryReservation * 1024 * 1024 }
+        ...(container.memoryReservation !== undefined
+          ? { MemoryReservation: container.memoryReservation * 1024 * 1024 }
           : {}),
-        ...(definition.cpu >= 2 ? { CpuShares: definition.cpu } : {}),
+        ...(container.cpu >= 2 ? { CpuShares: container.cpu } : {}),
       },
     };
     const name = `${label}-${task.id.slice(0, 12)}-${definition.name}`;
@@ -284,7 +282,8 @@ export class TaskRunner {
     try {
       id = await createContainer(docker, name, body);
     } catch (error) {
-      throw new Error(`CannotCreateContainerError: ${(error as Error).message}`);
+      container.reason = `CannotCreateContainerError: ${(error as Error).message}`;
+      throw new Error(container.reason);
     }
     container.runtimeId = id;
     const log = definition.logConfiguration;
@@ -300,7 +299,8 @@ export class TaskRunner {
     try {
       await docker.getContainer(id).start();
     } catch (error) {
-      throw new Error(`CannotStartContainerError: ${(error as Error).message}`);
+      container.reason = `CannotStartContainerError: ${(error as Error).message}`;
+      throw new Error(container.reason);
     }
     const info = await docker.getContainer(id).inspect();
     container.lastStatus = 'RUNNING';
@@ -402,6 +402,16 @@ function setStatus(task: TaskRecord, status: TaskRecord['lastStatus']): void {
   task.version++;
 }
 
+/** What the ECS agent sets in every container (the task's own environment comes after and wins). */
+function agentEnvironment(task: TaskRecord): { name: string; value: string }[] {
+  const region = task.cluster.arn.split(':')[3] ?? '';
+  return [
+    { name: 'AWS_EXECUTION_ENV', value: task.launchType === 'FARGATE' ? 'AWS_ECS_FARGATE' : 'AWS_ECS_EC2' },
+    { name: 'AWS_REGION', value: region },
+    { name: 'AWS_DEFAULT_REGION', value: region },
+  ];
+}
+
 /** 'ready', 'wait', or why the container can never start. */
 function dependencyVerdict(task: TaskRecord, container: TaskContainer): 'ready' | 'wait' | string {
   for (const { containerName, condition } of container.definition.dependsOn) {
@@ -487,19 +497,4 @@ function createContainer(docker: Dockerode, name: string, body: object): Promise
       },
     );
   });
-}
-
-/** Force-removes every container and volume labelled for the emulator `label`. */
-export async function removeLabelled(docker: Dockerode, label: string): Promise<void> {
-  const filters = { label: [`${EMULATOR_LABEL}=${label}`] };
-  const ignoreGone = (error: { statusCode?: number }) => {
-    if (error.statusCode !== 404 && error.statusCode !== 409) throw error;
-  };
-  for (const container of await docker.listContainers({ all: true, filters })) {
-    await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(ignoreGone);
-  }
-  const { Volumes } = await docker.listVolumes({ filters });
-  for (const volume of Volumes ?? []) {
-    await docker.getVolume(volume.Name).remove().catch(ignoreGone);
-  }
 }

@@ -111,6 +111,10 @@ export interface TaskContainer {
   readonly arn: string;
   readonly environment: readonly { readonly name: string; readonly value: string }[];
   readonly command?: readonly string[];
+  /** Limits after `containerOverrides`: cpu units, memory and reservation in MiB. */
+  readonly cpu: number;
+  readonly memory?: number;
+  readonly memoryReservation?: number;
   lastStatus: 'PENDING' | 'RUNNING' | 'STOPPED';
   /** The Docker container id once created. */
   runtimeId?: string;
@@ -136,6 +140,7 @@ export interface TaskRecord {
     readonly eniId: string;
     readonly attachmentId: string;
     readonly mac: string;
+    readonly assignPublicIp: boolean;
   };
   readonly containers: TaskContainer[];
   readonly overrides: Readonly<Record<string, unknown>>;
@@ -185,9 +190,21 @@ export class EcsStore {
     { readonly fingerprint: string; readonly tasks: readonly TaskRecord[] }
   > = new Map();
 
-  constructor(region: string, accountId: string) {
+  /** How long a stopped task stays describable (ECS: at least an hour). */
+  readonly stoppedRetentionMs: number;
+
+  constructor(region: string, accountId: string, stoppedRetentionMs = 3_600_000) {
     this.region = region;
     this.accountId = accountId;
+    this.stoppedRetentionMs = stoppedRetentionMs;
+  }
+
+  /** Forgets the tasks stopped longer ago than the retention: DescribeTasks then answers MISSING. */
+  forgetExpired(now = Date.now()): void {
+    for (const [id, task] of this.tasks) {
+      if (task.stoppedAt !== undefined && now - task.stoppedAt > this.stoppedRetentionMs)
+        this.tasks.delete(id);
+    }
   }
 
   /** `arn:aws:ecs:<region>:<account>:<resource>`. */
@@ -281,6 +298,7 @@ export class EcsStore {
 
   /** The task named by id or ARN in `cluster`, if any. */
   findTask(cluster: ClusterRecord, reference: string): TaskRecord | undefined {
+    this.forgetExpired();
     const id = reference.includes('/') ? reference.slice(reference.lastIndexOf('/') + 1) : reference;
     const task = this.tasks.get(id);
     if (!task || task.cluster !== cluster) return undefined;
@@ -304,6 +322,27 @@ export class EcsStore {
     return cluster.instances.find((instance) => instance.arn === reference || instance.id === reference);
   }
 
+  /** What the live tasks on `instance` reserve: cpu units, memory MiB and fixed host ports. */
+  instanceUsage(instance: ContainerInstanceRecord): {
+    cpu: number;
+    memory: number;
+    ports: Set<number>;
+    running: number;
+    pending: number;
+  } {
+    const usage = { cpu: 0, memory: 0, ports: new Set<number>(), running: 0, pending: 0 };
+    for (const task of this.tasks.values()) {
+      if (task.instance !== instance || task.lastStatus === 'STOPPED') continue;
+      if (task.lastStatus === 'RUNNING') usage.running++;
+      else usage.pending++;
+      const demand = taskDemand(task.definition);
+      usage.cpu += demand.cpu;
+      usage.memory += demand.memory;
+      for (const port of demand.ports) usage.ports.add(port);
+    }
+    return usage;
+  }
+
   /** The record an ARN of TagResource & co names: cluster, task definition, task or container instance. */
   taggable(resourceArn: string): { tags: Tag[] } | TaskRecord {
     const match = /^arn:aws[\w-]*:ecs:[\w-]+:\d+:([a-z-]+)\/(.+)$/.exec(resourceArn);
@@ -325,6 +364,26 @@ export class EcsStore {
       throw new AwsError('ResourceNotFoundException', `The specified resource was not found: ${resourceArn}`);
     return found;
   }
+}
+
+/** What a task of `definition` reserves on an EC2 instance (ECS's placement arithmetic). */
+export function taskDemand(definition: TaskDefinitionRecord): {
+  cpu: number;
+  memory: number;
+  ports: number[];
+} {
+  const containerMemory = definition.containers.reduce(
+    (sum, container) => sum + (container.memoryReservation ?? container.memory ?? 0),
+    0,
+  );
+  const containerCpu = definition.containers.reduce((sum, container) => sum + container.cpu, 0);
+  return {
+    cpu: definition.cpu === undefined ? containerCpu : Number(definition.cpu),
+    memory: definition.memory === undefined ? containerMemory : Number(definition.memory),
+    ports: definition.containers.flatMap((container) =>
+      container.portMappings.flatMap((mapping) => (mapping.hostPort ? [mapping.hostPort] : [])),
+    ),
+  };
 }
 
 /** The name in a cluster reference (name or ARN). */

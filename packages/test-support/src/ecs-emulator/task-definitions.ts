@@ -72,7 +72,7 @@ function containerDefinition(input: Input, index: number): ContainerDefinition {
     const protocol = optionalString(mapping, 'protocol') ?? 'tcp';
     if (protocol !== 'tcp' && protocol !== 'udp')
       throw clientError(`Invalid 'protocol' setting for container '${name}'.`);
-    return { containerPort, protocol, ...(hostPort === undefined ? {} : { hostPort }) } as const;
+    return { containerPort, protocol, hostPort } as const;
   });
   const dependsOn = objects(input, 'dependsOn').map((dependency) => {
     const condition = requiredString(dependency, 'condition') as DependencyCondition;
@@ -274,9 +274,9 @@ export function registerTaskDefinition(store: EcsStore, input: Input): unknown {
   checkDefinition(containers, volumes, {
     networkMode,
     fargate,
-    ...(cpu === undefined ? {} : { cpu }),
-    ...(memory === undefined ? {} : { memory }),
-    ...(executionRoleArn === undefined ? {} : { executionRoleArn }),
+    cpu,
+    memory,
+    executionRoleArn,
   });
   const tags = validTags([...(input.tags === undefined ? [] : objects(input, 'tags'))]);
   const revision = store.nextRevision(family);
@@ -292,12 +292,12 @@ export function registerTaskDefinition(store: EcsStore, input: Input): unknown {
     compatibilities: fargate ? ['EC2', 'FARGATE'] : ['EC2'],
     requiresAttributes: [],
     placementConstraints: [],
-    ...(cpu === undefined ? {} : { cpu }),
-    ...(memory === undefined ? {} : { memory }),
-    ...(executionRoleArn === undefined ? {} : { executionRoleArn }),
-    ...(taskRoleArn === undefined ? {} : { taskRoleArn }),
-    ...(input.runtimePlatform === undefined ? {} : { runtimePlatform: input.runtimePlatform }),
-    ...(input.ephemeralStorage === undefined ? {} : { ephemeralStorage: input.ephemeralStorage }),
+    cpu,
+    memory,
+    executionRoleArn,
+    taskRoleArn,
+    runtimePlatform: input.runtimePlatform,
+    ephemeralStorage: input.ephemeralStorage,
     registeredBy: `arn:aws:iam::${store.accountId}:user/ecs-emulator`,
   };
   const record: TaskDefinitionRecord = {
@@ -309,10 +309,10 @@ export function registerTaskDefinition(store: EcsStore, input: Input): unknown {
     compatibilities,
     containers,
     volumes,
-    ...(cpu === undefined ? {} : { cpu }),
-    ...(memory === undefined ? {} : { memory }),
-    ...(executionRoleArn === undefined ? {} : { executionRoleArn }),
-    ...(taskRoleArn === undefined ? {} : { taskRoleArn }),
+    cpu,
+    memory,
+    executionRoleArn,
+    taskRoleArn,
     description,
     tags,
     registeredAt: Date.now(),
@@ -327,10 +327,8 @@ export function describeDefinition(record: TaskDefinitionRecord): unknown {
     ...record.description,
     status: record.status,
     registeredAt: epochSeconds(record.registeredAt),
-    ...(record.deregisteredAt === undefined ? {} : { deregisteredAt: epochSeconds(record.deregisteredAt) }),
-    ...(record.deleteRequestedAt === undefined
-      ? {}
-      : { deleteRequestedAt: epochSeconds(record.deleteRequestedAt) }),
+    deregisteredAt: epochSeconds(record.deregisteredAt),
+    deleteRequestedAt: epochSeconds(record.deleteRequestedAt),
   };
 }
 

@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeNetworkInterfacesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   DescribeContainerInstancesCommand,
   ListTagsForResourceCommand,
@@ -9,7 +9,7 @@ import {
 import { expect, it } from 'vitest';
 import { describeWithDocker } from '../docker.ts';
 import { fetchWhenReady } from '../wait.ts';
-import { emulatorFixture, httpdContainer } from './fixture.ts';
+import { emulatorFixture, FARGATE_TASK, httpdContainer } from './fixture.ts';
 import { EMULATOR_LABEL } from './index.ts';
 
 await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
@@ -18,10 +18,7 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
   async function fargateHttpd(family: string): Promise<string> {
     return f.register({
       family,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       containerDefinitions: httpdContainer(f.image),
     });
   }
@@ -37,6 +34,7 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
           awsvpcConfiguration: {
             subnets: [...f.emulator.subnets],
             securityGroups: [...f.emulator.securityGroups],
+            assignPublicIp: 'ENABLED',
           },
         },
         overrides: {
@@ -50,17 +48,14 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(failures).toEqual([]);
     const started = tasks?.[0];
     expect(started?.lastStatus).toBe('PROVISIONING');
+    expect(started?.tags).toEqual([{ key: 'dde.owner', value: 'alice' }]);
     expect(started?.desiredStatus).toBe('RUNNING');
     const taskArn = started?.taskArn ?? '';
     expect(taskArn).toMatch(
       new RegExp(`^arn:aws:ecs:us-east-1:123456789012:task/${f.emulator.cluster}/[0-9a-f]{32}$`),
     );
-    const seen = new Set<string>();
-    const running = await f.waitFor(taskArn, (task) => {
-      seen.add(task.lastStatus ?? '');
-      return task.lastStatus === 'RUNNING';
-    });
-    expect(seen.has('PENDING') || seen.has('PROVISIONING')).toBe(true);
+    // (PENDING in between is checked under the slow-start fault, where its length is known.)
+    const running = await f.waitFor(taskArn, (task) => task.lastStatus === 'RUNNING');
     expect(running.startedBy).toBe('dde/ecse');
     expect(running.group).toBe('dde');
     expect(running.launchType).toBe('FARGATE');
@@ -74,6 +69,21 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(running.containers?.[0]?.networkInterfaces?.[0]?.privateIpv4Address).toBe(ip);
     expect(running.containers?.[0]?.lastStatus).toBe('RUNNING');
     expect(await fetchWhenReady({ host: ip, port: 8080 }, '/')).toBe('hello from override\n');
+    // The ENI through EC2, as a proxy outside the VPC looks up the public address.
+    const ec2 = new EC2Client({
+      endpoint: f.emulator.endpoint,
+      region: f.emulator.region,
+      credentials: f.emulator.credentials,
+    });
+    try {
+      const { NetworkInterfaces } = await ec2.send(
+        new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [details.networkInterfaceId ?? ''] }),
+      );
+      expect(NetworkInterfaces?.[0]?.PrivateIpAddress).toBe(ip);
+      expect(NetworkInterfaces?.[0]?.Association?.PublicIp).toBe(ip);
+    } finally {
+      ec2.destroy();
+    }
     const listed = await f.ecs.send(
       new ListTasksCommand({ cluster: f.emulator.cluster, startedBy: 'dde/ecse' }),
     );
@@ -115,7 +125,13 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
       containerDefinitions: httpdContainer(f.image),
     });
     const { tasks } = await f.ecs.send(
-      new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition, launchType: 'EC2', count: 1 }),
+      new RunTaskCommand({
+        cluster: f.emulator.cluster,
+        taskDefinition,
+        launchType: 'EC2',
+        count: 1,
+        overrides: { containerOverrides: [{ name: 'web', memory: 48 }] },
+      }),
     );
     const taskArn = tasks?.[0]?.taskArn ?? '';
     expect(tasks?.[0]?.containerInstanceArn).toBe(f.emulator.containerInstance.arn);
@@ -124,6 +140,16 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     expect(binding?.containerPort).toBe(8080);
     expect(binding?.hostPort).toBeGreaterThan(0);
     expect(running.attachments).toEqual([]);
+    // The container override's hard memory limit is the container's limit on the engine.
+    expect(running.containers?.[0]?.memory).toBe('48');
+    const inspected = await docker.getContainer(running.containers?.[0]?.runtimeId ?? '').inspect();
+    expect(inspected.HostConfig.Memory).toBe(48 * 1024 * 1024);
+    expect(inspected.Config.Env).toEqual(
+      expect.arrayContaining(['AWS_EXECUTION_ENV=AWS_ECS_EC2', 'AWS_REGION=us-east-1', 'WHO=ecs']),
+    );
+    expect(inspected.HostConfig.PortBindings).toEqual({
+      '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }],
+    });
 
     const { containerInstances } = await f.ecs.send(
       new DescribeContainerInstancesCommand({
@@ -151,6 +177,33 @@ await describeWithDocker('ECS emulator: tasks on Docker', (docker) => {
     await f.ecs.send(new StopTaskCommand({ cluster: f.emulator.cluster, task: taskArn }));
     const stopped = await f.waitFor(taskArn, (task) => task.lastStatus === 'STOPPED');
     expect(stopped.stopCode).toBe('UserInitiated');
+  });
+
+  it('answers failures[] when the EC2 instance has no room left for a task', async () => {
+    const taskDefinition = await f.register({
+      family: 'big',
+      containerDefinitions: [
+        {
+          name: 'main',
+          image: f.image,
+          memoryReservation: 9_000,
+          command: ['sleep', '600'],
+          portMappings: [{ containerPort: 8080, hostPort: 0 }],
+        },
+      ],
+    });
+    const { tasks, failures } = await f.ecs.send(
+      new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition, count: 2 }),
+    );
+    expect(tasks).toHaveLength(1);
+    expect(failures).toEqual([{ arn: f.emulator.containerInstance.arn, reason: 'RESOURCE:MEMORY' }]);
+    await f.ecs.send(new StopTaskCommand({ cluster: f.emulator.cluster, task: tasks?.[0]?.taskArn ?? '' }));
+    await f.waitFor(tasks?.[0]?.taskArn ?? '', (task) => task.lastStatus === 'STOPPED');
+    const again = await f.ecs.send(new RunTaskCommand({ cluster: f.emulator.cluster, taskDefinition }));
+    expect(again.failures).toEqual([]);
+    await f.ecs.send(
+      new StopTaskCommand({ cluster: f.emulator.cluster, task: again.tasks?.[0]?.taskArn ?? '' }),
+    );
   });
 
   it('stops the task when its essential container exits, with the exit code', async () => {

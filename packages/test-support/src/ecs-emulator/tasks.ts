@@ -12,7 +12,7 @@ import {
   stringList,
 } from './protocol.ts';
 import { stopTask, type TaskRunner } from './runner.ts';
-import { type EcsStore, hex, type TaskContainer, type TaskRecord, validTags } from './store.ts';
+import { type EcsStore, hex, type TaskContainer, type TaskRecord, taskDemand, validTags } from './store.ts';
 
 /** The task operations: RunTask, DescribeTasks, ListTasks, StopTask. */
 
@@ -54,14 +54,14 @@ export function runTask(context: TaskContext, input: Input): unknown {
           `The clientToken '${clientToken}' was already used with different parameters: give each distinct RunTask its own token.`,
         );
       }
-      return { tasks: earlier.tasks.map((task) => describeTask(task, false)), failures: [] };
+      return { tasks: earlier.tasks.map((task) => describeTask(task, true)), failures: [] };
     }
   }
   const definition = store.taskDefinition(requiredString(input, 'taskDefinition'));
   if (definition.status !== 'ACTIVE') {
     throw invalidParameter(`TaskDefinition is inactive: ${definition.arn} cannot start new tasks.`);
   }
-  const launchType = (optionalString(input, 'launchType') ?? 'EC2') as 'FARGATE' | 'EC2';
+  const launchType = chosenLaunchType(input);
   if (launchType !== 'FARGATE' && launchType !== 'EC2') {
     throw invalidParameter(`launchType ${launchType} is not available in the ECS emulator (FARGATE or EC2).`);
   }
@@ -102,7 +102,13 @@ export function runTask(context: TaskContext, input: Input): unknown {
   }
   const now = Date.now();
   const tasks: TaskRecord[] = [];
+  const failures: { arn: string; reason: string }[] = [];
   for (let index = 0; index < count; index++) {
+    const unplaceable = instance && placementFailure(store, instance, definition);
+    if (instance && unplaceable) {
+      failures.push({ arn: instance.arn, reason: unplaceable });
+      continue;
+    }
     const { id, arn } = store.newTaskIdentity(cluster);
     const slow = context.faults.slowStartMs;
     const provisioning = network ? (slow > 0 ? slow / 2 : PROVISIONING_MS) : 0;
@@ -118,7 +124,11 @@ export function runTask(context: TaskContext, input: Input): unknown {
         definition: containerDefinition,
         arn: store.containerArn(cluster, id),
         environment: [...environment].map(([name, value]) => ({ name, value })),
-        ...(command === undefined ? {} : { command }),
+        command,
+        cpu: optionalNumber(override, 'cpu') ?? containerDefinition.cpu,
+        memory: optionalNumber(override, 'memory') ?? containerDefinition.memory,
+        memoryReservation:
+          optionalNumber(override, 'memoryReservation') ?? containerDefinition.memoryReservation,
         lastStatus: 'PENDING',
         healthStatus: 'UNKNOWN',
         networkBindings: [],
@@ -147,7 +157,7 @@ export function runTask(context: TaskContext, input: Input): unknown {
         inferenceAcceleratorOverrides: [],
       },
       ...sizes(overrides, definition),
-      ...(startedBy === undefined ? {} : { startedBy }),
+      startedBy,
       group,
       tags: [...tags],
       lastStatus: network ? 'PROVISIONING' : 'PENDING',
@@ -162,14 +172,51 @@ export function runTask(context: TaskContext, input: Input): unknown {
     context.runner.add(task);
     tasks.push(task);
   }
-  if (clientToken !== undefined) store.clientTokens.set(clientToken, { fingerprint, tasks });
-  return { tasks: tasks.map((task) => describeTask(task, false)), failures: [] };
+  if (clientToken !== undefined && tasks.length > 0)
+    store.clientTokens.set(clientToken, { fingerprint, tasks });
+  return { tasks: tasks.map((task) => describeTask(task, true)), failures };
+}
+
+/** Why the EC2 instance cannot take one more task of `definition`: RESOURCE:CPU, MEMORY or PORTS. */
+function placementFailure(
+  store: EcsStore,
+  instance: NonNullable<TaskRecord['instance']>,
+  definition: TaskRecord['definition'],
+): string | undefined {
+  const usage = store.instanceUsage(instance);
+  const demand = taskDemand(definition);
+  if (usage.cpu + demand.cpu > instance.cpu) return 'RESOURCE:CPU';
+  if (usage.memory + demand.memory > instance.memory) return 'RESOURCE:MEMORY';
+  if (demand.ports.some((port) => usage.ports.has(port))) return 'RESOURCE:PORTS';
+  return undefined;
+}
+
+/** The launch type, given directly or through a FARGATE / FARGATE_SPOT capacity provider strategy. */
+function chosenLaunchType(input: Input): 'FARGATE' | 'EC2' {
+  const strategy = objects(input, 'capacityProviderStrategy');
+  const launchType = optionalString(input, 'launchType');
+  if (strategy.length > 0) {
+    if (launchType !== undefined) {
+      throw invalidParameter(
+        'Specifying both a launch type and capacity provider strategy is not supported.',
+      );
+    }
+    const providers = strategy.map((item) => requiredString(item, 'capacityProvider'));
+    const unknown = providers.find((provider) => provider !== 'FARGATE' && provider !== 'FARGATE_SPOT');
+    if (unknown !== undefined) {
+      throw invalidParameter(
+        `The capacity provider ${unknown} does not exist (the ECS emulator has FARGATE and FARGATE_SPOT).`,
+      );
+    }
+    return 'FARGATE';
+  }
+  return (launchType ?? 'EC2') as 'FARGATE' | 'EC2';
 }
 
 function sizes(overrides: Input, definition: TaskRecord['definition']): { cpu?: string; memory?: string } {
   const cpu = optionalString(overrides, 'cpu') ?? definition.cpu;
   const memory = optionalString(overrides, 'memory') ?? definition.memory;
-  return { ...(cpu === undefined ? {} : { cpu }), ...(memory === undefined ? {} : { memory }) };
+  return { cpu, memory };
 }
 
 /** Validates `networkConfiguration` against the task's network mode; the subnet and groups for awsvpc. */
@@ -177,7 +224,7 @@ function awsvpc(
   context: TaskContext,
   input: Input,
   networkMode: string,
-): { subnet: string; securityGroups: readonly string[] } | undefined {
+): { subnet: string; securityGroups: readonly string[]; assignPublicIp: boolean } | undefined {
   const configuration = optionalObject(
     optionalObject(input, 'networkConfiguration') ?? {},
     'awsvpcConfiguration',
@@ -219,11 +266,12 @@ function awsvpc(
   return {
     subnet: subnets[Math.floor(Math.random() * subnets.length)] ?? '',
     securityGroups: groups.length > 0 ? groups : context.securityGroups.slice(0, 1),
+    assignPublicIp: publicIp === 'ENABLED',
   };
 }
 
 /** The address other tasks reach an awsvpc task on: its first essential container's bridge IP. */
-function taskIp(task: TaskRecord): string | undefined {
+export function taskIp(task: TaskRecord): string | undefined {
   return task.containers.find((container) => container.definition.essential && container.ip !== undefined)
     ?.ip;
 }
@@ -270,25 +318,35 @@ export function describeTask(task: TaskRecord, withTags: boolean): unknown {
       : [],
     attributes: [{ name: 'ecs.cpu-architecture', value: 'x86_64' }],
     containers: task.containers.map((container) => describeContainer(task, container, ip)),
-    ...(task.cpu === undefined ? {} : { cpu: task.cpu }),
-    ...(task.memory === undefined ? {} : { memory: task.memory }),
+    cpu: task.cpu,
+    memory: task.memory,
     overrides: task.overrides,
     lastStatus: task.lastStatus,
     desiredStatus: task.desiredStatus,
-    healthStatus: 'UNKNOWN',
+    healthStatus: taskHealth(task),
     connectivity: 'CONNECTED',
     connectivityAt: epochSeconds(task.createdAt),
     createdAt: epochSeconds(task.createdAt),
     ...dates(task),
-    ...(task.startedBy === undefined ? {} : { startedBy: task.startedBy }),
+    startedBy: task.startedBy,
     group: task.group,
-    ...(task.stopCode === undefined ? {} : { stopCode: task.stopCode }),
-    ...(task.stoppedReason === undefined ? {} : { stoppedReason: task.stoppedReason }),
+    stopCode: task.stopCode,
+    stoppedReason: task.stoppedReason,
     enableExecuteCommand: false,
     ...(task.launchType === 'FARGATE' ? { ephemeralStorage: { sizeInGiB: 20 } } : {}),
     version: task.version,
     ...(withTags ? { tags: task.tags } : {}),
   };
+}
+
+/** ECS's task health: that of the essential containers with a health check (UNKNOWN without any). */
+function taskHealth(task: TaskRecord): 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN' {
+  const checked = task.containers.filter(
+    (container) => container.definition.essential && container.definition.healthCheck,
+  );
+  if (checked.length === 0) return 'UNKNOWN';
+  if (checked.some((container) => container.healthStatus === 'UNHEALTHY')) return 'UNHEALTHY';
+  return checked.every((container) => container.healthStatus === 'HEALTHY') ? 'HEALTHY' : 'UNKNOWN';
 }
 
 function dates(task: TaskRecord): Record<string, number> {
@@ -316,17 +374,15 @@ function describeContainer(task: TaskRecord, container: TaskContainer, ip: strin
     image: definition.image,
     ...(container.runtimeId ? { runtimeId: container.runtimeId } : {}),
     lastStatus: container.lastStatus,
-    ...(container.exitCode === undefined ? {} : { exitCode: container.exitCode }),
-    ...(container.reason === undefined ? {} : { reason: container.reason }),
+    exitCode: container.exitCode,
+    reason: container.reason,
     networkBindings: container.networkBindings,
     networkInterfaces:
       task.network && ip ? [{ attachmentId: task.network.attachmentId, privateIpv4Address: ip }] : [],
     healthStatus: container.healthStatus,
-    cpu: String(definition.cpu),
-    ...(definition.memory === undefined ? {} : { memory: String(definition.memory) }),
-    ...(definition.memoryReservation === undefined
-      ? {}
-      : { memoryReservation: String(definition.memoryReservation) }),
+    cpu: String(container.cpu),
+    memory: container.memory?.toString(),
+    memoryReservation: container.memoryReservation?.toString(),
   };
 }
 
@@ -365,6 +421,7 @@ export function listTasks(context: TaskContext, input: Input): unknown {
   if (optionalString(input, 'serviceName') !== undefined) {
     return { taskArns: [] }; // the emulator has no services
   }
+  context.store.forgetExpired();
   const matching = [...context.store.tasks.values()].filter(
     (task) =>
       task.cluster === cluster &&

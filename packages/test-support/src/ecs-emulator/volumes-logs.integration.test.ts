@@ -1,5 +1,6 @@
 import {
   CloudWatchLogsClient,
+  DescribeLogStreamsCommand,
   FilterLogEventsCommand,
   GetLogEventsCommand,
   ResourceNotFoundException,
@@ -8,7 +9,7 @@ import { RunTaskCommand, type RunTaskCommandInput, StopTaskCommand } from '@aws-
 import { expect, it } from 'vitest';
 import { describeWithDocker } from '../docker.ts';
 import { eventually, fetchWhenReady } from '../wait.ts';
-import { emulatorFixture } from './fixture.ts';
+import { emulatorFixture, FARGATE_TASK } from './fixture.ts';
 
 await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch Logs', (docker) => {
   const f = emulatorFixture(docker, 'ecse');
@@ -17,10 +18,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
   async function withInit(family: string, initScript: string): Promise<RunTaskCommandInput> {
     const taskDefinition = await f.register({
       family,
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       volumes: [{ name: 'input' }],
       containerDefinitions: [
         {
@@ -41,10 +39,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
       ],
     });
     return {
-      cluster: f.emulator.cluster,
-      taskDefinition,
-      launchType: 'FARGATE',
-      networkConfiguration: { awsvpcConfiguration: { subnets: [...f.emulator.subnets] } },
+      ...f.fargateRun(taskDefinition),
       overrides: {
         containerOverrides: [
           { name: 'init', environment: [{ name: 'INPUT_JSON', value: '{"files":["a.csv"]}' }] },
@@ -83,13 +78,52 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
     expect(stopped.containers?.find((c) => c.name === 'tool')?.runtimeId).toBeUndefined();
   });
 
+  it('lets the containers of an awsvpc task reach each other on localhost, and waits for HEALTHY', async () => {
+    const taskDefinition = await f.register({
+      family: 'shared-netns',
+      ...FARGATE_TASK,
+      containerDefinitions: [
+        {
+          name: 'tool',
+          image: f.image,
+          command: [
+            'sh',
+            '-c',
+            'mkdir /www && echo local > /www/index.html && exec httpd -f -p 8080 -h /www',
+          ],
+          healthCheck: {
+            command: ['CMD-SHELL', 'wget -qO- http://127.0.0.1:8080/'],
+            interval: 1,
+            timeout: 2,
+            retries: 3,
+          },
+        },
+        {
+          name: 'probe',
+          image: f.image,
+          essential: false,
+          command: ['sh', '-c', 'test "$(wget -qO- http://localhost:8080/)" = local'],
+          dependsOn: [{ containerName: 'tool', condition: 'HEALTHY' }],
+        },
+      ],
+    });
+    const { tasks } = await f.ecs.send(new RunTaskCommand(f.fargateRun(taskDefinition)));
+    const taskArn = tasks?.[0]?.taskArn ?? '';
+    const done = await f.waitFor(
+      taskArn,
+      (task) => task.containers?.find((c) => c.name === 'probe')?.lastStatus === 'STOPPED',
+    );
+    expect(done.containers?.find((c) => c.name === 'tool')?.healthStatus).toBe('HEALTHY');
+    expect(done.healthStatus).toBe('HEALTHY');
+    expect(done.containers?.find((c) => c.name === 'probe')?.exitCode).toBe(0);
+    expect(done.lastStatus).toBe('RUNNING'); // a non-essential container's exit leaves the task running
+    await f.ecs.send(new StopTaskCommand({ cluster: f.emulator.cluster, task: taskArn }));
+  });
+
   it('serves awslogs containers as CloudWatch Logs streams <prefix>/<container>/<task id>, also after the task stopped', async () => {
     const taskDefinition = await f.register({
       family: 'logs',
-      requiresCompatibilities: ['FARGATE'],
-      networkMode: 'awsvpc',
-      cpu: '256',
-      memory: '512',
+      ...FARGATE_TASK,
       executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
       containerDefinitions: [
         {
@@ -109,14 +143,7 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
         },
       ],
     });
-    const { tasks } = await f.ecs.send(
-      new RunTaskCommand({
-        cluster: f.emulator.cluster,
-        taskDefinition,
-        launchType: 'FARGATE',
-        networkConfiguration: { awsvpcConfiguration: { subnets: [...f.emulator.subnets] } },
-      }),
-    );
+    const { tasks } = await f.ecs.send(new RunTaskCommand(f.fargateRun(taskDefinition)));
     const taskArn = tasks?.[0]?.taskArn ?? '';
     await f.waitFor(taskArn, (task) => task.lastStatus === 'RUNNING');
     const logs = new CloudWatchLogsClient({
@@ -142,6 +169,29 @@ await describeWithDocker('ECS emulator: task volumes, dependsOn and CloudWatch L
         new GetLogEventsCommand({ logGroupName: '/dde/ecse', logStreamName, limit: 1 }),
       );
       expect(tail.events?.map((event) => event.message)).toEqual(['three']);
+      // Paging back from the tail, and a time window (as `logs({ since })` asks).
+      const before = await logs.send(
+        new GetLogEventsCommand({
+          logGroupName: '/dde/ecse',
+          logStreamName,
+          nextToken: tail.nextBackwardToken,
+        }),
+      );
+      expect(before.events?.map((event) => event.message)).toEqual(['one', 'two']);
+      const since = await logs.send(
+        new GetLogEventsCommand({
+          logGroupName: '/dde/ecse',
+          logStreamName,
+          startTime: events[1]?.timestamp,
+          startFromHead: true,
+        }),
+      );
+      expect(since.events?.map((event) => event.message)).toEqual(['two', 'three']);
+      const { logStreams } = await logs.send(
+        new DescribeLogStreamsCommand({ logGroupName: '/dde/ecse', logStreamNamePrefix: 'dde/app/' }),
+      );
+      expect(logStreams?.map((stream) => stream.logStreamName)).toEqual([logStreamName]);
+      expect(logStreams?.[0]?.lastEventTimestamp).toBe(events[2]?.timestamp);
       const filtered = await logs.send(
         new FilterLogEventsCommand({
           logGroupName: '/dde/ecse',
