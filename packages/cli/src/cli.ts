@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isDdeError } from '@dde/core';
+import { chooseBackend } from './backend-choice.ts';
 import { logs } from './commands/logs.ts';
 import { ls } from './commands/ls.ts';
 import { proxy } from './commands/proxy.ts';
@@ -27,7 +28,9 @@ const COMMANDS: Readonly<Record<string, Command>> = { run, ls, logs, rm, purge, 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let command: string | undefined;
   try {
-    const split = splitGlobal(argv);
+    const choice = await chooseBackend(argv, io.env);
+    const chosen: CliIo = io.backend || !choice.backend ? io : { ...io, backend: choice.backend };
+    const split = splitGlobal(choice.argv);
     command = split.command;
     if (split.version) {
       writeLine(io.stdout, version());
@@ -41,7 +44,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     }
     const handler = COMMANDS[command];
     if (handler === undefined) throw new UsageError(`unknown command "${command}"`);
-    return await handler(commandContext(io, split.namespace, split.json), split.rest);
+    return await handler(commandContext(chosen, split.namespace, split.json), split.rest);
   } catch (error) {
     return report(error, command, io);
   }

@@ -74,6 +74,10 @@ Commands:
 Global options:
   -n, --namespace <ns>   which dde namespace (default: $DDE_NAMESPACE or "default")
       --json             machine-readable output
+      --backend <kind>   docker (default, or $DDE_BACKEND) or ecs (AWS ECS; AWS settings from the environment)
+      --cluster <name>   ECS cluster ($DDE_ECS_CLUSTER)
+      --subnet <id>      ECS awsvpc subnet, repeatable ($DDE_ECS_SUBNETS, comma-separated)
+      --security-group <id>  ECS security group, repeatable ($DDE_ECS_SECURITY_GROUPS)
   -h, --help             help for a command (dde run --help)
       --version          print the version
 

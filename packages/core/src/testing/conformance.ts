@@ -22,8 +22,37 @@ export interface ConformanceFixture {
   readonly image: string;
   /** How long one launch may take, pulls included. Default 60000 ms. */
   readonly launchTimeoutMs?: number;
+  /**
+   * Whether the test process can connect to `ContainerInfo.upstream`. Default true: the suite
+   * fetches what each container received from the container itself. Set it to false for an API
+   * emulator that runs no processes and invents addresses (moto_server's ECS): connecting to them
+   * is forbidden. The suite then checks the same facts through {@link ConformanceFixture.delivered}
+   * and leaves out the cases that need the container's process to run (a command that cannot
+   * start, an input file that cannot be written, logs, events); run the suite against a real
+   * engine too for those.
+   */
+  readonly upstreamsReachable?: boolean;
+  /**
+   * What the engine was told to give the container (required when `upstreamsReachable` is false):
+   * its environment and the files placed in it, read back from the engine's own records (e.g. a
+   * task's definition and overrides), never from dde's memory.
+   */
+  delivered?(info: ContainerInfo): Promise<DeliveredInput>;
+  /**
+   * The backend's logs cannot tell stdout from stderr (ECS's awslogs driver merges them): the
+   * suite then checks that both lines arrive, whatever stream they report. Default false.
+   */
+  readonly mergedLogStreams?: boolean;
   /** Removes everything the fixture and the suite created (both namespaces), even after failures. */
   cleanup(): Promise<void>;
+}
+
+/** What a container was given, as reported by {@link ConformanceFixture.delivered}. */
+export interface DeliveredInput {
+  /** Its environment variables. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Files placed in it before its process started, by absolute path, as UTF-8 text. */
+  readonly files: Readonly<Record<string, string>>;
 }
 
 /** Port the suite's containers serve on. */
@@ -49,7 +78,8 @@ const INPUT_URL = 'https://data.example.org/inputs/conformance.json';
  * ```
  *
  * The containers serve what they received over HTTP (busybox `httpd`) and the suite fetches it
- * from `ContainerInfo.upstream`, so the test process must be able to reach upstreams.
+ * from `ContainerInfo.upstream`, so the test process must be able to reach upstreams, unless the
+ * fixture says `upstreamsReachable: false` and reports deliveries through `delivered`.
  */
 export function describeBackendConformance(title: string, setup: () => Promise<ConformanceFixture>): void {
   describe(title, () => {
@@ -79,6 +109,19 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
         ...extra,
       });
 
+    const reachable = () => current().upstreamsReachable !== false;
+    /** What the container received, from the container itself or from the fixture. */
+    const received = async (
+      info: ContainerInfo,
+      what: { env?: string; envFile?: string; file?: string; served?: string },
+    ): Promise<string | undefined> => {
+      if (reachable()) return fetchText(info, what.served ?? '');
+      const delivered = current().delivered;
+      if (!delivered) throw new Error('A fixture with upstreamsReachable: false must implement delivered()');
+      const given = await delivered(info);
+      return what.file === undefined ? given.env[what.env ?? ''] : given.files[what.file];
+    };
+
     beforeAll(async () => {
       fixture = await setup();
     });
@@ -97,7 +140,9 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
         inputs: [envInput()],
       });
       expect(info.state).toBe('running');
-      expect(JSON.parse(await fetchText(info, '/env.json'))).toEqual(INPUT);
+      expect(JSON.parse((await received(info, { served: '/env.json', env: 'INPUT_JSON' })) ?? '')).toEqual(
+        INPUT,
+      );
     });
 
     it('writes the input to a file with fileInput(), creating missing directories', async () => {
@@ -112,15 +157,18 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
         inputs: [fileInput('/www/deep/er/input.json', { pathVariable: 'INPUT_PATH' })],
       }).catch(unsupportedUnlessPlacesFiles(current));
       if (!info) return;
-      expect(JSON.parse(await fetchText(info, '/deep/er/input.json'))).toEqual(INPUT);
-      expect(await fetchText(info, '/path.txt')).toBe('/www/deep/er/input.json');
+      const file = await received(info, { served: '/deep/er/input.json', file: '/www/deep/er/input.json' });
+      expect(JSON.parse(file ?? '')).toEqual(INPUT);
+      expect(await received(info, { served: '/path.txt', env: 'INPUT_PATH' })).toBe(
+        '/www/deep/er/input.json',
+      );
     });
 
     it('passes the URL in INPUT_JSON_URL with urlInput()', async () => {
       const info = await serving(uniqueName('url'), 'printf "%s" "$INPUT_JSON_URL" > /www/url.txt', {
         inputs: [urlInput(INPUT_URL)],
       });
-      expect(await fetchText(info, '/url.txt')).toBe(INPUT_URL);
+      expect(await received(info, { served: '/url.txt', env: 'INPUT_JSON_URL' })).toBe(INPUT_URL);
     });
 
     it('combines env, file and url deliveries', async () => {
@@ -134,9 +182,16 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
         },
       ).catch(unsupportedUnlessPlacesFiles(current));
       if (!info) return;
-      expect(JSON.parse(await fetchText(info, '/env.json'))).toEqual(INPUT);
-      expect(JSON.parse(await fetchText(info, '/file.json'))).toEqual(INPUT);
-      expect(await fetchText(info, '/url.txt')).toBe(`${INPUT_URL}?for=${info.name}`);
+      expect(JSON.parse((await received(info, { served: '/env.json', env: 'INPUT_JSON' })) ?? '')).toEqual(
+        INPUT,
+      );
+      expect(
+        JSON.parse((await received(info, { served: '/file.json', file: '/www/file.json' })) ?? ''),
+      ).toEqual(INPUT);
+      expect(await received(info, { served: '/url.txt', env: 'INPUT_JSON_URL' })).toBe(
+        `${INPUT_URL}?for=${info.name}`,
+      );
+      if (!reachable()) expect(await received(info, { env: 'EXTRA' })).toBe('plain env still arrives');
     });
 
     it('inspects and lists its own containers, and only those', async () => {
@@ -196,6 +251,8 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
 
     it('leaves nothing behind when the command cannot start', async () => {
       const { backend } = current();
+      // Needs a process that really fails to start.
+      if (!reachable()) return;
       const name = uniqueName('nocmd');
       const error = await launch({ name, command: ['/no/such/program'] }).catch((caught: unknown) => caught);
       expect(isDdeError(error) && error.code).toBe('LAUNCH_FAILED');
@@ -205,7 +262,7 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
 
     it('leaves nothing behind when the input file cannot be written', async () => {
       const { backend } = current();
-      if (!backend.capabilities.placesFiles) return;
+      if (!backend.capabilities.placesFiles || !reachable()) return;
       const name = uniqueName('nofile');
       // /bin/busybox is a regular file: nothing can be created below it.
       const error = await launch({
@@ -235,21 +292,26 @@ export function describeBackendConformance(title: string, setup: () => Promise<C
 
     it('returns stdout and stderr in the logs', async () => {
       const { backend } = current();
-      if (!backend.capabilities.logs) return;
+      if (!backend.capabilities.logs || !reachable()) return;
       const name = uniqueName('logs');
       await launch({ name, command: ['sh', '-c', 'echo to-stdout; echo to-stderr >&2; exec sleep 3600'] });
       const entries = await eventually(async () => {
         const logs = await backend.logs(name);
         return logs.some((entry) => entry.text === 'to-stderr') ? logs : undefined;
       });
-      expect(entries).toContainEqual(expect.objectContaining({ stream: 'stdout', text: 'to-stdout' }));
-      expect(entries).toContainEqual(expect.objectContaining({ stream: 'stderr', text: 'to-stderr' }));
+      const merged = current().mergedLogStreams === true;
+      expect(entries).toContainEqual(
+        expect.objectContaining({ stream: merged ? expect.any(String) : 'stdout', text: 'to-stdout' }),
+      );
+      expect(entries).toContainEqual(
+        expect.objectContaining({ stream: merged ? expect.any(String) : 'stderr', text: 'to-stderr' }),
+      );
       for (const entry of entries) if (entry.time !== undefined) expect(entry.time).toBeInstanceOf(Date);
     });
 
     it('pushes created, started, died and destroyed events', async () => {
       const { backend } = current();
-      if (!backend.capabilities.pushesEvents) return;
+      if (!backend.capabilities.pushesEvents || !reachable()) return;
       const controller = new AbortController();
       const events: BackendEvent[] = [];
       const consumed = (async () => {

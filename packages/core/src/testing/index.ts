@@ -1,4 +1,4 @@
-export type { ConformanceFixture } from './conformance.ts';
+export type { ConformanceFixture, DeliveredInput } from './conformance.ts';
 export { describeBackendConformance } from './conformance.ts';
 export type { BackendMethod, MemoryBackendOptions, MemoryContainer } from './memory-backend.ts';
 export { MemoryBackend } from './memory-backend.ts';

@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { EcsEmulator } from '@dde/test-support';
+import {
+  buildImage,
+  cleanupNamespace,
+  describeWithDocker,
+  NAMESPACE_LABEL,
+  removeEcsEmulatorLeftovers,
+  startEcsEmulator,
+  uniqueNamespace,
+} from '@dde/test-support';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
+const label = uniqueNamespace('ecsb');
+const namespace = uniqueNamespace('ecsb');
+
+// `dde --backend ecs` end to end: the real binary, the ECS emulator's API, real containers.
+await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) => {
+  let emulator: EcsEmulator;
+  let image: string;
+
+  /** Runs `dde` with AWS settings from the environment, as a user would. */
+  async function dde(...args: string[]) {
+    const child = spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
+      env: {
+        ...process.env,
+        DDE_NAMESPACE: namespace,
+        AWS_ENDPOINT_URL: emulator.endpoint,
+        AWS_REGION: emulator.region,
+        AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
+        DDE_ECS_EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/ecsb-execution',
+        DDE_ECS_LOG_GROUP: '/ecsb/cli',
+        DDE_ECS_INPUT_WRITER_IMAGE: image,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stdout, stderr };
+  }
+  const ecsFlags = () => [
+    '--backend',
+    'ecs',
+    '--cluster',
+    emulator.cluster,
+    ...emulator.subnets.flatMap((subnet) => ['--subnet', subnet]),
+    '--security-group',
+    emulator.securityGroups[0] as string,
+  ];
+
+  beforeAll(async () => {
+    emulator = await startEcsEmulator({ docker, label });
+    image = await buildImage(docker, `${label}-busybox:1`, { labels: { [NAMESPACE_LABEL]: label } });
+  }, 180_000);
+  afterAll(async () => {
+    await emulator?.close();
+    await removeEcsEmulatorLeftovers(label, docker);
+    await cleanupNamespace(docker, label);
+  }, 120_000);
+
+  it('runs, lists, shows the logs of and removes a task', async () => {
+    const run = await dde(
+      ...ecsFlags(),
+      'run',
+      image,
+      '--name',
+      'web',
+      '--port',
+      '8080',
+      '--input',
+      '{"hello":"ecs"}',
+      '--deliver',
+      'file:/www/input.json',
+      '--readiness-path',
+      '/input.json',
+      '--wait',
+      '--json',
+      '--',
+      'sh',
+      '-c',
+      'echo serving; exec httpd -f -p 8080 -h /www',
+    );
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.code).toBe(0);
+    const launched = JSON.parse(run.stdout) as { name: string; state: string; id: string; upstream: string };
+    expect(launched).toMatchObject({
+      name: 'web',
+      state: 'running',
+      id: expect.stringMatching(/^arn:aws:ecs:/),
+    });
+    // The task's ENI address: the container's bridge IP on this engine.
+    const served = await fetch(`http://${launched.upstream}/input.json`);
+    expect(await served.json()).toEqual({ hello: 'ecs' });
+
+    const listed = await dde('ls', '--json', ...ecsFlags());
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((container) => container.name)).toEqual([
+      'web',
+    ]);
+
+    let logs = await dde(...ecsFlags(), 'logs', 'web');
+    for (let attempt = 0; attempt < 30 && !logs.stdout.includes('serving'); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      logs = await dde(...ecsFlags(), 'logs', 'web');
+    }
+    expect(logs.stdout).toContain('serving');
+
+    const removed = await dde(...ecsFlags(), 'rm', 'web');
+    expect(removed.code).toBe(0);
+    const after = await dde('ls', '--json', ...ecsFlags());
+    expect(JSON.parse(after.stdout)).toEqual([]);
+    // Docker stays the default: this namespace has nothing there.
+    expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
+  });
+
+  it('refuses ECS settings that cannot work as usage errors, before any call', async () => {
+    const calls = emulator.calls.length;
+    const missing = await dde('--backend', 'ecs', 'ls');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--backend ecs needs --cluster/);
+    const noSubnet = await dde('--backend', 'ecs', '--cluster', emulator.cluster, 'ls');
+    expect(noSubnet.code).toBe(2);
+    expect(noSubnet.stderr).toMatch(/subnets must name at least one subnet/);
+    expect((await dde('--cluster', 'x', 'ls')).stderr).toMatch(/--cluster applies to --backend ecs only/);
+    expect((await dde('--backend', 'kubernetes', 'ls')).code).toBe(2);
+    expect(emulator.calls.length).toBe(calls);
+  });
+});
