@@ -27,6 +27,7 @@ import { engineCall, engineStream, readAll } from './api.ts';
 import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
+import { createBody } from './create-body.ts';
 import { createDockerClient, DEFAULT_SOCKET_PATH, isLoopbackHost, resolveEngine } from './engine.ts';
 import {
   asLaunchFailure,
@@ -40,6 +41,13 @@ import {
 import { followEvents, WATCHED_ACTIONS } from './events.ts';
 import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
 import { parseLogs } from './logs.ts';
+import {
+  ensureNetwork,
+  isMissingNetwork,
+  type NetworkTarget,
+  namespaceNetworkName,
+  removeNetwork,
+} from './network.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
 import type { UpstreamPolicy } from './upstream.ts';
@@ -94,12 +102,19 @@ export class DockerBackend implements ContainerBackend {
   };
   /** The engine this backend talks to. */
   readonly engine: EngineSummary;
+  /**
+   * The Docker network the containers join: the `network` option, else `dde-<namespace>`, the
+   * namespace's own network where containers cannot reach each other (created on first launch).
+   */
+  readonly network: string;
 
   private readonly docker: Dockerode;
   private readonly options: ResolvedOptions;
   private readonly policy: UpstreamPolicy;
   private readonly publishHostIp: string | undefined;
   private readonly closing = new AbortController();
+  // The id of the namespace's network, once looked up or created (single flight).
+  private networkReady: Promise<string> | undefined;
 
   /** Validates options and finds the engine; throws `INVALID_OPTION` naming the field at fault. */
   constructor(options: DockerBackendOptions = {}) {
@@ -126,11 +141,12 @@ export class DockerBackend implements ContainerBackend {
       );
     }
     this.publishHostIp = this.options.publishHostIp ?? (this.engine.local ? '127.0.0.1' : undefined);
+    this.network = this.options.network ?? namespaceNetworkName(this.namespace);
     this.policy = {
       mode: this.options.upstream,
       local: this.engine.local,
       platform: process.platform,
-      network: this.options.network,
+      network: this.network,
       engineHost,
     };
   }
@@ -286,9 +302,37 @@ export class DockerBackend implements ContainerBackend {
     );
   }
 
+  /**
+   * Removes the namespace's own network (`dde-<namespace>`), for an application that is being
+   * uninstalled; the next launch would create it again. Returns false when it does not exist,
+   * and always when the `network` option names a network of yours: dde never removes a network
+   * it did not create. Throws `CONFLICT` while containers are still attached: remove them first.
+   */
+  async removeNetwork(options: OperationOptions = {}): Promise<boolean> {
+    if (this.options.network !== undefined) return false;
+    this.networkReady = undefined;
+    return removeNetwork(this.docker, this.networkTarget(), options.signal);
+  }
+
   /** Ends event streams. The dockerode client, if you gave one, stays yours to close. */
   async close(): Promise<void> {
     this.closing.abort(new DdeError('ABORTED', 'The Docker backend was closed'));
+  }
+
+  /** The id of the namespace's network, created on first use; a failure is retried by the next launch. */
+  private namespaceNetwork(): Promise<string> {
+    if (this.networkReady === undefined) {
+      const ready = ensureNetwork(this.docker, this.networkTarget());
+      this.networkReady = ready;
+      ready.catch(() => {
+        if (this.networkReady === ready) this.networkReady = undefined;
+      });
+    }
+    return this.networkReady;
+  }
+
+  private networkTarget(): NetworkTarget {
+    return { name: this.network, namespace: this.namespace, engine: this.engine.url };
   }
 
   private async ensureImage(
@@ -333,32 +377,16 @@ export class DockerBackend implements ContainerBackend {
     plan: LaunchPlan,
     volumes: readonly string[],
     launchId: string,
+    retry = true,
   ): Promise<string> {
     const { spec } = plan;
-    const portKey = `${spec.port}/tcp`;
-    const body = {
-      Image: spec.image,
-      ...(spec.command === undefined ? {} : { Cmd: spec.command }),
-      Env: Object.entries(plan.env).map(([key, value]) => `${key}=${value}`),
-      Labels: { ...plan.labels, [LAUNCH_LABEL]: launchId },
-      ExposedPorts: { [portKey]: {} },
-      HostConfig: {
-        ...(this.publishHostIp === undefined
-          ? {}
-          : { PortBindings: { [portKey]: [{ HostIp: this.publishHostIp, HostPort: '' }] } }),
-        ...(spec.cpus === undefined ? {} : { NanoCpus: Math.round(spec.cpus * 1e9) }),
-        ...(spec.memoryLimitMb === undefined ? {} : { Memory: spec.memoryLimitMb * 1024 * 1024 }),
-        ...(spec.memoryReservationMb === undefined
-          ? {}
-          : { MemoryReservation: spec.memoryReservationMb * 1024 * 1024 }),
-        Mounts: spec.extraDirectories.map((target, index) => ({
-          Type: 'volume',
-          Source: volumes[index],
-          Target: target,
-        })),
-        ...(this.options.network === undefined ? {} : { NetworkMode: this.options.network }),
-      },
-    };
+    const body = createBody(plan, {
+      volumes,
+      labels: { [LAUNCH_LABEL]: launchId },
+      publishHostIp: this.publishHostIp,
+      network: this.options.network ?? (await this.namespaceNetwork()),
+      memoryLimitFactor: this.options.memoryLimitFactor,
+    });
     try {
       const created = await engineCall<{ Id: string }>(this.docker, {
         method: 'POST',
@@ -369,6 +397,20 @@ export class DockerBackend implements ContainerBackend {
       });
       return created.Id;
     } catch (error) {
+      if (isMissingNetwork(error)) {
+        if (this.options.network !== undefined) {
+          throw new DdeError(
+            'NOT_FOUND',
+            `The network ${this.options.network} does not exist on ${this.engine.url}: create it (docker network create ${this.options.network}), or leave the network option out to use dde's isolated network`,
+            { field: 'network', cause: error },
+          );
+        }
+        // Our network was removed since we last looked (removeNetwork, another process): once more.
+        if (retry) {
+          this.networkReady = undefined;
+          return this.createContainer(plan, volumes, launchId, false);
+        }
+      }
       if (isConflict(error)) {
         throw new DdeError(
           'CONFLICT',

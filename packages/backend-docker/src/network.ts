@@ -1,0 +1,192 @@
+import { DdeError, LABELS } from '@dde/core';
+import type Dockerode from 'dockerode';
+import { engineCall } from './api.ts';
+import { engineMessage, engineStatus, isConflict, isNotFound, toDdeError } from './errors.ts';
+
+/** The bridge driver option that, set to `"false"`, stops containers of a network reaching each other. */
+export const ICC_OPTION = 'com.docker.network.bridge.enable_icc';
+
+/** The name of the network dde creates for a namespace's containers: `dde-<namespace>`. */
+export function namespaceNetworkName(namespace: string): string {
+  return `dde-${namespace}`;
+}
+
+/** Which network, of which namespace, on which engine. */
+export interface NetworkTarget {
+  readonly name: string;
+  readonly namespace: string;
+  /** The engine's address, for error messages. */
+  readonly engine: string;
+}
+
+/** One entry of `GET /networks`. */
+interface NetworkSummary {
+  readonly Id: string;
+  readonly Name: string;
+  readonly Created: string;
+  readonly Driver: string;
+  readonly Labels: Readonly<Record<string, string>> | null;
+  readonly Options: Readonly<Record<string, string>> | null;
+}
+
+// Creation races between processes can leave duplicates (the engine's CheckDuplicate is not
+// atomic): a few rounds of list, create, list settle it.
+const ATTEMPTS = 3;
+
+/**
+ * The id of the namespace's isolated network (a bridge with inter-container traffic disabled,
+ * labelled as dde's), created when missing. Safe to call concurrently from several processes:
+ * a creation that loses the race adopts the winner's network, and when the engine let two
+ * creations through, every caller settles on the oldest and the others are removed.
+ * Throws `CONFLICT` (field `network`) when a network of that name exists that dde did not create.
+ */
+export async function ensureNetwork(docker: Dockerode, target: NetworkTarget): Promise<string> {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const existing = await ourNetworks(docker, target);
+    if (existing.length > 0) return settle(docker, target, existing);
+    try {
+      await engineCall(docker, { method: 'POST', path: '/networks/create', body: creationBody(target) });
+    } catch (error) {
+      // Someone else created it first: adopt theirs on the next round.
+      if (isConflict(error) || /already exists/i.test(engineMessage(error))) continue;
+      throw creationError(error, target);
+    }
+  }
+  const existing = await ourNetworks(docker, target);
+  if (existing.length > 0) return settle(docker, target, existing);
+  throw new DdeError(
+    'ENGINE_ERROR',
+    `The network ${target.name} vanished each time right after it was created on ${target.engine}: is something removing it?`,
+    { field: 'network' },
+  );
+}
+
+/**
+ * Removes the namespace's network (every copy, should a creation race have left two). Returns
+ * false when there is none. Throws `CONFLICT` while containers are still attached to it.
+ */
+export async function removeNetwork(
+  docker: Dockerode,
+  target: NetworkTarget,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const what = `removal of network ${target.name}`;
+  let removed = false;
+  for (const network of await ourNetworks(docker, target, signal)) {
+    try {
+      await engineCall(docker, { method: 'DELETE', path: `/networks/${network.Id}`, signal });
+      removed = true;
+    } catch (error) {
+      if (isNotFound(error)) continue;
+      if (/active endpoints/i.test(engineMessage(error))) {
+        throw new DdeError(
+          'CONFLICT',
+          `The network ${target.name} is still in use (${engineMessage(error)}): remove the namespace's containers first (manager.removeAll(), or dde purge --all)`,
+          { field: 'network', cause: error },
+        );
+      }
+      throw toDdeError(error, { what, engine: target.engine, signal, field: 'network' });
+    }
+  }
+  return removed;
+}
+
+/** The networks named exactly `target.name`; throws `CONFLICT` if one of them is not dde's. */
+async function ourNetworks(
+  docker: Dockerode,
+  target: NetworkTarget,
+  signal?: AbortSignal,
+): Promise<NetworkSummary[]> {
+  let listed: NetworkSummary[];
+  try {
+    listed = await engineCall<NetworkSummary[]>(docker, {
+      method: 'GET',
+      path: '/networks',
+      query: { filters: { name: [target.name] } },
+      signal,
+    });
+  } catch (error) {
+    throw toDdeError(error, { what: `listing of network ${target.name}`, engine: target.engine, signal });
+  }
+  // The name filter matches substrings.
+  const named = listed.filter((network) => network.Name === target.name);
+  const foreign = named.find(
+    (network) =>
+      network.Labels?.[LABELS.managed] !== 'true' || network.Labels[LABELS.namespace] !== target.namespace,
+  );
+  if (foreign !== undefined) {
+    throw new DdeError(
+      'CONFLICT',
+      `A network named ${target.name} exists on ${target.engine} but dde did not create it for namespace ${target.namespace}: remove it (docker network rm ${target.name}), or set the network option to use it as it is`,
+      { field: 'network' },
+    );
+  }
+  return named;
+}
+
+/** The network every caller agrees on (the oldest); removes the others, and checks it isolates. */
+async function settle(docker: Dockerode, target: NetworkTarget, networks: NetworkSummary[]): Promise<string> {
+  const [winner, ...losers] = [...networks].sort(compareAge);
+  for (const loser of losers) {
+    // A loser some racer already attached a container to stays; it isolates just as well.
+    await engineCall(docker, { method: 'DELETE', path: `/networks/${loser.Id}` }).catch(() => undefined);
+  }
+  if (winner === undefined) throw new Error('settle() needs at least one network');
+  if (winner.Driver !== 'bridge' || winner.Options?.[ICC_OPTION] !== 'false') {
+    throw new DdeError(
+      'CONFLICT',
+      `The network ${target.name} does not stop its containers reaching each other (driver ${winner.Driver}, ${ICC_OPTION}=${winner.Options?.[ICC_OPTION] ?? 'unset'}): remove it (docker network rm ${target.name}) so that dde creates it again`,
+      { field: 'network' },
+    );
+  }
+  return winner.Id;
+}
+
+function creationBody(target: NetworkTarget): unknown {
+  return {
+    Name: target.name,
+    CheckDuplicate: true,
+    Driver: 'bridge',
+    // Not internal: tools may fetch their data from the internet.
+    Internal: false,
+    Options: { [ICC_OPTION]: 'false' },
+    Labels: { [LABELS.managed]: 'true', [LABELS.namespace]: target.namespace },
+  };
+}
+
+function creationError(error: unknown, target: NetworkTarget): DdeError {
+  if (/address pool/i.test(engineMessage(error))) {
+    return new DdeError(
+      'ENGINE_ERROR',
+      `Cannot create the network ${target.name} on ${target.engine}: ${engineMessage(error)}. Remove unused networks (docker network prune), widen the engine's default-address-pools, or set the network option to an existing network`,
+      { field: 'network', cause: error },
+    );
+  }
+  return toDdeError(error, {
+    what: `creation of network ${target.name}`,
+    engine: target.engine,
+    field: 'network',
+  });
+}
+
+/** Oldest first; the id breaks ties, so that every process picks the same network. */
+function compareAge(a: NetworkSummary, b: NetworkSummary): number {
+  const [aSeconds, aNanos] = createdKey(a.Created);
+  const [bSeconds, bNanos] = createdKey(b.Created);
+  if (aSeconds !== bSeconds) return aSeconds - bSeconds;
+  if (aNanos !== bNanos) return aNanos < bNanos ? -1 : 1;
+  return a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0;
+}
+
+// RFC 3339 with up to nine fraction digits (trailing zeros trimmed): compare seconds, then nanos.
+function createdKey(created: string): [number, string] {
+  const match = /^([^.]*?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(created);
+  if (!match) return [Number.POSITIVE_INFINITY, ''];
+  const seconds = Date.parse(`${match[1]}${match[3]}`);
+  return [Number.isNaN(seconds) ? Number.POSITIVE_INFINITY : seconds, (match[2] ?? '').padEnd(9, '0')];
+}
+
+/** Whether a container creation failed because its network is gone (removed since it was looked up). */
+export function isMissingNetwork(error: unknown): boolean {
+  return engineStatus(error) === 404 && /network/i.test(engineMessage(error));
+}
