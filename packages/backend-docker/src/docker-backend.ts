@@ -43,7 +43,7 @@ import { imageExists, parseImageReference, pullImage, registryAuthFor } from './
 import { parseLogs } from './logs.ts';
 import {
   ensureNetwork,
-  isMissingNetwork,
+  isNetworkTrouble,
   type NetworkTarget,
   namespaceNetworkName,
   removeNetwork,
@@ -70,6 +70,8 @@ const MODE_DIR = 2 ** 31;
 const MODE_SYMLINK = 2 ** 27;
 // Inspecting every listed container at once could open hundreds of engine connections.
 const LIST_CONCURRENCY = 8;
+// Launches retried when the namespace's network vanished or was doubled under them.
+const NETWORK_ATTEMPTS = 3;
 
 /**
  * A `ContainerBackend` (from `@dde/core`) on a Docker Engine, local or remote, through dockerode.
@@ -163,7 +165,24 @@ export class DockerBackend implements ContainerBackend {
     const what = `launch of container ${name}`;
     throwIfAborted(signal, what);
     await this.ensureImage(image, name, signal, onProgress);
-    throwIfAborted(signal, what);
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(signal, what);
+      try {
+        return await this.createAndStart(plan, options);
+      } catch (error) {
+        // The namespace's network went away, or a racing process created a second one, while
+        // the container started: settle on one network and try again.
+        const networkGone = isDdeError(error) && error.field === 'network' && error.code === 'NOT_FOUND';
+        if (!networkGone || this.options.network !== undefined || attempt >= NETWORK_ATTEMPTS) throw error;
+        this.networkReady = undefined;
+      }
+    }
+  }
+
+  private async createAndStart(plan: LaunchPlan, options: LaunchOptions): Promise<ContainerInfo> {
+    const { signal, onProgress } = options;
+    const { name } = plan.spec;
+    const what = `launch of container ${name}`;
     onProgress?.({ phase: 'creating', name });
     const volumes: string[] = [];
     // Marks the container this launch creates, so that it can be told apart from a concurrent
@@ -172,6 +191,7 @@ export class DockerBackend implements ContainerBackend {
     let id: string | undefined;
     let createSent = false;
     try {
+      const network = this.options.network ?? (await this.namespaceNetwork());
       for (const [index, path] of plan.spec.extraDirectories.entries()) {
         // Recorded before the request: the engine may create it even if its answer is lost.
         const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
@@ -179,7 +199,7 @@ export class DockerBackend implements ContainerBackend {
         await this.createVolume(plan, volume, path);
       }
       createSent = true;
-      id = await this.createContainer(plan, volumes, launchId);
+      id = await this.createContainer(plan, { volumes, launchId, network });
       throwIfAborted(signal, what);
       if (plan.files.length > 0) {
         onProgress?.({ phase: 'placing-input', name });
@@ -331,6 +351,15 @@ export class DockerBackend implements ContainerBackend {
     return this.networkReady;
   }
 
+  /** `NOT_FOUND` on `network`: a configured network that does not exist, or ours, gone or doubled. */
+  private networkGone(error: unknown): DdeError {
+    const message =
+      this.options.network === undefined
+        ? `The network ${this.network} was removed, or created twice by racing processes, while the container was created (${engineMessage(error)})`
+        : `The network ${this.network} does not exist on ${this.engine.url} (${engineMessage(error)}): create it (docker network create ${this.network}), or leave the network option out to use dde's isolated network`;
+    return new DdeError('NOT_FOUND', message, { field: 'network', cause: error });
+  }
+
   private networkTarget(): NetworkTarget {
     return { name: this.network, namespace: this.namespace, engine: this.engine.url };
   }
@@ -375,16 +404,14 @@ export class DockerBackend implements ContainerBackend {
 
   private async createContainer(
     plan: LaunchPlan,
-    volumes: readonly string[],
-    launchId: string,
-    retry = true,
+    target: { volumes: readonly string[]; launchId: string; network: string },
   ): Promise<string> {
     const { spec } = plan;
     const body = createBody(plan, {
-      volumes,
-      labels: { [LAUNCH_LABEL]: launchId },
+      volumes: target.volumes,
+      labels: { [LAUNCH_LABEL]: target.launchId },
       publishHostIp: this.publishHostIp,
-      network: this.options.network ?? (await this.namespaceNetwork()),
+      network: target.network,
       memoryLimitFactor: this.options.memoryLimitFactor,
     });
     try {
@@ -397,20 +424,7 @@ export class DockerBackend implements ContainerBackend {
       });
       return created.Id;
     } catch (error) {
-      if (isMissingNetwork(error)) {
-        if (this.options.network !== undefined) {
-          throw new DdeError(
-            'NOT_FOUND',
-            `The network ${this.options.network} does not exist on ${this.engine.url}: create it (docker network create ${this.options.network}), or leave the network option out to use dde's isolated network`,
-            { field: 'network', cause: error },
-          );
-        }
-        // Our network was removed since we last looked (removeNetwork, another process): once more.
-        if (retry) {
-          this.networkReady = undefined;
-          return this.createContainer(plan, volumes, launchId, false);
-        }
-      }
+      if (isNetworkTrouble(error)) throw this.networkGone(error);
       if (isConflict(error)) {
         throw new DdeError(
           'CONFLICT',
@@ -502,6 +516,8 @@ export class DockerBackend implements ContainerBackend {
       await engineCall(this.docker, { method: 'POST', path: `/containers/${id}/start`, signal });
     } catch (error) {
       if (isNotModified(error)) return; // already running
+      // The engine looks the network up by name when the container starts, not when it is created.
+      if (isNetworkTrouble(error)) throw this.networkGone(error);
       throw asLaunchFailure(error, { what: `start of container ${name}`, engine: this.engine.url, signal });
     }
   }

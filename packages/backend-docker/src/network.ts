@@ -124,11 +124,15 @@ async function ourNetworks(
   return named;
 }
 
-/** The network every caller agrees on (the oldest); removes the others, and checks it isolates. */
+/**
+ * The network every caller agrees on, and the others removed. With duplicates, the one that
+ * containers already use wins (a network in use cannot be removed, and the engine refuses to
+ * start containers while a name is ambiguous), then the oldest. Checks that it isolates.
+ */
 async function settle(docker: Dockerode, target: NetworkTarget, networks: NetworkSummary[]): Promise<string> {
-  const [winner, ...losers] = [...networks].sort(compareAge);
+  const ranked = networks.length === 1 ? networks : await rankDuplicates(docker, networks);
+  const [winner, ...losers] = ranked;
   for (const loser of losers) {
-    // A loser some racer already attached a container to stays; it isolates just as well.
     await engineCall(docker, { method: 'DELETE', path: `/networks/${loser.Id}` }).catch(() => undefined);
   }
   if (winner === undefined) throw new Error('settle() needs at least one network');
@@ -140,6 +144,19 @@ async function settle(docker: Dockerode, target: NetworkTarget, networks: Networ
     );
   }
   return winner.Id;
+}
+
+async function rankDuplicates(docker: Dockerode, networks: NetworkSummary[]): Promise<NetworkSummary[]> {
+  // The list answer leaves out the attached containers: inspect each (rare: only after a race).
+  const inUse = new Map<string, number>();
+  for (const network of networks) {
+    const inspected = await engineCall<{ Containers?: Record<string, unknown> | null }>(docker, {
+      method: 'GET',
+      path: `/networks/${network.Id}`,
+    }).catch(() => undefined);
+    inUse.set(network.Id, Object.keys(inspected?.Containers ?? {}).length);
+  }
+  return [...networks].sort((a, b) => (inUse.get(b.Id) ?? 0) - (inUse.get(a.Id) ?? 0) || compareAge(a, b));
 }
 
 function creationBody(target: NetworkTarget): unknown {
@@ -186,7 +203,15 @@ function createdKey(created: string): [number, string] {
   return [Number.isNaN(seconds) ? Number.POSITIVE_INFINITY : seconds, (match[2] ?? '').padEnd(9, '0')];
 }
 
-/** Whether a container creation failed because its network is gone (removed since it was looked up). */
-export function isMissingNetwork(error: unknown): boolean {
-  return engineStatus(error) === 404 && /network/i.test(engineMessage(error));
+/**
+ * Whether a container's creation or start failed because of its network: gone (removed since it
+ * was looked up, or never there) or ambiguous (two networks of that name, from racing creations).
+ */
+export function isNetworkTrouble(error: unknown): boolean {
+  const status = engineStatus(error);
+  const message = engineMessage(error);
+  return (
+    (status === 404 && /\bnetwork\b.*\bnot found\b/i.test(message)) ||
+    (status !== undefined && /\bnetwork\b.*\bambiguous\b/i.test(message))
+  );
 }
