@@ -121,7 +121,8 @@ Remove containers in bulk:
   --idle <time>      no activity for that long (30m, 2h); activity comes from the proxy's
                      history file (--history); without one, a container is idle since it started
   --label KEY=VALUE  carrying that label
-  --all              every container of the namespace
+  --all              every container of the namespace, then the namespace's own Docker
+                     network (dde-<namespace>, where its containers cannot reach each other)
 
 Examples:
   dde purge --idle 30m --history /var/lib/dde/activity.jsonl

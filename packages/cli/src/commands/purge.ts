@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DockerBackend } from '@dde/backend-docker';
 import { ContainerManager, FileHistory, parseDuration } from '@dde/core';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
@@ -29,8 +30,9 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
   const idleMs = values.idle === undefined ? undefined : parseDuration(values.idle, '--idle');
   const label = values.label === undefined ? undefined : keyValue('--label', values.label, 'purge');
   const history = values.history === undefined ? undefined : await FileHistory.open(values.history);
+  const backend = context.backend();
   const manager = new ContainerManager({
-    backend: context.backend(),
+    backend,
     ...(history ? { history } : {}),
     reconcileIntervalMs: 0,
   });
@@ -43,6 +45,8 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
         : label !== undefined
           ? await manager.purgeByLabel(label[0], label[1], { signal })
           : await manager.removeAll({ signal });
+    // Everything goes: the namespace's own network too (never a network given with --network).
+    if (values.all === true && backend instanceof DockerBackend) await backend.removeNetwork({ signal });
     if (context.json) writeLine(context.io.stdout, JSON.stringify({ removed }));
     else for (const name of removed) writeLine(context.io.stdout, name);
     return 0;
