@@ -41,13 +41,7 @@ import {
 import { followEvents, WATCHED_ACTIONS } from './events.ts';
 import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
 import { parseLogs } from './logs.ts';
-import {
-  ensureNetwork,
-  isNetworkTrouble,
-  type NetworkTarget,
-  namespaceNetworkName,
-  removeNetwork,
-} from './network.ts';
+import { ContainerNetwork, isNetworkTrouble } from './network.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
 import type { UpstreamPolicy } from './upstream.ts';
@@ -115,8 +109,7 @@ export class DockerBackend implements ContainerBackend {
   private readonly policy: UpstreamPolicy;
   private readonly publishHostIp: string | undefined;
   private readonly closing = new AbortController();
-  // The id of the namespace's network, once looked up or created (single flight).
-  private networkReady: Promise<string> | undefined;
+  private readonly containerNetwork: ContainerNetwork;
 
   /** Validates options and finds the engine; throws `INVALID_OPTION` naming the field at fault. */
   constructor(options: DockerBackendOptions = {}) {
@@ -143,7 +136,13 @@ export class DockerBackend implements ContainerBackend {
       );
     }
     this.publishHostIp = this.options.publishHostIp ?? (this.engine.local ? '127.0.0.1' : undefined);
-    this.network = this.options.network ?? namespaceNetworkName(this.namespace);
+    this.containerNetwork = new ContainerNetwork(
+      this.docker,
+      this.options.network,
+      this.namespace,
+      this.engine.url,
+    );
+    this.network = this.containerNetwork.name;
     this.policy = {
       mode: this.options.upstream,
       local: this.engine.local,
@@ -173,8 +172,8 @@ export class DockerBackend implements ContainerBackend {
         // The namespace's network went away, or a racing process created a second one, while
         // the container started: settle on one network and try again.
         const networkGone = isDdeError(error) && error.field === 'network' && error.code === 'NOT_FOUND';
-        if (!networkGone || this.options.network !== undefined || attempt >= NETWORK_ATTEMPTS) throw error;
-        this.networkReady = undefined;
+        if (!networkGone || !this.containerNetwork.owned || attempt >= NETWORK_ATTEMPTS) throw error;
+        this.containerNetwork.forget();
       }
     }
   }
@@ -191,7 +190,7 @@ export class DockerBackend implements ContainerBackend {
     let id: string | undefined;
     let createSent = false;
     try {
-      const network = this.options.network ?? (await this.namespaceNetwork());
+      const network = await this.containerNetwork.resolve();
       for (const [index, path] of plan.spec.extraDirectories.entries()) {
         // Recorded before the request: the engine may create it even if its answer is lost.
         const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
@@ -329,39 +328,12 @@ export class DockerBackend implements ContainerBackend {
    * it did not create. Throws `CONFLICT` while containers are still attached: remove them first.
    */
   async removeNetwork(options: OperationOptions = {}): Promise<boolean> {
-    if (this.options.network !== undefined) return false;
-    this.networkReady = undefined;
-    return removeNetwork(this.docker, this.networkTarget(), options.signal);
+    return this.containerNetwork.remove(options.signal);
   }
 
   /** Ends event streams. The dockerode client, if you gave one, stays yours to close. */
   async close(): Promise<void> {
     this.closing.abort(new DdeError('ABORTED', 'The Docker backend was closed'));
-  }
-
-  /** The id of the namespace's network, created on first use; a failure is retried by the next launch. */
-  private namespaceNetwork(): Promise<string> {
-    if (this.networkReady === undefined) {
-      const ready = ensureNetwork(this.docker, this.networkTarget());
-      this.networkReady = ready;
-      ready.catch(() => {
-        if (this.networkReady === ready) this.networkReady = undefined;
-      });
-    }
-    return this.networkReady;
-  }
-
-  /** `NOT_FOUND` on `network`: a configured network that does not exist, or ours, gone or doubled. */
-  private networkGone(error: unknown): DdeError {
-    const message =
-      this.options.network === undefined
-        ? `The network ${this.network} was removed, or created twice by racing processes, while the container was created (${engineMessage(error)})`
-        : `The network ${this.network} does not exist on ${this.engine.url} (${engineMessage(error)}): create it (docker network create ${this.network}), or leave the network option out to use dde's isolated network`;
-    return new DdeError('NOT_FOUND', message, { field: 'network', cause: error });
-  }
-
-  private networkTarget(): NetworkTarget {
-    return { name: this.network, namespace: this.namespace, engine: this.engine.url };
   }
 
   private async ensureImage(
@@ -424,7 +396,7 @@ export class DockerBackend implements ContainerBackend {
       });
       return created.Id;
     } catch (error) {
-      if (isNetworkTrouble(error)) throw this.networkGone(error);
+      if (isNetworkTrouble(error)) throw this.containerNetwork.gone(error);
       if (isConflict(error)) {
         throw new DdeError(
           'CONFLICT',
@@ -517,7 +489,7 @@ export class DockerBackend implements ContainerBackend {
     } catch (error) {
       if (isNotModified(error)) return; // already running
       // The engine looks the network up by name when the container starts, not when it is created.
-      if (isNetworkTrouble(error)) throw this.networkGone(error);
+      if (isNetworkTrouble(error)) throw this.containerNetwork.gone(error);
       throw asLaunchFailure(error, { what: `start of container ${name}`, engine: this.engine.url, signal });
     }
   }

@@ -29,6 +29,63 @@ interface NetworkSummary {
   readonly Options: Readonly<Record<string, string>> | null;
 }
 
+/**
+ * The network a backend's containers join: a configured one, used as it is, or the namespace's
+ * own, looked up or created once per backend (single flight) and forgotten when it turns out
+ * to be gone.
+ */
+export class ContainerNetwork {
+  /** The network's name. */
+  readonly name: string;
+  /** Whether dde owns it (the namespace's own network), rather than the `network` option. */
+  readonly owned: boolean;
+  private readonly docker: Dockerode;
+  private readonly target: NetworkTarget;
+  private ready: Promise<string> | undefined;
+
+  /** `configured` is the `network` option; undefined means the namespace's own network. */
+  constructor(docker: Dockerode, configured: string | undefined, namespace: string, engine: string) {
+    this.docker = docker;
+    this.owned = configured === undefined;
+    this.name = configured ?? namespaceNetworkName(namespace);
+    this.target = { name: this.name, namespace, engine };
+  }
+
+  /** What a container's `NetworkMode` names: the configured network, or our network's id. */
+  resolve(): Promise<string> {
+    if (!this.owned) return Promise.resolve(this.name);
+    if (this.ready === undefined) {
+      const ready = ensureNetwork(this.docker, this.target);
+      this.ready = ready;
+      // A failure is retried by the next launch.
+      ready.catch(() => {
+        if (this.ready === ready) this.ready = undefined;
+      });
+    }
+    return this.ready;
+  }
+
+  /** Looks the network up again on the next {@link resolve} (it was removed or doubled). */
+  forget(): void {
+    this.ready = undefined;
+  }
+
+  /** Removes our network (see {@link removeNetwork}); false for a configured one, never removed. */
+  async remove(signal: AbortSignal | undefined): Promise<boolean> {
+    if (!this.owned) return false;
+    this.forget();
+    return removeNetwork(this.docker, this.target, signal);
+  }
+
+  /** `NOT_FOUND` on `network` for a container whose network is missing (or ours doubled). */
+  gone(error: unknown): DdeError {
+    const message = this.owned
+      ? `The network ${this.name} was removed, or created twice by racing processes, while the container was created (${engineMessage(error)})`
+      : `The network ${this.name} does not exist on ${this.target.engine} (${engineMessage(error)}): create it (docker network create ${this.name}), or leave the network option out to use dde's isolated network`;
+    return new DdeError('NOT_FOUND', message, { field: 'network', cause: error });
+  }
+}
+
 // Creation races between processes can leave duplicates (the engine's CheckDuplicate is not
 // atomic): a few rounds of list, create, list settle it.
 const ATTEMPTS = 3;
