@@ -51,6 +51,7 @@ export async function startDde(options: { namespace: string; image: string }): P
   const manager = new ContainerManager({ backend });
   // Cleanups run last-registered first: the container goes before the manager and its backend.
   onCleanup('closing the container manager', () => manager.close());
+  onCleanup(`removing network ${backend.network}`, () => backend.removeNetwork());
   await manager.start();
   const name = `${options.namespace}-upstream`;
   onCleanup(`removing container ${name}`, () => backend.remove(name));

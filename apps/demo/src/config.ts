@@ -48,7 +48,7 @@ export interface DemoConfig {
   readonly dataPort: number;
   /** The origin containers use to fetch data (default `http://<data host>:<data port>`). */
   readonly dataOrigin: string | undefined;
-  /** Docker network the containers join (default: the engine's bridge). */
+  /** Docker network the containers join (default: the namespace's own, where tools cannot reach each other). */
   readonly network: string | undefined;
   /** Largest upload accepted, in bytes. */
   readonly maxUploadBytes: number;
@@ -84,7 +84,8 @@ export const USAGE = `Usage: npm run demo -- [options]
   --data-host <addr>    where containers fetch data from (DDE_DEMO_DATA_HOST, default the Docker network gateway)
   --data-port <n>       port of that listener (DDE_DEMO_DATA_PORT, default any free port)
   --data-origin <url>   URL containers use for it (DDE_DEMO_DATA_ORIGIN, default http://<data-host>:<data-port>)
-  --network <name>      Docker network of the containers (DDE_DEMO_NETWORK, default bridge)
+  --network <name>      Docker network of the containers (DDE_DEMO_NETWORK, default dde-<namespace>,
+                        where tools cannot reach each other)
   --max-upload-mb <n>   largest upload (DDE_DEMO_MAX_UPLOAD_MB, default 5)
   --help                this text
 `;

@@ -45,7 +45,7 @@ export interface RunningDemo {
   readonly manager: ContainerManager;
   /**
    * Stops serving and releases everything. Tool containers keep running (the next start adopts
-   * them) unless `removeContainers` is true.
+   * them) unless `removeContainers` is true, which also removes the namespace's own network.
    */
   close(options?: { removeContainers?: boolean }): Promise<void>;
 }
@@ -156,6 +156,9 @@ export async function startDemo(
             return [];
           });
           if (names.length > 0) log(`removed ${names.length} container(s)`);
+          await backend.removeNetwork({ signal: AbortSignal.timeout(30_000) }).catch((error) => {
+            log(`could not remove the network ${backend.network}: ${(error as Error).message}`);
+          });
         }
         await cleanUp();
       },

@@ -169,7 +169,7 @@ export async function screenshot(page: Page, group: string, name: string): Promi
   return path;
 }
 
-/** Removes every container of these namespaces and every image with this prefix label. */
+/** Removes every container and network of these namespaces and every image with this prefix label. */
 export async function removeEverything(
   docker: Dockerode,
   namespaces: readonly string[],
@@ -183,6 +183,16 @@ export async function removeEverything(
       await docker
         .getContainer(container.Id)
         .remove({ force: true, v: true })
+        .catch(() => {});
+    }
+    // The namespace's isolated network: engines have few address pools, never leak one.
+    const networks = await docker
+      .listNetworks({ filters: { label: [`dde.namespace=${namespace}`] } })
+      .catch(() => []);
+    for (const network of networks) {
+      await docker
+        .getNetwork(network.Id)
+        .remove()
         .catch(() => {});
     }
   }

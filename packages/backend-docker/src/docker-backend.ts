@@ -27,6 +27,7 @@ import { engineCall, engineStream, readAll } from './api.ts';
 import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
+import { createBody } from './create-body.ts';
 import { createDockerClient, DEFAULT_SOCKET_PATH, isLoopbackHost, resolveEngine } from './engine.ts';
 import {
   asLaunchFailure,
@@ -40,6 +41,7 @@ import {
 import { followEvents, WATCHED_ACTIONS, WATCHED_TYPES } from './events.ts';
 import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
 import { parseLogs } from './logs.ts';
+import { ContainerNetwork, isNetworkTrouble } from './network.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
 import type { UpstreamPolicy } from './upstream.ts';
@@ -62,6 +64,8 @@ const MODE_DIR = 2 ** 31;
 const MODE_SYMLINK = 2 ** 27;
 // Inspecting every listed container at once could open hundreds of engine connections.
 const LIST_CONCURRENCY = 8;
+// Launches retried when the namespace's network vanished or was doubled under them.
+const NETWORK_ATTEMPTS = 3;
 
 /**
  * A `ContainerBackend` (from `@dde/core`) on a Docker Engine, local or remote, through dockerode.
@@ -94,12 +98,18 @@ export class DockerBackend implements ContainerBackend {
   };
   /** The engine this backend talks to. */
   readonly engine: EngineSummary;
+  /**
+   * The Docker network the containers join: the `network` option, else `dde-<namespace>`, the
+   * namespace's own network where containers cannot reach each other (created on first launch).
+   */
+  readonly network: string;
 
   private readonly docker: Dockerode;
   private readonly options: ResolvedOptions;
   private readonly policy: UpstreamPolicy;
   private readonly publishHostIp: string | undefined;
   private readonly closing = new AbortController();
+  private readonly containerNetwork: ContainerNetwork;
 
   /** Validates options and finds the engine; throws `INVALID_OPTION` naming the field at fault. */
   constructor(options: DockerBackendOptions = {}) {
@@ -126,11 +136,18 @@ export class DockerBackend implements ContainerBackend {
       );
     }
     this.publishHostIp = this.options.publishHostIp ?? (this.engine.local ? '127.0.0.1' : undefined);
+    this.containerNetwork = new ContainerNetwork(
+      this.docker,
+      this.options.network,
+      this.namespace,
+      this.engine.url,
+    );
+    this.network = this.containerNetwork.name;
     this.policy = {
       mode: this.options.upstream,
       local: this.engine.local,
       platform: process.platform,
-      network: this.options.network,
+      network: this.network,
       engineHost,
     };
   }
@@ -147,7 +164,24 @@ export class DockerBackend implements ContainerBackend {
     const what = `launch of container ${name}`;
     throwIfAborted(signal, what);
     await this.ensureImage(image, name, signal, onProgress);
-    throwIfAborted(signal, what);
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(signal, what);
+      try {
+        return await this.createAndStart(plan, options);
+      } catch (error) {
+        // The namespace's network went away, or a racing process created a second one, while
+        // the container started: settle on one network and try again.
+        const networkGone = isDdeError(error) && error.field === 'network' && error.code === 'NOT_FOUND';
+        if (!networkGone || !this.containerNetwork.owned || attempt >= NETWORK_ATTEMPTS) throw error;
+        this.containerNetwork.forget();
+      }
+    }
+  }
+
+  private async createAndStart(plan: LaunchPlan, options: LaunchOptions): Promise<ContainerInfo> {
+    const { signal, onProgress } = options;
+    const { name } = plan.spec;
+    const what = `launch of container ${name}`;
     onProgress?.({ phase: 'creating', name });
     const volumes: string[] = [];
     // Marks the container this launch creates, so that it can be told apart from a concurrent
@@ -156,6 +190,7 @@ export class DockerBackend implements ContainerBackend {
     let id: string | undefined;
     let createSent = false;
     try {
+      const network = await this.containerNetwork.resolve();
       for (const [index, path] of plan.spec.extraDirectories.entries()) {
         // Recorded before the request: the engine may create it even if its answer is lost.
         const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
@@ -163,7 +198,7 @@ export class DockerBackend implements ContainerBackend {
         await this.createVolume(plan, volume, path);
       }
       createSent = true;
-      id = await this.createContainer(plan, volumes, launchId);
+      id = await this.createContainer(plan, { volumes, launchId, network });
       throwIfAborted(signal, what);
       if (plan.files.length > 0) {
         onProgress?.({ phase: 'placing-input', name });
@@ -292,6 +327,16 @@ export class DockerBackend implements ContainerBackend {
     );
   }
 
+  /**
+   * Removes the namespace's own network (`dde-<namespace>`), for an application that is being
+   * uninstalled; the next launch would create it again. Returns false when it does not exist,
+   * and always when the `network` option names a network of yours: dde never removes a network
+   * it did not create. Throws `CONFLICT` while containers are still attached: remove them first.
+   */
+  async removeNetwork(options: OperationOptions = {}): Promise<boolean> {
+    return this.containerNetwork.remove(options.signal);
+  }
+
   /** Ends event streams. The dockerode client, if you gave one, stays yours to close. */
   async close(): Promise<void> {
     this.closing.abort(new DdeError('ABORTED', 'The Docker backend was closed'));
@@ -337,34 +382,16 @@ export class DockerBackend implements ContainerBackend {
 
   private async createContainer(
     plan: LaunchPlan,
-    volumes: readonly string[],
-    launchId: string,
+    target: { volumes: readonly string[]; launchId: string; network: string },
   ): Promise<string> {
     const { spec } = plan;
-    const portKey = `${spec.port}/tcp`;
-    const body = {
-      Image: spec.image,
-      ...(spec.command === undefined ? {} : { Cmd: spec.command }),
-      Env: Object.entries(plan.env).map(([key, value]) => `${key}=${value}`),
-      Labels: { ...plan.labels, [LAUNCH_LABEL]: launchId },
-      ExposedPorts: { [portKey]: {} },
-      HostConfig: {
-        ...(this.publishHostIp === undefined
-          ? {}
-          : { PortBindings: { [portKey]: [{ HostIp: this.publishHostIp, HostPort: '' }] } }),
-        ...(spec.cpus === undefined ? {} : { NanoCpus: Math.round(spec.cpus * 1e9) }),
-        ...(spec.memoryLimitMb === undefined ? {} : { Memory: spec.memoryLimitMb * 1024 * 1024 }),
-        ...(spec.memoryReservationMb === undefined
-          ? {}
-          : { MemoryReservation: spec.memoryReservationMb * 1024 * 1024 }),
-        Mounts: spec.extraDirectories.map((target, index) => ({
-          Type: 'volume',
-          Source: volumes[index],
-          Target: target,
-        })),
-        ...(this.options.network === undefined ? {} : { NetworkMode: this.options.network }),
-      },
-    };
+    const body = createBody(plan, {
+      volumes: target.volumes,
+      labels: { [LAUNCH_LABEL]: target.launchId },
+      publishHostIp: this.publishHostIp,
+      network: target.network,
+      memoryLimitFactor: this.options.memoryLimitFactor,
+    });
     try {
       const created = await engineCall<{ Id: string }>(this.docker, {
         method: 'POST',
@@ -375,6 +402,7 @@ export class DockerBackend implements ContainerBackend {
       });
       return created.Id;
     } catch (error) {
+      if (isNetworkTrouble(error)) throw this.containerNetwork.gone(error);
       if (isConflict(error)) {
         throw new DdeError(
           'CONFLICT',
@@ -466,6 +494,8 @@ export class DockerBackend implements ContainerBackend {
       await engineCall(this.docker, { method: 'POST', path: `/containers/${id}/start`, signal });
     } catch (error) {
       if (isNotModified(error)) return; // already running
+      // The engine looks the network up by name when the container starts, not when it is created.
+      if (isNetworkTrouble(error)) throw this.containerNetwork.gone(error);
       throw asLaunchFailure(error, { what: `start of container ${name}`, engine: this.engine.url, signal });
     }
   }

@@ -10,6 +10,12 @@ export type {
   TcpEndpoint,
 } from './engine.ts';
 export { createDockerClient, DEFAULT_SOCKET_PATH, dockerodeOptions, resolveEngine } from './engine.ts';
+export {
+  DEFAULT_DROPPED_CAPABILITIES,
+  DEFAULT_MEMORY_LIMIT_FACTOR,
+  DEFAULT_PIDS_LIMIT,
+} from './hardening.ts';
 export type { RegistryAuth, RegistryCredentials } from './image.ts';
+export { namespaceNetworkName } from './network.ts';
 export type { DockerBackendOptions, PullPolicy } from './options.ts';
 export type { UpstreamMode } from './upstream.ts';

@@ -215,7 +215,8 @@ await describeWithDocker('ContainerManager on a real engine', (docker) => {
     await manager.launch(httpd('measured'));
     await manager.waitUntilReady('measured', { signal: AbortSignal.timeout(30_000) });
     for (let i = 0; i < 3; i++) expect((await get('/docker/measured/')).status).toBe(200);
-    await get('/docker/measured/missing.html');
+    // An exchange is counted when it ends: read the whole body (busybox's 404 ends at the close).
+    await (await get('/docker/measured/missing.html')).text();
     const text = await (await get('/metrics')).text();
     expect(text).toContain('dde_containers{state="ready"} 1');
     expect(text).toContain('dde_launches_total{result="success"} 1');

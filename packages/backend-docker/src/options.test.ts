@@ -27,9 +27,15 @@ describe('validateOptions', () => {
       upstream: 'auto',
       publishHostIp: undefined,
       network: undefined,
+      memoryLimitFactor: 4,
       pullPolicy: 'missing',
       registryAuth: undefined,
     });
+  });
+
+  it('accepts memoryLimitFactor false and numbers from 1', () => {
+    expect(validateOptions({ memoryLimitFactor: false }).memoryLimitFactor).toBe(false);
+    expect(validateOptions({ memoryLimitFactor: 1.5 }).memoryLimitFactor).toBe(1.5);
   });
 
   it.each<[string, unknown]>([
@@ -38,6 +44,9 @@ describe('validateOptions', () => {
     ['publishHostIp', { publishHostIp: 'my-host' }],
     ['network', { network: 'no spaces allowed' }],
     ['pullPolicy', { pullPolicy: 'sometimes' }],
+    ['memoryLimitFactor', { memoryLimitFactor: 0.5 }],
+    ['memoryLimitFactor', { memoryLimitFactor: true }],
+    ['memoryLimitFactor', { memoryLimitFactor: Number.NaN }],
     ['docker', { docker: {} }],
     ['registryAuth', { registryAuth: 'user:pass' }],
     ['registryAuth.ghcr.io', { registryAuth: { 'ghcr.io': 'token' } }],

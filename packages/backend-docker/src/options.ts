@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { DEFAULT_NAMESPACE, invalidOption, validateNamespace } from '@dde/core';
 import type Dockerode from 'dockerode';
+import { DEFAULT_MEMORY_LIMIT_FACTOR } from './hardening.ts';
 import type { RegistryAuth } from './image.ts';
 import type { UpstreamMode } from './upstream.ts';
 
@@ -33,8 +34,22 @@ export interface DockerBackendOptions {
    * only when you really mean it.
    */
   publishHostIp?: string;
-  /** Docker network the containers join. Default: the engine's default bridge. */
+  /**
+   * Docker network the containers join. Default: the namespace's own network,
+   * `dde-<namespace>`, a bridge with inter-container traffic disabled, so that one user's tool
+   * cannot reach another's except through the proxy (and its `authorize`). dde creates it on the
+   * first launch and adopts it afterwards; `DockerBackend.removeNetwork()` removes it. Name an
+   * existing network (e.g. `bridge`, the engine's default) only for tools that must talk to
+   * each other: dde neither creates nor removes it.
+   */
   network?: string;
+  /**
+   * The memory limit of a container whose spec gives a `memoryReservationMb` but no
+   * `memoryLimitMb`, as a multiple of the reservation, so that one tool cannot take the host's
+   * memory. Default 4; `false` sets no limit (the pre-0.2 behaviour). A spec's own
+   * `memoryLimitMb` always wins.
+   */
+  memoryLimitFactor?: number | false;
   /** When to pull the image: `missing` (default), `always`, or `never` (fail if absent). */
   pullPolicy?: PullPolicy;
   /** Registry credentials for pulls. */
@@ -48,6 +63,7 @@ export interface ResolvedOptions {
   readonly upstream: UpstreamMode;
   readonly publishHostIp: string | undefined;
   readonly network: string | undefined;
+  readonly memoryLimitFactor: number | false;
   readonly pullPolicy: PullPolicy;
   readonly registryAuth: RegistryAuth | undefined;
 }
@@ -58,11 +74,13 @@ const KNOWN = new Set([
   'upstream',
   'publishHostIp',
   'network',
+  'memoryLimitFactor',
   'pullPolicy',
   'registryAuth',
 ]);
 const UPSTREAM_MODES: readonly UpstreamMode[] = ['auto', 'bridge', 'published'];
 const PULL_POLICIES: readonly PullPolicy[] = ['missing', 'always', 'never'];
+const MAX_MEMORY_LIMIT_FACTOR = 1024;
 const NETWORK = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Validates options; throws `INVALID_OPTION` naming the first field at fault. */
@@ -74,7 +92,15 @@ export function validateOptions(options: DockerBackendOptions): ResolvedOptions 
     if (!KNOWN.has(key))
       throw invalidOption(key, `is not an option of DockerBackend (known: ${[...KNOWN].join(', ')})`);
   }
-  const { docker, upstream = 'auto', publishHostIp, network, pullPolicy = 'missing', registryAuth } = options;
+  const {
+    docker,
+    upstream = 'auto',
+    publishHostIp,
+    network,
+    memoryLimitFactor = DEFAULT_MEMORY_LIMIT_FACTOR,
+    pullPolicy = 'missing',
+    registryAuth,
+  } = options;
   if (
     docker !== undefined &&
     (typeof docker !== 'object' || docker === null || typeof docker.modem?.dial !== 'function')
@@ -97,6 +123,18 @@ export function validateOptions(options: DockerBackendOptions): ResolvedOptions 
   if (network !== undefined && (typeof network !== 'string' || !NETWORK.test(network))) {
     throw invalidOption('network', `must be a Docker network name, got ${JSON.stringify(network)}`);
   }
+  if (
+    memoryLimitFactor !== false &&
+    (typeof memoryLimitFactor !== 'number' ||
+      !Number.isFinite(memoryLimitFactor) ||
+      memoryLimitFactor < 1 ||
+      memoryLimitFactor > MAX_MEMORY_LIMIT_FACTOR)
+  ) {
+    throw invalidOption(
+      'memoryLimitFactor',
+      `must be a number from 1 to ${MAX_MEMORY_LIMIT_FACTOR} (the limit as a multiple of the reservation), or false for no default limit, got ${String(memoryLimitFactor)}`,
+    );
+  }
   if (!PULL_POLICIES.includes(pullPolicy)) {
     throw invalidOption(
       'pullPolicy',
@@ -104,7 +142,7 @@ export function validateOptions(options: DockerBackendOptions): ResolvedOptions 
     );
   }
   validateRegistryAuth(registryAuth);
-  return { docker, namespace, upstream, publishHostIp, network, pullPolicy, registryAuth };
+  return { docker, namespace, upstream, publishHostIp, network, memoryLimitFactor, pullPolicy, registryAuth };
 }
 
 function validateRegistryAuth(auth: unknown): void {

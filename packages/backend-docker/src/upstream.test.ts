@@ -59,6 +59,14 @@ describe('chooseUpstream', () => {
     });
   });
 
+  it('falls back to another network for a container launched on an earlier one', () => {
+    const networks = { bridge: { IPAddress: '172.17.0.5' } };
+    expect(chooseUpstream(container({ networks }), 8080, { ...local, network: 'dde-app' })).toEqual({
+      host: '172.17.0.5',
+      port: 8080,
+    });
+  });
+
   it('bridge and published force the choice', () => {
     expect(chooseUpstream(container({}), 8080, { ...remote, mode: 'bridge' })).toEqual({
       host: '172.17.0.5',

@@ -19,7 +19,7 @@ export interface UpstreamPolicy {
   readonly local: boolean;
   /** This process's platform: bridge addresses are only routable from the host on Linux. */
   readonly platform: NodeJS.Platform;
-  /** The network containers join, when configured. */
+  /** The network containers join: their address on it is preferred. */
   readonly network: string | undefined;
   /** The engine's host name, for ports published on all interfaces of a remote engine. */
   readonly engineHost: string | undefined;
@@ -46,7 +46,9 @@ export function chooseUpstream(
 
 function bridgeAddress(container: ContainerJson, network: string | undefined): string | undefined {
   const networks = container.NetworkSettings.Networks ?? {};
-  if (network !== undefined) return networks[network]?.IPAddress || undefined;
+  const preferred = network === undefined ? undefined : networks[network]?.IPAddress;
+  if (preferred) return preferred;
+  // A container launched before the network changed (e.g. on the default bridge by an older dde).
   for (const entry of Object.values(networks)) {
     if (entry.IPAddress) return entry.IPAddress;
   }

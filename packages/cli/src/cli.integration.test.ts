@@ -187,6 +187,18 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
     expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
   });
 
+  it('purges everything with --all, the namespace network included', async () => {
+    expect((await dde('run', image, '--name', 'last', '--', 'sleep', '600')).code).toBe(0);
+    const network = `dde-${namespace}`;
+    const named = async () =>
+      (await docker.listNetworks({ filters: { name: [network] } })).filter((entry) => entry.Name === network);
+    expect(await named()).toHaveLength(1);
+    const all = await dde('purge', '--all', '--json');
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toEqual({ removed: ['last'] });
+    expect(await named()).toEqual([]);
+  });
+
   it('purges containers idle since they started', async () => {
     expect((await dde('run', image, '--name', 'sleepy', '--', 'sleep', '600')).code).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 1100));

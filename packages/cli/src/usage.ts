@@ -146,7 +146,8 @@ Remove containers in bulk:
   --idle <time>      no activity for that long (30m, 2h); activity comes from the proxy's
                      history file (--history); without one, a container is idle since it started
   --label KEY=VALUE  carrying that label
-  --all              every container of the namespace
+  --all              every container of the namespace, then the namespace's own Docker
+                     network (dde-<namespace>, where its containers cannot reach each other)
   --dry-run          list what would be removed, removing nothing
 
 Examples:

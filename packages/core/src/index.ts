@@ -73,6 +73,8 @@ export type { LaunchPlan } from './plan.ts';
 export { planLaunch } from './plan.ts';
 export * from './proxy/index.ts';
 export * from './routing/index.ts';
+export type { ResolvedSecurity, SecuritySpec } from './security.ts';
+export { LINUX_CAPABILITIES } from './security.ts';
 export type { ContainerSpec, ReadinessSpec, ResolvedSpec } from './spec.ts';
 export {
   DEFAULT_READINESS_TIMEOUT_MS,

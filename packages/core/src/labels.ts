@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { invalidOption } from './errors.ts';
+import { DEFAULT_SECURITY } from './security.ts';
 import type { ResolvedSpec } from './spec.ts';
 
 /**
@@ -143,8 +144,20 @@ export function specHash(spec: ResolvedSpec): string {
     memoryLimitMb: spec.memoryLimitMb ?? null,
     owner: spec.owner ?? null,
     readiness: spec.readiness,
+    // Only when overridden, so that specs without it keep the hash they had before it existed.
+    ...(isDefaultSecurity(spec) ? {} : { security: spec.security }),
   });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+}
+
+function isDefaultSecurity(spec: ResolvedSpec): boolean {
+  const { noNewPrivileges, addCapabilities, dropCapabilities, pidsLimit } = spec.security;
+  return (
+    noNewPrivileges === DEFAULT_SECURITY.noNewPrivileges &&
+    pidsLimit === DEFAULT_SECURITY.pidsLimit &&
+    addCapabilities.length === 0 &&
+    dropCapabilities.length === 0
+  );
 }
 
 function canonicalJson(value: unknown): string {

@@ -4,6 +4,7 @@ import type { InputDelivery } from './input.ts';
 import { envInput } from './input.ts';
 import type { JsonValue } from './json.ts';
 import { type FieldList, refuseUnknownFields } from './known-fields.ts';
+import { type ResolvedSecurity, type SecuritySpec, validateSecurity } from './security.ts';
 
 /** When the proxy considers a container ready: its readiness path answers 200. */
 export interface ReadinessSpec {
@@ -61,8 +62,17 @@ export interface ContainerSpec {
   cpus?: number;
   /** Memory the container is expected to use, in MB: what capacity planning counts. */
   memoryReservationMb?: number;
-  /** Hard memory limit in MB; at least the reservation. */
+  /**
+   * Hard memory limit in MB; at least the reservation. When only a reservation is given, the
+   * backend may set a limit of its own so that one tool cannot take the host's memory (the
+   * Docker backend: four times the reservation); give a limit here to choose it yourself.
+   */
   memoryLimitMb?: number;
+  /**
+   * Hardening overrides (no-new-privileges, capabilities, process limit); each field left out
+   * keeps the backend's hardened default.
+   */
+  security?: SecuritySpec;
   /** Opaque id of the user the container belongs to (for authorization and per-owner limits). */
   owner?: string;
   /** When the tool counts as ready. */
@@ -95,6 +105,8 @@ export interface ResolvedSpec {
   readonly memoryReservationMb: number | undefined;
   /** See {@link ContainerSpec.memoryLimitMb}. */
   readonly memoryLimitMb: number | undefined;
+  /** See {@link ContainerSpec.security}; fields left out are undefined or empty. */
+  readonly security: ResolvedSecurity;
   /** See {@link ContainerSpec.owner}. */
   readonly owner: string | undefined;
   /** See {@link ContainerSpec.readiness}. */
@@ -129,6 +141,7 @@ const SPEC_FIELDS: FieldList<ContainerSpec> = {
   cpus: true,
   memoryReservationMb: true,
   memoryLimitMb: true,
+  security: true,
   owner: true,
   readiness: true,
 };
@@ -187,6 +200,7 @@ export function validateSpec(spec: ContainerSpec): ResolvedSpec {
       `(${memoryLimitMb}) must be at least memoryReservationMb (${memoryReservationMb}): raise the limit or lower the reservation`,
     );
   }
+  const security = validateSecurity(spec.security);
   const owner = validateOwner(spec.owner);
   const readiness = validateReadiness(spec.readiness);
   const inputs = validateDeliveries(spec.inputs, input);
@@ -203,6 +217,7 @@ export function validateSpec(spec: ContainerSpec): ResolvedSpec {
     cpus,
     memoryReservationMb,
     memoryLimitMb,
+    security,
     owner,
     readiness,
   };

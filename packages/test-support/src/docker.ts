@@ -152,7 +152,8 @@ export async function buildImage(
 
 /**
  * Removes everything labelled with `namespace`: containers (forced, with anonymous volumes),
- * volumes and images. Safe to call when some are already gone; call it in `afterAll`.
+ * volumes, networks (the namespace's isolated network among them) and images. Safe to call when
+ * some are already gone; call it in `afterAll`.
  */
 export function cleanupNamespace(docker: Dockerode, namespace: string): Promise<void> {
   return removeLabelled(docker, `${NAMESPACE_LABEL}=${namespace}`, { images: true });
@@ -178,10 +179,38 @@ export async function removeLabelled(
   for (const volume of Volumes ?? []) {
     await docker.getVolume(volume.Name).remove().catch(ignoreGone);
   }
+  // Networks hold address pools the engine has few of (about 30 by default): never leak one.
+  for (const network of await docker.listNetworks({ filters })) {
+    await docker.getNetwork(network.Id).remove().catch(ignoreGone);
+  }
   if (!options.images) return;
   for (const image of await docker.listImages({ filters })) {
     await docker.getImage(image.Id).remove({ force: true }).catch(ignoreGone);
   }
+}
+
+/** What a command run in a container printed (stdout and stderr together) and its exit code. */
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly output: string;
+}
+
+/** Runs `command` in the running container `id` (like `docker exec`) and waits for it to exit. */
+export async function execIn(docker: Dockerode, id: string, command: readonly string[]): Promise<ExecResult> {
+  const exec = await docker
+    .getContainer(id)
+    .exec({ Cmd: [...command], AttachStdout: true, AttachStderr: true, Tty: true });
+  // With a TTY the output arrives raw, not multiplexed.
+  const stream = await exec.start({ hijack: true, stdin: false, Tty: true });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Removes one image by reference, if present. */

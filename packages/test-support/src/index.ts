@@ -1,12 +1,13 @@
 export type { Cleanups } from './cleanups.ts';
 export { cleanupsAfterEach } from './cleanups.ts';
-export type { BuildImageOptions } from './docker.ts';
+export type { BuildImageOptions, ExecResult } from './docker.ts';
 export {
   BUSYBOX_DOCKERFILE,
   buildImage,
   cleanupNamespace,
   describeWithDocker,
   dockerAvailable,
+  execIn,
   localEngineSocket,
   NAMESPACE_LABEL,
   removeImage,

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DockerBackend } from '@dde/backend-docker';
 import { ContainerManager, FileHistory, formatDuration, parseDuration } from '@dde/core';
 import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
@@ -23,8 +24,9 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
   const idleMs = values.idle === undefined ? undefined : parseDuration(values.idle, '--idle');
   const label = values.label === undefined ? undefined : keyValue('--label', values.label, 'purge');
   const history = values.history === undefined ? undefined : await FileHistory.open(values.history);
+  const backend = context.backend();
   const manager = new ContainerManager({
-    backend: context.backend(),
+    backend,
     ...(history ? { history } : {}),
     reconcileIntervalMs: 0,
   });
@@ -65,6 +67,8 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
           : label !== undefined
             ? await manager.purgeByLabel(label[0], label[1], { signal })
             : await manager.removeAll({ signal });
+    // Everything goes: the namespace's own network too (never a network given with --network).
+    if (values.all === true && !dryRun && backend instanceof DockerBackend) await backend.removeNetwork({ signal });
     if (context.json) {
       writeLine(
         context.io.stdout,

@@ -677,7 +677,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     for (const name of selected) {
       throwIfAborted(options.signal, 'Culling containers');
       const entry = this.#table.get(name);
-      if (entry === undefined) continue;
+      // Already on its way out (an earlier culling round still waiting for the engine): removing
+      // it again would count the removal twice.
+      if (entry === undefined || this.#removing.has(name)) continue;
       const [decision] = selectForCulling(
         cullCandidates([entry], this.history, includeStarting, this.#logger),
         policy,

@@ -290,6 +290,25 @@ describe('ContainerManager lifecycle', () => {
       expect(manager.list().map((route) => route.name)).toEqual(['socket', 'touched', 'streaming']);
     });
 
+    it('removes and counts a container once when culling rounds overlap (a slow engine)', async () => {
+      const metrics = new DdeMetrics();
+      const { manager, backend } = await setup({ culling: { idleTimeoutMs: 20 }, metrics });
+      await manager.launch(spec('slow'));
+      await manager.waitUntilReady('slow');
+      const remove = backend.remove.bind(backend);
+      const calls: string[] = [];
+      vi.spyOn(backend, 'remove').mockImplementation(async (name, options) => {
+        calls.push(name);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return remove(name, options);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      const [first, second] = await Promise.all([manager.cull(), manager.cull()]);
+      expect([...first, ...second]).toEqual([{ name: 'slow', reason: 'idle' }]);
+      expect(calls).toEqual(['slow']);
+      expect(await metrics.registry.metrics()).toContain('dde_removals_total{reason="idle"} 1');
+    });
+
     it('goes on culling when the history fails for one container, keeping that one', async () => {
       class Failing extends MemoryHistory {
         override lastActivity(name: string): Date | undefined {
