@@ -25,3 +25,8 @@ export { buildHttpdImage, buildNodeToolImage, NODE_TOOL_SCRIPT } from './proxy/t
 export type { LocalRegistry } from './registry.ts';
 export { REGISTRY_BINARY, registryAvailable, startRegistry } from './registry.ts';
 export { eventually, fetchWhenReady } from './wait.ts';
+export type { TestEngine, TestEngineOptions, TestEngineTls } from './test-engine.ts';
+export { describeWithTestEngine, startTestEngine, testEngineUnavailable } from './test-engine.ts';
+export { makeTestCertificates } from './tls.ts';
+export type { ServedManager } from './proxy/serve.ts';
+export { serveManager } from './proxy/serve.ts';
