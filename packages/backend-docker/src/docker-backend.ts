@@ -27,7 +27,13 @@ import { engineCall, engineStream, readAll } from './api.ts';
 import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
-import { createDockerClient, DEFAULT_SOCKET_PATH, isLoopbackHost, resolveEngine } from './engine.ts';
+import {
+  createDockerClient,
+  DEFAULT_SOCKET_PATH,
+  endpointUrl,
+  isLoopbackHost,
+  resolveEngine,
+} from './engine.ts';
 import {
   asLaunchFailure,
   engineMessage,
@@ -42,6 +48,7 @@ import { imageExists, parseImageReference, pullImage, registryAuthFor } from './
 import { parseLogs } from './logs.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
+import { SshAgent } from './ssh.ts';
 import type { UpstreamPolicy } from './upstream.ts';
 
 /** Label on the volumes of a spec's `extraDirectories`: the name of the container they belong to. */
@@ -111,7 +118,7 @@ export class DockerBackend implements ContainerBackend {
       ({ summary: this.engine, host: engineHost } = describeClient(this.docker));
     } else {
       const resolved = resolveEngine();
-      this.docker = createDockerClient(resolved.endpoint);
+      this.docker = createDockerClient(resolved.endpoint, { sshArgs: this.options.sshArgs });
       this.engine = { url: resolved.url, local: resolved.local };
       engineHost = resolved.endpoint.kind === 'socket' ? undefined : resolved.endpoint.host;
     }
@@ -587,11 +594,16 @@ export class DockerBackend implements ContainerBackend {
 
 function describeClient(docker: Dockerode): { summary: EngineSummary; host: string | undefined } {
   const modem = docker.modem as unknown as {
+    agent?: unknown;
     host?: string;
     port?: string | number;
     protocol?: string;
     socketPath?: unknown;
   };
+  if (modem.agent instanceof SshAgent) {
+    const { host, port, username } = modem.agent.target;
+    return { summary: { url: endpointUrl({ kind: 'ssh', host, port, username }), local: false }, host };
+  }
   if (modem.host) {
     const ssh = modem.protocol === 'ssh';
     const url = `${ssh ? 'ssh' : 'tcp'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;

@@ -1,6 +1,7 @@
 export type { EngineSummary } from './docker-backend.ts';
 export { DockerBackend, VOLUME_CONTAINER_LABEL } from './docker-backend.ts';
 export type {
+  EngineClientOptions,
   EngineEndpoint,
   EngineTls,
   ResolvedEngine,
@@ -12,4 +13,6 @@ export type {
 export { createDockerClient, DEFAULT_SOCKET_PATH, dockerodeOptions, resolveEngine } from './engine.ts';
 export type { RegistryAuth, RegistryCredentials } from './image.ts';
 export type { DockerBackendOptions, PullPolicy } from './options.ts';
+export type { SshTarget } from './ssh.ts';
+export { SshAgent } from './ssh.ts';
 export type { UpstreamMode } from './upstream.ts';

@@ -1,12 +1,21 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { describe, it } from 'vitest';
 import { requireDocker, testDocker } from './docker.ts';
+import { freePort } from './ports.ts';
 
 /** TLS files (paths) for a test engine's TCP listener: clients must show a certificate `ca` signed. */
 export interface TestEngineTls {
@@ -189,7 +198,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
 
   const close = async () => {
     // Live-restored containers outlive a stopped dockerd: bring it back to remove them.
-    if (!child && options.liveRestore && existsSync(join(directory, 'data'))) await start().catch(() => undefined);
+    if (!child && options.liveRestore && existsSync(join(directory, 'data')))
+      await start().catch(() => undefined);
     if (child) {
       const containers = await docker.listContainers({ all: true }).catch(() => []);
       for (const container of containers) {
@@ -240,7 +250,9 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     logTail,
     async loadImage(image) {
       const archive = await testDocker().getImage(image).get();
-      const answer = (await docker.loadImage(archive as unknown as NodeJS.ReadableStream)) as NodeJS.ReadableStream;
+      const answer = (await docker.loadImage(
+        archive as unknown as NodeJS.ReadableStream,
+      )) as NodeJS.ReadableStream;
       const chunks: Buffer[] = [];
       for await (const chunk of answer) chunks.push(Buffer.from(chunk as Uint8Array));
       const text = Buffer.concat(chunks).toString('utf8');
@@ -254,9 +266,9 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
 function createBridge(name: string): string {
   execFileSync('ip', ['link', 'add', name, 'type', 'bridge'], { stdio: 'pipe' });
   const used = new Set(
-    [...execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' }).matchAll(/172\.29\.(\d+)\./g)].map(
-      (match) => Number(match[1]),
-    ),
+    [
+      ...execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' }).matchAll(/172\.29\.(\d+)\./g),
+    ].map((match) => Number(match[1])),
   );
   const free = Array.from({ length: 254 }, (_, index) => index + 1).filter((third) => !used.has(third));
   const third = free[Math.floor(Math.random() * free.length)];
@@ -276,17 +288,6 @@ function pings(socketPath: string): Promise<boolean> {
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
     req.end();
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -10,13 +10,38 @@ import { join } from 'node:path';
  */
 export function makeTestCertificates(directory: string): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: directory, stdio: 'ignore' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=dde-test-ca', '-keyout', 'ca-key.pem', '-out', 'ca.pem');
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=dde-test-ca',
+    '-keyout',
+    'ca-key.pem',
+    '-out',
+    'ca.pem',
+  );
   for (const [name, extension] of [
     ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'],
     ['client', 'extendedKeyUsage=clientAuth'],
   ] as const) {
     writeFileSync(join(directory, `${name}.ext`), `${extension}\n`);
-    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`);
+    run(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      `${name}-key.pem`,
+      '-out',
+      `${name}.csr`,
+    );
     run(
       'x509',
       '-req',

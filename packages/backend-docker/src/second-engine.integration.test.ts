@@ -1,4 +1,5 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendEvent } from '@dde/core';
@@ -12,7 +13,9 @@ import {
   eventually,
   makeTestCertificates,
   openWebSocket,
+  type SshServer,
   serveManager,
+  startSshServer,
   startTestEngine,
   type TestEngine,
   uniqueNamespace,
@@ -35,8 +38,9 @@ function backendFromEnv(env: Record<string, string>, options: DockerBackendOptio
   }
 }
 
-await describeWithTestEngine('a second Docker Engine over mutual TLS on a loopback port', (main) => {
+await describeWithTestEngine('a second Docker Engine, remote over mutual TLS and over SSH', (main) => {
   let engine: TestEngine | undefined;
+  let ssh: SshServer | undefined;
   const certs = mkdtempSync(join(tmpdir(), 'eng-tls-'));
   let env: Record<string, string> = {};
 
@@ -60,16 +64,73 @@ await describeWithTestEngine('a second Docker Engine over mutual TLS on a loopba
     ]);
     await engine.loadImage(httpdImage);
     await engine.loadImage(nodeImage);
+    // The SSH host runs the engine's CLI for the one command the docker CLI (and dde) sends.
+    ssh = await startSshServer({
+      forcedCommand: `${execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim()} -H unix://${engine.socketPath} system dial-stdio`,
+    });
   }, 180_000);
   afterAll(async () => {
+    await ssh?.close();
     await engine?.close();
     await cleanupNamespace(main, namespace);
     rmSync(certs, { recursive: true, force: true });
   });
 
-  it('launches there, places the input file, proxies HTTP and WebSocket through published ports, reads logs and events', async () => {
+  it('over TLS: launches there, places the input file, proxies HTTP and WebSocket through published ports, reads logs and events', async () => {
     const backend = backendFromEnv(env, { upstream: 'published' });
     expect(backend.engine).toEqual({ url: `tcp://127.0.0.1:${engine?.tcpPort}`, local: true });
+    await exerciseFullPath(backend, 'tls');
+  });
+
+  it('over SSH with host-key checking: the same, through published ports on the SSH host', async () => {
+    const backend = backendFromEnv(
+      { DOCKER_HOST: `ssh://root@127.0.0.1:${ssh?.port}` },
+      { publishHostIp: '127.0.0.1', sshArgs: ssh?.sshArgs },
+    );
+    expect(backend.engine).toEqual({ url: `ssh://root@127.0.0.1:${ssh?.port}`, local: false });
+    await exerciseFullPath(backend, 'ssh');
+  });
+
+  it('refuses an SSH host whose key is not the known one, with ENGINE_UNAVAILABLE naming known_hosts', async () => {
+    const wrongHosts = join(certs, 'wrong_known_hosts');
+    writeFileSync(
+      wrongHosts,
+      `[127.0.0.1]:${ssh?.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHd1U6v2g0yV1tq2bY3mXxN3n1dQ0mZyQ2o9pK3aV6cZ\n`,
+    );
+    const sshArgs = (ssh?.sshArgs ?? []).map((argument) =>
+      argument.startsWith('UserKnownHostsFile=') ? `UserKnownHostsFile=${wrongHosts}` : argument,
+    );
+    const backend = backendFromEnv(
+      { DOCKER_HOST: `ssh://root@127.0.0.1:${ssh?.port}` },
+      { publishHostIp: '127.0.0.1', sshArgs },
+    );
+    const error = await backend
+      .list({ signal: AbortSignal.timeout(20_000) })
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    expect((error as Error).message).toContain(`ssh://root@127.0.0.1:${ssh?.port}`);
+    expect((error as Error).message).toMatch(/Host key verification failed/);
+    expect((error as Error).message).toContain('known_hosts');
+  });
+
+  it('refuses a client certificate its CA did not sign with ENGINE_UNAVAILABLE naming the TLS settings', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'eng-tls-other-'));
+    try {
+      makeTestCertificates(other);
+      // The engine's CA (so the engine is trusted), but a client certificate from another CA.
+      copyFileSync(join(certs, 'ca.pem'), join(other, 'ca.pem'));
+      const backend = backendFromEnv({ ...env, DOCKER_CERT_PATH: other });
+      const error = await backend.list().catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+      expect((error as Error).message).toContain(`tcp://127.0.0.1:${engine?.tcpPort}`);
+      expect((error as Error).message).toContain('DOCKER_CERT_PATH');
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  /** Launches an httpd and a WebSocket tool through a manager on `backend`, and checks every path a user takes. */
+  async function exerciseFullPath(backend: DockerBackend, label: string): Promise<void> {
     const events: BackendEvent[] = [];
     const following = new AbortController();
     const collecting = (async () => {
@@ -79,7 +140,7 @@ await describeWithTestEngine('a second Docker Engine over mutual TLS on a loopba
     await manager.start();
     const served = await serveManager(manager);
     try {
-      const web = `${namespace}-web`;
+      const web = `${namespace}-${label}-web`;
       const input = { over: 'mutual TLS', tracks: ['a.bam'] };
       const info = await manager.launch({
         name: web,
@@ -98,7 +159,7 @@ await describeWithTestEngine('a second Docker Engine over mutual TLS on a loopba
       expect(answer.status).toBe(200);
       expect(await answer.json()).toEqual(input);
 
-      const ws = `${namespace}-ws`;
+      const ws = `${namespace}-${label}-ws`;
       await manager.launch({ name: ws, image: nodeImage, port: 80 });
       await manager.waitUntilReady(ws, { signal: AbortSignal.timeout(30_000) });
       const socket = await openWebSocket(served.port, `/docker/${ws}/socket`);
@@ -106,14 +167,18 @@ await describeWithTestEngine('a second Docker Engine over mutual TLS on a loopba
       socket.close();
 
       // Only the second engine has them.
-      const there = await engine?.docker.listContainers({ filters: { label: [`dde.namespace=${namespace}`] } });
+      const there = await engine?.docker.listContainers({
+        filters: { label: [`dde.namespace=${namespace}`] },
+      });
       expect(there?.map((container) => container.Names[0]).sort()).toEqual([`/${web}`, `/${ws}`]);
-      expect(await main.listContainers({ all: true, filters: { label: [`dde.namespace=${namespace}`] } })).toEqual(
-        [],
-      );
+      expect(
+        await main.listContainers({ all: true, filters: { label: [`dde.namespace=${namespace}`] } }),
+      ).toEqual([]);
 
       const logs = await backend.logs(web);
-      expect(logs.map((entry) => entry.text).join('\n')).toMatch(/input\.json/);
+      // httpd saw the proxy's requests come from the bridge's gateway: docker-proxy, the published port.
+      const gateway = engine?.bridgeAddress.split('/')[0];
+      expect(logs.map((entry) => entry.text).join('\n')).toContain(`${gateway}]:`);
       await eventually(() =>
         [web, ws].every((name) => events.some((event) => event.type === 'started' && event.name === name))
           ? true
@@ -130,21 +195,5 @@ await describeWithTestEngine('a second Docker Engine over mutual TLS on a loopba
       await manager.close();
       await backend.close();
     }
-  });
-
-  it('refuses a client certificate its CA did not sign with ENGINE_UNAVAILABLE naming the TLS settings', async () => {
-    const other = mkdtempSync(join(tmpdir(), 'eng-tls-other-'));
-    try {
-      makeTestCertificates(other);
-      // The engine's CA (so the engine is trusted), but a client certificate from another CA.
-      copyFileSync(join(certs, 'ca.pem'), join(other, 'ca.pem'));
-      const backend = backendFromEnv({ ...env, DOCKER_CERT_PATH: other });
-      const error = await backend.list().catch((caught: unknown) => caught);
-      expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
-      expect((error as Error).message).toContain(`tcp://127.0.0.1:${engine?.tcpPort}`);
-      expect((error as Error).message).toContain('DOCKER_CERT_PATH');
-    } finally {
-      rmSync(other, { recursive: true, force: true });
-    }
-  });
+  }
 });
