@@ -29,6 +29,8 @@ describe('validateOptions', () => {
       network: undefined,
       pullPolicy: 'missing',
       registryAuth: undefined,
+      sshArgs: [],
+      cleanupTimeoutMs: 10_000,
     });
   });
 
@@ -37,6 +39,10 @@ describe('validateOptions', () => {
     ['upstream', { upstream: 'direct' }],
     ['publishHostIp', { publishHostIp: 'my-host' }],
     ['network', { network: 'no spaces allowed' }],
+    ['sshArgs', { sshArgs: '-i key' }],
+    ['sshArgs', { sshArgs: ['-i', 3] }],
+    ['cleanupTimeoutMs', { cleanupTimeoutMs: 0 }],
+    ['cleanupTimeoutMs', { cleanupTimeoutMs: Number.POSITIVE_INFINITY }],
     ['pullPolicy', { pullPolicy: 'sometimes' }],
     ['docker', { docker: {} }],
     ['registryAuth', { registryAuth: 'user:pass' }],

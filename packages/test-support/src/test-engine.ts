@@ -57,6 +57,11 @@ export interface TestEngine {
   stop(): Promise<void>;
   /** Starts dockerd again with the same settings and waits until it answers. */
   start(): Promise<void>;
+  /**
+   * Turns live-restore on or off in the running dockerd (rewrites its config file and sends
+   * SIGHUP: live-restore is one of dockerd's reloadable settings); resolves once it reports it.
+   */
+  setLiveRestore(enabled: boolean): Promise<void>;
   /** Copies `image` from the main engine (`docker save | docker load`). */
   loadImage(image: string): Promise<void>;
   /** The last lines of dockerd's log, for failure messages. */
@@ -133,6 +138,11 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   let exited: Promise<void> = Promise.resolve();
 
   const docker = new Dockerode({ socketPath });
+  let liveRestore = options.liveRestore === true;
+  const writeConfig = (enabled: boolean) => {
+    liveRestore = enabled;
+    writeFileSync(configFile, `${JSON.stringify({ 'live-restore': enabled })}\n`);
+  };
   const logTail = (lines = 30) =>
     existsSync(logFile) ? readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '';
 
@@ -198,8 +208,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
 
   const close = async () => {
     // Live-restored containers outlive a stopped dockerd: bring it back to remove them.
-    if (!child && options.liveRestore && existsSync(join(directory, 'data')))
-      await start().catch(() => undefined);
+    if (!child && liveRestore && existsSync(join(directory, 'data'))) await start().catch(() => undefined);
     if (child) {
       const containers = await docker.listContainers({ all: true }).catch(() => []);
       for (const container of containers) {
@@ -224,7 +233,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
 
   try {
     mkdirSync(directory, { recursive: false, mode: 0o700 });
-    writeFileSync(configFile, `${JSON.stringify({ 'live-restore': options.liveRestore === true })}\n`);
+    writeConfig(options.liveRestore === true);
     bridgeAddress = createBridge(bridge);
     if (options.tls) tcpPort = await freePort();
     await start();
@@ -248,6 +257,18 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     stop,
     start,
     logTail,
+    async setLiveRestore(enabled) {
+      if (!child) throw new Error('setLiveRestore needs a running test engine');
+      writeConfig(enabled);
+      child.kill('SIGHUP');
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const info = (await docker.info()) as { LiveRestoreEnabled?: boolean };
+        if (info.LiveRestoreEnabled === enabled) return;
+        if (Date.now() > deadline)
+          throw new Error(`dockerd did not reload live-restore=${enabled}:\n${logTail()}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
     async loadImage(image) {
       const archive = await testDocker().getImage(image).get();
       const answer = (await docker.loadImage(
