@@ -2,6 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  generateDockerTlsCertificates,
+  writeClientCertificates,
+  writeServerCertificates,
+} from '@dde/aws-provision';
 import type { BackendEvent } from '@dde/core';
 import { ContainerManager, fileInput, MemoryHistory } from '@dde/core';
 import {
@@ -11,7 +16,6 @@ import {
   describeWithTestEngine,
   echoOnce,
   eventually,
-  makeTestCertificates,
   openWebSocket,
   type SshServer,
   serveManager,
@@ -45,25 +49,24 @@ await describeWithTestEngine('a second Docker Engine, remote over mutual TLS and
   let env: Record<string, string> = {};
 
   beforeAll(async () => {
-    makeTestCertificates(certs);
-    engine = await startTestEngine({
-      tls: {
-        ca: join(certs, 'ca.pem'),
-        cert: join(certs, 'server-cert.pem'),
-        key: join(certs, 'server-key.pem'),
-      },
-    });
+    // The certificates dde-aws makes for a Docker host, written where dockerd and the client read them.
+    const bundle = await generateDockerTlsCertificates({ ipAddresses: ['127.0.0.1'], validityDays: 1 });
+    const server = await writeServerCertificates(join(certs, 'server'), bundle);
+    const client = await writeClientCertificates(join(certs, 'client'), bundle);
+    engine = await startTestEngine({ tls: { ca: server.ca, cert: server.cert, key: server.key } });
+    // What the provision tool prints for the host.
     env = {
       DOCKER_HOST: `tcp://127.0.0.1:${engine.tcpPort}`,
       DOCKER_TLS_VERIFY: '1',
-      DOCKER_CERT_PATH: certs,
+      DOCKER_CERT_PATH: client.dir,
     };
+    // The small image travels from the main engine (docker save | docker load); the large Node
+    // one is built right there, which is quicker than moving it.
+    await buildHttpdImage(main, httpdImage, namespace);
     await Promise.all([
-      buildHttpdImage(main, httpdImage, namespace),
-      buildNodeToolImage(main, nodeImage, namespace),
+      engine.loadImage(httpdImage),
+      buildNodeToolImage(engine.docker, nodeImage, namespace),
     ]);
-    await engine.loadImage(httpdImage);
-    await engine.loadImage(nodeImage);
     // The SSH host runs the engine's CLI for the one command the docker CLI (and dde) sends.
     ssh = await startSshServer({
       forcedCommand: `${execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim()} -H unix://${engine.socketPath} system dial-stdio`,
@@ -116,9 +119,12 @@ await describeWithTestEngine('a second Docker Engine, remote over mutual TLS and
   it('refuses a client certificate its CA did not sign with ENGINE_UNAVAILABLE naming the TLS settings', async () => {
     const other = mkdtempSync(join(tmpdir(), 'eng-tls-other-'));
     try {
-      makeTestCertificates(other);
-      // The engine's CA (so the engine is trusted), but a client certificate from another CA.
-      copyFileSync(join(certs, 'ca.pem'), join(other, 'ca.pem'));
+      // A client certificate from another host's bundle, with this engine's CA (so the engine is trusted).
+      await writeClientCertificates(
+        other,
+        await generateDockerTlsCertificates({ ipAddresses: ['127.0.0.1'] }),
+      );
+      copyFileSync(join(env.DOCKER_CERT_PATH ?? '', 'ca.pem'), join(other, 'ca.pem'));
       const backend = backendFromEnv({ ...env, DOCKER_CERT_PATH: other });
       const error = await backend.list().catch((caught: unknown) => caught);
       expect(error).toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
