@@ -104,7 +104,10 @@ class SshStream extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.touch();
-    this.child.stdin.write(chunk, callback);
+    // A write error (ssh already gone) is not the reason: the exit status and stderr are, and
+    // 'close' reports them.
+    if (this.child.stdin.write(chunk)) callback();
+    else this.child.stdin.once('drain', () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {
