@@ -166,15 +166,19 @@ export class DockerBackend implements ContainerBackend {
     // at its deadline; the cleanup waits for their answers, up to its own deadline, which
     // finally cuts them too.
     const creations = new AbortController();
+    let creatingVolume: Promise<void> | undefined;
     let creating: Promise<string> | undefined;
     let id: string | undefined;
     try {
       for (const [index, path] of plan.spec.extraDirectories.entries()) {
+        throwIfAborted(signal, what);
         // Recorded before the request: the engine may create it even if its answer is lost.
         const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
         volumes.push(volume);
-        await untilAborted(this.createVolume(plan, volume, path, creations.signal), signal, what);
+        creatingVolume = this.createVolume(plan, volume, path, creations.signal);
+        await untilAborted(creatingVolume, signal, what);
       }
+      throwIfAborted(signal, what);
       creating = this.createContainer(plan, volumes, launchId, creations.signal);
       id = await untilAborted(creating, signal, what);
       if (plan.files.length > 0) {
@@ -189,7 +193,7 @@ export class DockerBackend implements ContainerBackend {
       }
       return info;
     } catch (error) {
-      await this.cleanUpLaunch({ id, creating, creations, volumes, name, launchId });
+      await this.cleanUpLaunch({ id, creating, creatingVolume, creations, volumes, name, launchId });
       throw isDdeError(error) ? error : toDdeError(error, { what, engine: this.engine.url, signal });
     } finally {
       creations.abort();
@@ -496,6 +500,7 @@ export class DockerBackend implements ContainerBackend {
   private async cleanUpLaunch(launch: {
     id: string | undefined;
     creating: Promise<string> | undefined;
+    creatingVolume: Promise<void> | undefined;
     creations: AbortController;
     volumes: readonly string[];
     name: string;
@@ -518,6 +523,10 @@ export class DockerBackend implements ContainerBackend {
           query: { force: true, v: true },
           signal,
         }).catch(() => undefined);
+      }
+      // A volume whose creation is still under way would outlive a removal sent now.
+      if (launch.creatingVolume !== undefined) {
+        await untilAborted(launch.creatingVolume, signal, 'cleanup').catch(() => undefined);
       }
       for (const volume of launch.volumes) {
         if (signal.aborted) break;
@@ -666,10 +675,11 @@ function describeClient(docker: Dockerode): { summary: EngineSummary; host: stri
  */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
   if (signal === undefined) return work;
-  if (signal.aborted) return Promise.reject(abortError(signal, what));
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal, what));
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    // Settles `work`'s outcome either way, so that a late failure is never an unhandled rejection.
     work.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
