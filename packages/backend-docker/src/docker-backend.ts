@@ -14,6 +14,7 @@ import type {
   PlannedFile,
 } from '@dde/core';
 import {
+  abortError,
   DdeError,
   invalidOption,
   isDdeError,
@@ -28,7 +29,13 @@ import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
 import { createBody } from './create-body.ts';
-import { createDockerClient, DEFAULT_SOCKET_PATH, isLoopbackHost, resolveEngine } from './engine.ts';
+import {
+  createDockerClient,
+  DEFAULT_SOCKET_PATH,
+  endpointUrl,
+  isLoopbackHost,
+  resolveEngine,
+} from './engine.ts';
 import {
   asLaunchFailure,
   engineMessage,
@@ -44,6 +51,7 @@ import { parseLogs } from './logs.ts';
 import { ContainerNetwork, isNetworkTrouble } from './network.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
+import { SshAgent } from './ssh.ts';
 import type { UpstreamPolicy } from './upstream.ts';
 
 /** Label on the volumes of a spec's `extraDirectories`: the name of the container they belong to. */
@@ -121,7 +129,7 @@ export class DockerBackend implements ContainerBackend {
       ({ summary: this.engine, host: engineHost } = describeClient(this.docker));
     } else {
       const resolved = resolveEngine();
-      this.docker = createDockerClient(resolved.endpoint);
+      this.docker = createDockerClient(resolved.endpoint, { sshArgs: this.options.sshArgs });
       this.engine = { url: resolved.url, local: resolved.local };
       engineHost = resolved.endpoint.kind === 'socket' ? undefined : resolved.endpoint.host;
     }
@@ -187,19 +195,27 @@ export class DockerBackend implements ContainerBackend {
     // Marks the container this launch creates, so that it can be told apart from a concurrent
     // launch's when the engine's answer to the creation is lost.
     const launchId = randomBytes(8).toString('hex');
+    // Creations are not cut by the launch's signal: an engine that acted on a request whose
+    // answer we dropped would leave an object we cannot name. The launch stops waiting for them
+    // at its deadline; the cleanup waits for their answers, up to its own deadline, which
+    // finally cuts them too.
+    const creations = new AbortController();
+    let creatingVolume: Promise<void> | undefined;
+    let creating: Promise<string> | undefined;
     let id: string | undefined;
-    let createSent = false;
     try {
-      const network = await this.containerNetwork.resolve();
+      const network = await untilAborted(this.containerNetwork.resolve(signal), signal, what);
       for (const [index, path] of plan.spec.extraDirectories.entries()) {
+        throwIfAborted(signal, what);
         // Recorded before the request: the engine may create it even if its answer is lost.
         const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
         volumes.push(volume);
-        await this.createVolume(plan, volume, path);
+        creatingVolume = this.createVolume(plan, volume, path, creations.signal);
+        await untilAborted(creatingVolume, signal, what);
       }
-      createSent = true;
-      id = await this.createContainer(plan, { volumes, launchId, network });
       throwIfAborted(signal, what);
+      creating = this.createContainer(plan, { volumes, launchId, network }, creations.signal);
+      id = await untilAborted(creating, signal, what);
       if (plan.files.length > 0) {
         onProgress?.({ phase: 'placing-input', name });
         for (const file of plan.files) await this.placeFile(id, name, file, signal);
@@ -212,9 +228,10 @@ export class DockerBackend implements ContainerBackend {
       }
       return info;
     } catch (error) {
-      if (id === undefined && createSent) id = await this.findLaunched(name, launchId);
-      await this.discard(id, volumes);
+      await this.cleanUpLaunch({ id, creating, creatingVolume, creations, volumes, name, launchId });
       throw isDdeError(error) ? error : toDdeError(error, { what, engine: this.engine.url, signal });
+    } finally {
+      creations.abort();
     }
   }
 
@@ -367,10 +384,14 @@ export class DockerBackend implements ContainerBackend {
     await pullImage(this.docker, image, { name, engine: this.engine.url, auth, signal, onProgress });
   }
 
-  // Creations get no abort signal: aborting the request after the engine acted would leave an
-  // object whose id we never learn. The signal is checked right after instead.
-  private async createVolume(plan: LaunchPlan, volumeName: string, path: string): Promise<void> {
-    await this.call('creation of a volume for extraDirectories', undefined, {
+  // Creations carry their own signal, not the launch's (see `launch`).
+  private async createVolume(
+    plan: LaunchPlan,
+    volumeName: string,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.call('creation of a volume for extraDirectories', signal, {
       method: 'POST',
       path: '/volumes/create',
       body: {
@@ -383,6 +404,7 @@ export class DockerBackend implements ContainerBackend {
   private async createContainer(
     plan: LaunchPlan,
     target: { volumes: readonly string[]; launchId: string; network: string },
+    signal: AbortSignal,
   ): Promise<string> {
     const { spec } = plan;
     const body = createBody(plan, {
@@ -399,6 +421,7 @@ export class DockerBackend implements ContainerBackend {
         // Only the name goes in the URL; the environment (secrets included) stays in the body.
         query: { name: spec.name },
         body,
+        signal,
       });
       return created.Id;
     } catch (error) {
@@ -420,7 +443,11 @@ export class DockerBackend implements ContainerBackend {
           },
         );
       }
-      throw toDdeError(error, { what: `creation of container ${spec.name}`, engine: this.engine.url });
+      throw toDdeError(error, {
+        what: `creation of container ${spec.name}`,
+        engine: this.engine.url,
+        signal,
+      });
     }
   }
 
@@ -501,26 +528,61 @@ export class DockerBackend implements ContainerBackend {
   }
 
   /**
-   * The id of the container named `name` if this launch created it (its answer was lost), else
-   * undefined. Runs without the caller's signal, like {@link discard}.
+   * Removes what a failed launch created, within its own deadline (`cleanupTimeoutMs`, or the
+   * backend closing): the launch's signal may be what failed, and an engine that accepts
+   * connections but never answers must not hold the launch past it. What is left when the
+   * deadline passes carries dde's labels: `list()` and the manager's reconciliation find it.
    */
-  private async findLaunched(name: string, launchId: string): Promise<string | undefined> {
-    const container = await this.inspectRaw(name, undefined).catch(() => undefined);
-    return container?.Config.Labels?.[LAUNCH_LABEL] === launchId ? container.Id : undefined;
+  private async cleanUpLaunch(launch: {
+    id: string | undefined;
+    creating: Promise<string> | undefined;
+    creatingVolume: Promise<void> | undefined;
+    creations: AbortController;
+    volumes: readonly string[];
+    name: string;
+    launchId: string;
+  }): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(this.options.cleanupTimeoutMs), this.closing.signal]);
+    const stopCreations = () => launch.creations.abort();
+    signal.addEventListener('abort', stopCreations, { once: true });
+    try {
+      let id = launch.id;
+      if (id === undefined && launch.creating !== undefined) {
+        // The creation's answer may still come; if it was lost, look for this launch's label.
+        id = await untilAborted(launch.creating, signal, 'cleanup').catch(() => undefined);
+        id ??= await this.findLaunched(launch.name, launch.launchId, signal);
+      }
+      if (id !== undefined) {
+        await engineCall(this.docker, {
+          method: 'DELETE',
+          path: `/containers/${id}`,
+          query: { force: true, v: true },
+          signal,
+        }).catch(() => undefined);
+      }
+      // A volume whose creation is still under way would outlive a removal sent now.
+      if (launch.creatingVolume !== undefined) {
+        await untilAborted(launch.creatingVolume, signal, 'cleanup').catch(() => undefined);
+      }
+      for (const volume of launch.volumes) {
+        if (signal.aborted) break;
+        await engineCall(this.docker, { method: 'DELETE', path: `/volumes/${volume}`, signal }).catch(
+          () => undefined,
+        );
+      }
+    } finally {
+      signal.removeEventListener('abort', stopCreations);
+    }
   }
 
-  /** Removes what a failed launch created. Runs without the caller's signal, which may be what failed. */
-  private async discard(id: string | undefined, volumes: readonly string[]): Promise<void> {
-    if (id !== undefined) {
-      await engineCall(this.docker, {
-        method: 'DELETE',
-        path: `/containers/${id}`,
-        query: { force: true, v: true },
-      }).catch(() => undefined);
-    }
-    for (const volume of volumes) {
-      await engineCall(this.docker, { method: 'DELETE', path: `/volumes/${volume}` }).catch(() => undefined);
-    }
+  /** The id of the container named `name` if this launch created it (its answer was lost), else undefined. */
+  private async findLaunched(
+    name: string,
+    launchId: string,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    const container = await this.inspectRaw(name, signal).catch(() => undefined);
+    return container?.Config.Labels?.[LAUNCH_LABEL] === launchId ? container.Id : undefined;
   }
 
   private async waitRemoved(id: string, name: string, signal: AbortSignal | undefined): Promise<void> {
@@ -623,11 +685,16 @@ export class DockerBackend implements ContainerBackend {
 
 function describeClient(docker: Dockerode): { summary: EngineSummary; host: string | undefined } {
   const modem = docker.modem as unknown as {
+    agent?: unknown;
     host?: string;
     port?: string | number;
     protocol?: string;
     socketPath?: unknown;
   };
+  if (modem.agent instanceof SshAgent) {
+    const { host, port, username } = modem.agent.target;
+    return { summary: { url: endpointUrl({ kind: 'ssh', host, port, username }), local: false }, host };
+  }
   if (modem.host) {
     const ssh = modem.protocol === 'ssh';
     const url = `${ssh ? 'ssh' : 'tcp'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
@@ -636,6 +703,30 @@ function describeClient(docker: Dockerode): { summary: EngineSummary; host: stri
   // docker-modem's own default is a function that picks ~/.docker/run/docker.sock or the system socket.
   const socket = typeof modem.socketPath === 'string' ? modem.socketPath : DEFAULT_SOCKET_PATH;
   return { summary: { url: `unix://${socket}`, local: true }, host: undefined };
+}
+
+/**
+ * Waits for `work` until `signal` aborts, then rejects with the dde form of its reason, leaving
+ * `work` to whoever else holds it (the launch's cleanup waits for a creation's answer).
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal, what));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    // Settles `work`'s outcome either way, so that a late failure is never an unhandled rejection.
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function notFound(name: string): DdeError {

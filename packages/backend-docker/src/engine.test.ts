@@ -15,6 +15,7 @@ import {
   parseDockerHost,
   resolveEngine,
 } from './engine.ts';
+import { SshAgent } from './ssh.ts';
 
 let home: string;
 let configDir: string;
@@ -258,17 +259,26 @@ describe('dockerodeOptions', () => {
     expect(agent?.options.rejectUnauthorized).toBe(false);
   });
 
-  it('configures ssh with the user and the SSH agent socket', () => {
+  it('configures ssh as HTTP through the system ssh, with the user, port and extra arguments', () => {
     const options = dockerodeOptions(
-      { kind: 'ssh', host: 'build.example.org', port: 22, username: 'deploy' },
-      { SSH_AUTH_SOCK: '/tmp/agent.sock' },
+      { kind: 'ssh', host: 'build.example.org', port: 2222, username: 'deploy' },
+      { sshArgs: ['-i', '/keys/dde'] },
     );
-    expect(options).toMatchObject({
-      protocol: 'ssh',
+    expect(options).toMatchObject({ protocol: 'http', host: 'build.example.org', port: 2222 });
+    const agent = (options as { agent?: unknown }).agent;
+    expect(agent).toBeInstanceOf(SshAgent);
+    expect((agent as SshAgent).target).toEqual({
       host: 'build.example.org',
+      port: 2222,
       username: 'deploy',
-      sshOptions: { agent: '/tmp/agent.sock' },
+      sshArgs: ['-i', '/keys/dde'],
     });
+    expect(
+      new DockerBackend({
+        docker: createDockerClient({ kind: 'ssh', host: 'h', port: 22, username: undefined }),
+        publishHostIp: '10.0.0.5',
+      }).engine,
+    ).toEqual({ url: 'ssh://h:22', local: false });
   });
 });
 

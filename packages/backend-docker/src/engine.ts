@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidOption } from '@dde/core';
 import Dockerode, { type DockerOptions } from 'dockerode';
+import { SshAgent } from './ssh.ts';
 
 /** TLS material for a TCP engine endpoint, read from PEM files. */
 export interface EngineTls {
@@ -75,6 +76,16 @@ export interface ResolveEngineOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Home directory, for `~/.docker`. Default `os.homedir()`. */
   homedir?: string;
+}
+
+/** How {@link createDockerClient} and {@link dockerodeOptions} connect, beyond the endpoint. */
+export interface EngineClientOptions {
+  /**
+   * Extra arguments for `ssh` when the endpoint is `ssh://` (placed before the host), e.g.
+   * `['-i', '/etc/dde/id_ed25519', '-o', 'UserKnownHostsFile=/etc/dde/known_hosts']`. Default
+   * none: `~/.ssh/config`, `~/.ssh/known_hosts`, the default keys and `SSH_AUTH_SOCK` apply.
+   */
+  readonly sshArgs?: readonly string[];
 }
 
 /** The socket the docker CLI uses when nothing else is configured. */
@@ -179,10 +190,7 @@ export function isLocalEndpoint(endpoint: EngineEndpoint): boolean {
  * log streams. No timeout is set: each operation carries its own AbortSignal. Build the client
  * with {@link createDockerClient}, which also keeps docker-modem from reading the environment.
  */
-export function dockerodeOptions(
-  endpoint: EngineEndpoint,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): DockerOptions {
+export function dockerodeOptions(endpoint: EngineEndpoint, options: EngineClientOptions = {}): DockerOptions {
   const cleared = {
     socketPath: undefined,
     host: undefined,
@@ -213,14 +221,20 @@ export function dockerodeOptions(
       } as DockerOptions;
     }
     case 'ssh':
+      // Plain HTTP over the system ssh, as the docker CLI connects: docker-modem's own ssh
+      // support (the ssh2 package) checks no host key and opens a connection per call.
       return {
         ...cleared,
         host: endpoint.host,
         port: endpoint.port,
-        protocol: 'ssh',
-        username: endpoint.username,
-        sshOptions: env.SSH_AUTH_SOCK ? { agent: env.SSH_AUTH_SOCK } : {},
-      };
+        protocol: 'http',
+        agent: new SshAgent({
+          host: endpoint.host,
+          port: endpoint.port,
+          username: endpoint.username,
+          sshArgs: options.sshArgs ?? [],
+        }),
+      } as DockerOptions;
   }
 }
 
@@ -239,15 +253,12 @@ const MODEM_ENV = [
  * and the certificates of `DOCKER_CERT_PATH` even when every option is given, and throws on
  * settings the docker CLI accepts (a `DOCKER_CERT_PATH` with only `ca.pem`, `tcp://:2375`).
  */
-export function createDockerClient(
-  endpoint: EngineEndpoint,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): Dockerode {
-  const options = dockerodeOptions(endpoint, env);
+export function createDockerClient(endpoint: EngineEndpoint, options: EngineClientOptions = {}): Dockerode {
+  const modemOptions = dockerodeOptions(endpoint, options);
   const saved = MODEM_ENV.map((key) => [key, process.env[key]] as const);
   for (const key of MODEM_ENV) delete process.env[key];
   try {
-    return new Dockerode(options);
+    return new Dockerode(modemOptions);
   } finally {
     for (const [key, value] of saved) if (value !== undefined) process.env[key] = value;
   }

@@ -1,5 +1,6 @@
 import type { DdeErrorCode } from '@dde/core';
 import { abortError, DdeError, isDdeError } from '@dde/core';
+import { SSH_FAILED } from './ssh.ts';
 
 /** What an engine call was doing, so that a mapped error can say so. */
 export interface EngineCallContext {
@@ -107,6 +108,13 @@ export function toDdeError(error: unknown, context: EngineCallContext): DdeError
     return new DdeError(
       'ENGINE_UNAVAILABLE',
       `${capitalize(context.what)} failed: the TLS connection to the Docker Engine at ${context.engine} failed (${socketCode}: ${error instanceof Error ? error.message : String(error)}): check ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (or the docker context's TLS files) and DOCKER_TLS_VERIFY`,
+      options,
+    );
+  }
+  if (socketCode === SSH_FAILED) {
+    return new DdeError(
+      'ENGINE_UNAVAILABLE',
+      `${capitalize(context.what)} failed: cannot reach the Docker Engine at ${context.engine} over SSH (${error instanceof Error ? error.message : String(error)}): check that the host key is in known_hosts (ssh-keyscan), that ssh finds the key (ssh-agent, ~/.ssh/config or the sshArgs option), and that the remote user can run "docker system dial-stdio"`,
       options,
     );
   }

@@ -110,8 +110,12 @@ export interface Backoff {
   readonly maxMs: number;
 }
 
-/** Default reconnection backoff. */
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 10_000 };
+/**
+ * Default reconnection backoff. Capped at one second so that routes are right within about a
+ * second of an engine's return, however long it was away; an attempt against an engine that is
+ * down costs one refused connection.
+ */
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 1_000 };
 
 /**
  * Follows engine events until `signal` aborts. When the stream ends or fails (the engine

@@ -1,6 +1,7 @@
 export type { EngineSummary } from './docker-backend.ts';
 export { DockerBackend, VOLUME_CONTAINER_LABEL } from './docker-backend.ts';
 export type {
+  EngineClientOptions,
   EngineEndpoint,
   EngineTls,
   ResolvedEngine,
@@ -18,4 +19,6 @@ export {
 export type { RegistryAuth, RegistryCredentials } from './image.ts';
 export { namespaceNetworkName } from './network.ts';
 export type { DockerBackendOptions, PullPolicy } from './options.ts';
+export type { SshTarget } from './ssh.ts';
+export { SshAgent } from './ssh.ts';
 export type { UpstreamMode } from './upstream.ts';

@@ -51,11 +51,15 @@ export class ContainerNetwork {
     this.target = { name: this.name, namespace, engine };
   }
 
-  /** What a container's `NetworkMode` names: the configured network, or our network's id. */
-  resolve(): Promise<string> {
+  /**
+   * What a container's `NetworkMode` names: the configured network, or our network's id.
+   * Concurrent callers share one lookup, bounded by the first caller's `signal` (an engine that
+   * never answers must not hold every later launch: a failed lookup is retried by the next).
+   */
+  resolve(signal?: AbortSignal): Promise<string> {
     if (!this.owned) return Promise.resolve(this.name);
     if (this.ready === undefined) {
-      const ready = ensureNetwork(this.docker, this.target);
+      const ready = ensureNetwork(this.docker, this.target, signal);
       this.ready = ready;
       // A failure is retried by the next launch.
       ready.catch(() => {
@@ -97,20 +101,29 @@ const ATTEMPTS = 3;
  * creations through, every caller settles on the oldest and the others are removed.
  * Throws `CONFLICT` (field `network`) when a network of that name exists that dde did not create.
  */
-export async function ensureNetwork(docker: Dockerode, target: NetworkTarget): Promise<string> {
+export async function ensureNetwork(
+  docker: Dockerode,
+  target: NetworkTarget,
+  signal?: AbortSignal,
+): Promise<string> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const existing = await ourNetworks(docker, target);
-    if (existing.length > 0) return settle(docker, target, existing);
+    const existing = await ourNetworks(docker, target, signal);
+    if (existing.length > 0) return settle(docker, target, existing, signal);
     try {
-      await engineCall(docker, { method: 'POST', path: '/networks/create', body: creationBody(target) });
+      await engineCall(docker, {
+        method: 'POST',
+        path: '/networks/create',
+        body: creationBody(target),
+        signal,
+      });
     } catch (error) {
       // Someone else created it first: adopt theirs on the next round.
       if (isConflict(error) || /already exists/i.test(engineMessage(error))) continue;
-      throw creationError(error, target);
+      throw creationError(error, target, signal);
     }
   }
-  const existing = await ourNetworks(docker, target);
-  if (existing.length > 0) return settle(docker, target, existing);
+  const existing = await ourNetworks(docker, target, signal);
+  if (existing.length > 0) return settle(docker, target, existing, signal);
   throw new DdeError(
     'ENGINE_ERROR',
     `The network ${target.name} vanished each time right after it was created on ${target.engine}: is something removing it?`,
@@ -186,11 +199,18 @@ async function ourNetworks(
  * containers already use wins (a network in use cannot be removed, and the engine refuses to
  * start containers while a name is ambiguous), then the oldest. Checks that it isolates.
  */
-async function settle(docker: Dockerode, target: NetworkTarget, networks: NetworkSummary[]): Promise<string> {
-  const ranked = networks.length === 1 ? networks : await rankDuplicates(docker, networks);
+async function settle(
+  docker: Dockerode,
+  target: NetworkTarget,
+  networks: NetworkSummary[],
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const ranked = networks.length === 1 ? networks : await rankDuplicates(docker, networks, signal);
   const [winner, ...losers] = ranked;
   for (const loser of losers) {
-    await engineCall(docker, { method: 'DELETE', path: `/networks/${loser.Id}` }).catch(() => undefined);
+    await engineCall(docker, { method: 'DELETE', path: `/networks/${loser.Id}`, signal }).catch(
+      () => undefined,
+    );
   }
   if (winner === undefined) throw new Error('settle() needs at least one network');
   if (winner.Driver !== 'bridge' || winner.Options?.[ICC_OPTION] !== 'false') {
@@ -203,13 +223,18 @@ async function settle(docker: Dockerode, target: NetworkTarget, networks: Networ
   return winner.Id;
 }
 
-async function rankDuplicates(docker: Dockerode, networks: NetworkSummary[]): Promise<NetworkSummary[]> {
+async function rankDuplicates(
+  docker: Dockerode,
+  networks: NetworkSummary[],
+  signal: AbortSignal | undefined,
+): Promise<NetworkSummary[]> {
   // The list answer leaves out the attached containers: inspect each (rare: only after a race).
   const inUse = new Map<string, number>();
   for (const network of networks) {
     const inspected = await engineCall<{ Containers?: Record<string, unknown> | null }>(docker, {
       method: 'GET',
       path: `/networks/${network.Id}`,
+      signal,
     }).catch(() => undefined);
     inUse.set(network.Id, Object.keys(inspected?.Containers ?? {}).length);
   }
@@ -228,7 +253,7 @@ function creationBody(target: NetworkTarget): unknown {
   };
 }
 
-function creationError(error: unknown, target: NetworkTarget): DdeError {
+function creationError(error: unknown, target: NetworkTarget, signal: AbortSignal | undefined): DdeError {
   if (/address pool/i.test(engineMessage(error))) {
     return new DdeError(
       'ENGINE_ERROR',
@@ -240,6 +265,7 @@ function creationError(error: unknown, target: NetworkTarget): DdeError {
     what: `creation of network ${target.name}`,
     engine: target.engine,
     field: 'network',
+    signal,
   });
 }
 

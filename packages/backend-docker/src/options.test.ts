@@ -30,6 +30,8 @@ describe('validateOptions', () => {
       memoryLimitFactor: 4,
       pullPolicy: 'missing',
       registryAuth: undefined,
+      sshArgs: [],
+      cleanupTimeoutMs: 10_000,
     });
   });
 
@@ -43,6 +45,10 @@ describe('validateOptions', () => {
     ['upstream', { upstream: 'direct' }],
     ['publishHostIp', { publishHostIp: 'my-host' }],
     ['network', { network: 'no spaces allowed' }],
+    ['sshArgs', { sshArgs: '-i key' }],
+    ['sshArgs', { sshArgs: ['-i', 3] }],
+    ['cleanupTimeoutMs', { cleanupTimeoutMs: 0 }],
+    ['cleanupTimeoutMs', { cleanupTimeoutMs: Number.POSITIVE_INFINITY }],
     ['pullPolicy', { pullPolicy: 'sometimes' }],
     ['memoryLimitFactor', { memoryLimitFactor: 0.5 }],
     ['memoryLimitFactor', { memoryLimitFactor: true }],

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { DEFAULT_NAMESPACE, invalidOption, validateNamespace } from '@dde/core';
 import type Dockerode from 'dockerode';
 import { DEFAULT_MEMORY_LIMIT_FACTOR } from './hardening.ts';
+import type { EngineClientOptions } from './engine.ts';
 import type { RegistryAuth } from './image.ts';
 import type { UpstreamMode } from './upstream.ts';
 
@@ -54,6 +55,18 @@ export interface DockerBackendOptions {
   pullPolicy?: PullPolicy;
   /** Registry credentials for pulls. */
   registryAuth?: RegistryAuth;
+  /**
+   * Extra arguments for `ssh` when the engine is `ssh://` (see {@link EngineClientOptions}),
+   * e.g. `['-i', '/etc/dde/id_ed25519', '-o', 'UserKnownHostsFile=/etc/dde/known_hosts']`.
+   * Ignored with your own `docker` client.
+   */
+  sshArgs?: readonly string[];
+  /**
+   * How long a failed or aborted launch may spend removing what it created, once the launch's
+   * own signal has ended (a launch that fails for another reason cleans up within its signal).
+   * Bounds the wait on an engine that accepts connections but never answers. Default 10 000 ms.
+   */
+  cleanupTimeoutMs?: number;
 }
 
 /** The validated form of {@link DockerBackendOptions}. */
@@ -66,6 +79,8 @@ export interface ResolvedOptions {
   readonly memoryLimitFactor: number | false;
   readonly pullPolicy: PullPolicy;
   readonly registryAuth: RegistryAuth | undefined;
+  readonly sshArgs: readonly string[];
+  readonly cleanupTimeoutMs: number;
 }
 
 const KNOWN = new Set([
@@ -77,6 +92,8 @@ const KNOWN = new Set([
   'memoryLimitFactor',
   'pullPolicy',
   'registryAuth',
+  'sshArgs',
+  'cleanupTimeoutMs',
 ]);
 const UPSTREAM_MODES: readonly UpstreamMode[] = ['auto', 'bridge', 'published'];
 const PULL_POLICIES: readonly PullPolicy[] = ['missing', 'always', 'never'];
@@ -100,6 +117,8 @@ export function validateOptions(options: DockerBackendOptions): ResolvedOptions 
     memoryLimitFactor = DEFAULT_MEMORY_LIMIT_FACTOR,
     pullPolicy = 'missing',
     registryAuth,
+    sshArgs = [],
+    cleanupTimeoutMs = 10_000,
   } = options;
   if (
     docker !== undefined &&
@@ -142,7 +161,30 @@ export function validateOptions(options: DockerBackendOptions): ResolvedOptions 
     );
   }
   validateRegistryAuth(registryAuth);
-  return { docker, namespace, upstream, publishHostIp, network, memoryLimitFactor, pullPolicy, registryAuth };
+  if (!Array.isArray(sshArgs) || sshArgs.some((argument) => typeof argument !== 'string')) {
+    throw invalidOption(
+      'sshArgs',
+      `must be an array of strings such as ['-i', '/keys/dde'], got ${JSON.stringify(sshArgs)}`,
+    );
+  }
+  if (typeof cleanupTimeoutMs !== 'number' || !Number.isFinite(cleanupTimeoutMs) || cleanupTimeoutMs <= 0) {
+    throw invalidOption(
+      'cleanupTimeoutMs',
+      `must be a positive number of milliseconds, got ${String(cleanupTimeoutMs)}`,
+    );
+  }
+  return {
+    docker,
+    namespace,
+    upstream,
+    publishHostIp,
+    network,
+    memoryLimitFactor,
+    pullPolicy,
+    registryAuth,
+    sshArgs,
+    cleanupTimeoutMs,
+  };
 }
 
 function validateRegistryAuth(auth: unknown): void {

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,70 +9,13 @@ import {
   cleanupNamespace,
   describeWithDocker,
   localEngineSocket,
+  makeTestCertificates,
   NAMESPACE_LABEL,
   uniqueNamespace,
 } from '@dde/test-support';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { resolveEngine } from './engine.ts';
 import { DockerBackend } from './index.ts';
-
-/** Makes a CA, a server certificate for 127.0.0.1 and a client certificate, as `docker-machine` lays them out. */
-function makeCertificates(directory: string): void {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: directory, stdio: 'ignore' });
-  run(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=dde-test-ca',
-    '-keyout',
-    'ca-key.pem',
-    '-out',
-    'ca.pem',
-  );
-  for (const [name, extension] of [
-    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'],
-    ['client', 'extendedKeyUsage=clientAuth'],
-  ] as const) {
-    writeFileSync(join(directory, `${name}.ext`), `${extension}\n`);
-    run(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}-key.pem`,
-      '-out',
-      `${name}.csr`,
-    );
-    run(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca-key.pem',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}-cert.pem`,
-    );
-  }
-  // The docker CLI's names for the client side.
-  writeFileSync(join(directory, 'cert.pem'), readFileSync(join(directory, 'client-cert.pem')));
-  writeFileSync(join(directory, 'key.pem'), readFileSync(join(directory, 'client-key.pem')));
-}
 
 await describeWithDocker(
   'DockerBackend on a TCP engine with TLS (DOCKER_HOST, DOCKER_TLS_VERIFY)',
@@ -87,7 +29,7 @@ await describeWithDocker(
     const sockets = new Set<Socket>();
 
     beforeAll(async () => {
-      makeCertificates(certs);
+      makeTestCertificates(certs);
       // A TLS front for the local engine that insists on a client certificate signed by the CA.
       server = createServer(
         {
@@ -144,7 +86,7 @@ await describeWithDocker(
       async () => {
         const other = mkdtempSync(join(tmpdir(), 'dde-tls-other-'));
         try {
-          makeCertificates(other);
+          makeTestCertificates(other);
           vi.stubEnv('DOCKER_HOST', `tcp://127.0.0.1:${port}`);
           vi.stubEnv('DOCKER_TLS_VERIFY', '1');
           vi.stubEnv('DOCKER_CERT_PATH', other);

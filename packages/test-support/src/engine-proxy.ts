@@ -31,6 +31,11 @@ export interface EngineProxy {
    * between acting and answering. Returns a function that stops it.
    */
   cutAnswers(predicate: (request: RecordedRequest) => boolean): () => void;
+  /**
+   * From now on, requests matching `predicate` are accepted and never answered nor forwarded:
+   * an engine that hangs. Returns a function that stops it (held requests stay held).
+   */
+  hang(predicate: (request: RecordedRequest) => boolean): () => void;
   /** Stops the proxy and removes its socket. */
   close(): Promise<void>;
 }
@@ -46,6 +51,7 @@ export async function startEngineProxy(target = '/var/run/docker.sock'): Promise
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const cutters = new Set<(request: RecordedRequest) => boolean>();
+  const hangers = new Set<(request: RecordedRequest) => boolean>();
   const server = createServer((req, res) => {
     const recorded: RecordedRequest = {
       method: req.method ?? '',
@@ -54,6 +60,7 @@ export async function startEngineProxy(target = '/var/run/docker.sock'): Promise
       body: Buffer.alloc(0),
     };
     requests.push(recorded);
+    if ([...hangers].some((hang) => hang(recorded))) return;
     const chunks: Buffer[] = [];
     const upstream = request(
       // One engine connection per request, so that cutting connections never hits a reused one.
@@ -95,6 +102,10 @@ export async function startEngineProxy(target = '/var/run/docker.sock'): Promise
     cutAnswers(predicate) {
       cutters.add(predicate);
       return () => cutters.delete(predicate);
+    },
+    hang(predicate) {
+      hangers.add(predicate);
+      return () => hangers.delete(predicate);
     },
     async close() {
       for (const socket of sockets) socket.destroy();

@@ -36,6 +36,8 @@ export { buildFaultToolImage, FAULT_TOOL_SCRIPT } from './proxy/fault-tool.ts';
 export { toolManager } from './proxy/memory-tool.ts';
 export type { ProxyAdapter, ScenarioApp } from './proxy/scenarios.ts';
 export { describeProxyScenarios } from './proxy/scenarios.ts';
+export type { ServedManager } from './proxy/serve.ts';
+export { serveManager } from './proxy/serve.ts';
 export {
   buildHttpdImage,
   buildNodeScriptImage,
@@ -44,4 +46,9 @@ export {
 } from './proxy/tool-images.ts';
 export type { LocalRegistry } from './registry.ts';
 export { REGISTRY_BINARY, registryAvailable, startRegistry } from './registry.ts';
+export type { SshServer, SshServerOptions } from './ssh-server.ts';
+export { sshServerUnavailable, startSshServer } from './ssh-server.ts';
+export type { TestEngine, TestEngineOptions, TestEngineTls } from './test-engine.ts';
+export { describeWithTestEngine, startTestEngine, testEngineUnavailable } from './test-engine.ts';
+export { makeTestCertificates } from './tls.ts';
 export { eventually, fetchWhenReady } from './wait.ts';
