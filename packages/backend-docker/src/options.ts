@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { DEFAULT_NAMESPACE, invalidOption, validateNamespace } from '@dde/core';
 import type Dockerode from 'dockerode';
-import { DEFAULT_MEMORY_LIMIT_FACTOR } from './hardening.ts';
 import type { EngineClientOptions } from './engine.ts';
+import { DEFAULT_MEMORY_LIMIT_FACTOR } from './hardening.ts';
 import type { RegistryAuth } from './image.ts';
 import type { UpstreamMode } from './upstream.ts';
 

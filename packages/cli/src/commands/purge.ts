@@ -68,7 +68,8 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
             ? await manager.purgeByLabel(label[0], label[1], { signal })
             : await manager.removeAll({ signal });
     // Everything goes: the namespace's own network too (never a network given with --network).
-    if (values.all === true && !dryRun && backend instanceof DockerBackend) await backend.removeNetwork({ signal });
+    if (values.all === true && !dryRun && backend instanceof DockerBackend)
+      await backend.removeNetwork({ signal });
     if (context.json) {
       writeLine(
         context.io.stdout,
