@@ -41,6 +41,7 @@ export type {
 } from './input.ts';
 export { envInput, fileInput, MAX_ENV_STRING_BYTES, planInputs, urlInput } from './input.ts';
 export type { JsonValue } from './json.ts';
+export { type FieldList, refuseUnknownFields } from './known-fields.ts';
 export type { ManagedLabels } from './labels.ts';
 export {
   DEFAULT_NAMESPACE,
