@@ -8,7 +8,7 @@ import type { RouteEntry } from './route-table.ts';
 const PUBLISH_EVERY_MS = 1000;
 const BUSY_TTL_MS = 5000;
 // A culler that dies mid-run frees the culling lock after this (a live one renews it).
-const CULL_LOCK_TTL_MS = 15_000;
+const CULL_LOCK_TTL_MS = 5000;
 
 /**
  * The manager's share of the coordination between instances: it publishes, about once a
