@@ -54,7 +54,7 @@ return busy`;
 const POLL_MS = 25;
 
 /**
- * {@link Coordination} in Redis: locks are keys set with `NX` and an expiry that the holder
+ * `Coordination` (from `@dde/core`) in Redis: locks are keys set with `NX` and an expiry that the holder
  * renews while it works (a crashed holder frees the lock once the expiry passes); reservations
  * and busy marks carry expiry times read from the server's clock. Built by {@link RedisStore}.
  *
@@ -82,13 +82,13 @@ export class RedisCoordination implements Coordination {
     return this.#id;
   }
 
-  /** {@inheritDoc @dde/core!Coordination.start} */
+  /** Connects; rejects with `STATE_UNAVAILABLE` when Redis cannot be reached. */
   async start(): Promise<void> {
     await this.#connection.start();
     this.#onStarted();
   }
 
-  /** {@inheritDoc @dde/core!Coordination.withLock} */
+  /** Runs `fn` holding the namespace-wide lock `lock` (renewed while `fn` runs). */
   async withLock<T>(lock: string, fn: () => Promise<T>, options: LockOptions): Promise<LockOutcome<T>> {
     const key = `${this.#prefix}lock:${lock}`;
     const token = `${this.#id}:${randomUUID()}`;
@@ -120,7 +120,7 @@ export class RedisCoordination implements Coordination {
     }
   }
 
-  /** {@inheritDoc @dde/core!Coordination.reservations} */
+  /** Every reservation not expired, from every instance. */
   async reservations(): Promise<Reservation[]> {
     const live = (await this.#connection.run('read the launch reservations', (client) =>
       client.eval(RESERVATIONS, 1, `${this.#prefix}reservations`),
@@ -128,7 +128,7 @@ export class RedisCoordination implements Coordination {
     return live.map((json) => JSON.parse(json) as Reservation);
   }
 
-  /** {@inheritDoc @dde/core!Coordination.reserve} */
+  /** Adds or replaces the reservation of `reservation.name` for `ttlMs`. */
   async reserve(reservation: Reservation, ttlMs: number): Promise<void> {
     const { name, specHash, owner, memoryReservationMb, starting } = reservation;
     const json = JSON.stringify({ name, specHash, owner, memoryReservationMb, starting });
@@ -137,14 +137,14 @@ export class RedisCoordination implements Coordination {
     );
   }
 
-  /** {@inheritDoc @dde/core!Coordination.release} */
+  /** Forgets the reservation of `name`. */
   async release(name: string): Promise<void> {
     await this.#connection.run(`release the reservation of ${name}`, (client) =>
       client.hdel(`${this.#prefix}reservations`, name),
     );
   }
 
-  /** {@inheritDoc @dde/core!Coordination.publishBusy} */
+  /** Says which containers this instance serves, for `ttlMs`, and learns which others serve. */
   async publishBusy(names: readonly string[], ttlMs: number): Promise<void> {
     const busy = (await this.#connection.run('publish the containers in use', (client) =>
       client.eval(
@@ -161,12 +161,12 @@ export class RedisCoordination implements Coordination {
     this.#busyElsewhere = new Set(busy);
   }
 
-  /** {@inheritDoc @dde/core!Coordination.busyElsewhere} */
+  /** Whether another instance serves the container, as of the last publication. */
   busyElsewhere(name: string): boolean {
     return this.#busyElsewhere.has(name);
   }
 
-  /** {@inheritDoc @dde/core!Coordination.close} */
+  /** Releases this instance's locks and busy marks. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

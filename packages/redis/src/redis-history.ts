@@ -16,7 +16,7 @@ function endOf(record: ActivityRecord): number {
 }
 
 /**
- * {@link History} in Redis, shared by every instance: records go to one list per container
+ * `History` (from `@dde/core`) in Redis, shared by every instance: records go to one list per container
  * (trimmed to `maxRecordsPerContainer`, like the file store), last activity to one sorted set
  * (`ZADD GT`: the latest wins, whoever wrote it).
  *
@@ -53,7 +53,7 @@ export class RedisHistory implements History {
     this.#timer.unref();
   }
 
-  /** {@inheritDoc @dde/core!History.record} */
+  /** Buffers one activity record (never throws, never waits for Redis). */
   record(containerName: string, record: ActivityRecord): void {
     const end = endOf(record);
     const last = this.#localLast.get(containerName);
@@ -139,7 +139,7 @@ export class RedisHistory implements History {
 
   readonly #removedDuringFlush = new Set<string>();
 
-  /** {@inheritDoc @dde/core!History.query} */
+  /** The container's records, from every instance, in chronological order. */
   async query(containerName: string, options: HistoryQuery = {}): Promise<ActivityRecord[]> {
     const raw = await this.#connection.run(`read the activity of ${containerName}`, (client) =>
       client.lrange(`${this.#settings.prefix}records:${containerName}`, 0, -1),
@@ -156,7 +156,7 @@ export class RedisHistory implements History {
     return records;
   }
 
-  /** {@inheritDoc @dde/core!History.lastActivity} */
+  /** When the container last saw activity on any instance (as of the last flush) or here. */
   lastActivity(containerName: string): Date | undefined {
     const local = this.#localLast.get(containerName);
     const shared = this.#shared.get(containerName);
@@ -164,7 +164,7 @@ export class RedisHistory implements History {
     return new Date(Math.max(local ?? 0, shared ?? 0));
   }
 
-  /** {@inheritDoc @dde/core!History.remove} */
+  /** Forgets everything about the container, on every instance. */
   async remove(containerName: string): Promise<void> {
     const records = this.#pending.get(containerName);
     if (records !== undefined) {
@@ -180,7 +180,7 @@ export class RedisHistory implements History {
     );
   }
 
-  /** {@inheritDoc @dde/core!History.close} */
+  /** Writes what is buffered and lets go of the connection. */
   async close(): Promise<void> {
     if (this.#closed || this.#closing) return;
     this.#closing = true;

@@ -41,7 +41,7 @@ const FIELDS: FieldList<RedisStoreOptions> = {
 
 /**
  * The state several application instances share through one Redis server: give each
- * instance's {@link ContainerManager} the store's {@link RedisStore.history} and
+ * instance's `ContainerManager` the store's {@link RedisStore.history} and
  * {@link RedisStore.coordination}; `manager.start()` connects (rejecting with
  * `STATE_UNAVAILABLE` when Redis cannot be reached) and `manager.close()` disconnects.
  *

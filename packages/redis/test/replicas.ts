@@ -13,7 +13,10 @@ export interface Replica {
   /** GET through its proxy. */
   get(path: string, signal?: AbortSignal): Promise<Response>;
   /** POST /control/<what> with a JSON body; resolves with status and parsed body. */
-  control(what: 'launch' | 'cull' | 'routes', body?: unknown): Promise<{ status: number; body: any }>;
+  control(
+    what: 'launch' | 'cull' | 'routes',
+    body?: unknown,
+  ): Promise<{ status: number; body: { code?: string; id?: string } }>;
   /** Sends a signal and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -65,7 +68,7 @@ export async function startReplica(config: unknown): Promise<Replica> {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(60_000),
       });
-      return { status: response.status, body: await response.json() };
+      return { status: response.status, body: (await response.json()) as { code?: string; id?: string } };
     },
     async kill(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;

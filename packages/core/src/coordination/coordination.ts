@@ -28,8 +28,22 @@ export interface LockOptions {
   readonly signal?: AbortSignal;
 }
 
+/** {@link Coordination.withLock} ran the function: here is what it returned. */
+export interface LockRan<T> {
+  /** Discriminant. */
+  readonly ran: true;
+  /** What the function resolved with. */
+  readonly value: T;
+}
+
+/** {@link Coordination.withLock} found the lock taken for `waitMs` and did not run the function. */
+export interface LockTaken {
+  /** Discriminant. */
+  readonly ran: false;
+}
+
 /** What {@link Coordination.withLock} did: ran the function, or found the lock taken. */
-export type LockOutcome<T> = { readonly ran: true; readonly value: T } | { readonly ran: false };
+export type LockOutcome<T> = LockRan<T> | LockTaken;
 
 /**
  * What the instances sharing one namespace decide together: exclusive sections (admission,
