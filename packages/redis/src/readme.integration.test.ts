@@ -67,6 +67,10 @@ else
         timeout: 90_000,
       });
       expect(stdout).toContain('hello from the tool');
+      const redisClient = new Redis(redis.url);
+      const left = await redisClient.keys(`dde:${namespace}:*`);
+      await redisClient.quit();
+      expect(left.filter((key) => /:(lock|busy):/.test(key))).toEqual([]);
       expect(
         await docker.listContainers({ all: true, filters: { label: [`dde.namespace=${namespace}`] } }),
       ).toEqual([]);
