@@ -61,6 +61,11 @@ export class Connection {
     });
   }
 
+  /** Whether {@link Connection.start} succeeded (the connection may be down now). */
+  get started(): boolean {
+    return this.#started !== undefined && !this.#closed;
+  }
+
   /** Whether commands can be sent now. */
   get available(): boolean {
     return this.client.status === 'ready';

@@ -185,9 +185,10 @@ export class RedisHistory implements History {
     if (this.#closed || this.#closing) return;
     this.#closing = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.flush().catch((error: unknown) => {
-      this.#settings.logger.warn({ error }, 'could not write the last activity records to Redis');
-    });
+    if (this.#connection.started)
+      await this.flush().catch((error: unknown) => {
+        this.#settings.logger.warn({ error }, 'could not write the last activity records to Redis');
+      });
     this.#closed = true;
     await this.#connection.release();
   }

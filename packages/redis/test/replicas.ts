@@ -4,37 +4,51 @@ import { fileURLToPath } from 'node:url';
 
 const APP = fileURLToPath(new URL('./replica-app.ts', import.meta.url));
 
-/** One application instance running `replica-app.ts` in its own process. */
+/** A parsed JSON log line of a replica process. */
+export type LogLine = Record<string, unknown>;
+
+/** What a control call answered. */
+export interface ControlAnswer {
+  readonly status: number;
+  readonly body: { code?: string; id?: string; message?: string };
+}
+
+/** One namespace opened in a replica process: one application instance of the test. */
+export interface Instance {
+  /** GET `/docker/<path>` through this instance's proxy. */
+  get(path: string): Promise<Response>;
+  /** Launches through this instance's manager. */
+  launch(spec: unknown): Promise<ControlAnswer>;
+  /** What this instance logged. */
+  logs(): LogLine[];
+}
+
+/** One application process running `replica-app.ts`. */
 export interface Replica {
-  readonly port: number;
   readonly process: ChildProcess;
-  /** What it logged (JSON lines on stderr), parsed. */
-  readonly logs: Record<string, unknown>[];
-  /** GET through its proxy. */
-  get(path: string, signal?: AbortSignal): Promise<Response>;
-  /** POST /control/<what> with a JSON body; resolves with status and parsed body. */
-  control(
-    what: 'launch' | 'cull' | 'routes',
-    body?: unknown,
-  ): Promise<{ status: number; body: { code?: string; id?: string } }>;
+  /** Opens a namespace in it (a manager on Redis and the engine); rejects when that fails. */
+  open(namespace: string, redisUrl: string, manager?: unknown): Promise<Instance>;
+  /** Opens a namespace that must fail to open; resolves with the answer. */
+  openFailing(namespace: string, redisUrl: string): Promise<ControlAnswer>;
+  /** Closes a namespace it opened. */
+  close(namespace: string): Promise<void>;
   /** Sends a signal and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts an instance; rejects with its exit code and output when it exits before listening. */
-export async function startReplica(config: unknown): Promise<Replica> {
-  const child = spawn(process.execPath, ['--conditions=dev-source', APP, JSON.stringify(config)], {
+/** Starts a replica process; resolves once it listens. */
+export async function startReplica(): Promise<Replica> {
+  const child = spawn(process.execPath, ['--conditions=dev-source', APP], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
+  const logs: LogLine[] = [];
+  let partial = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-    const lines = stderr.split('\n');
-    stderr = lines.pop() ?? '';
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
     for (const line of lines) {
       try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
+        logs.push(JSON.parse(line) as LogLine);
       } catch {
         logs.push({ level: 'raw', message: line });
       }
@@ -48,27 +62,33 @@ export async function startReplica(config: unknown): Promise<Replica> {
       if (match) resolve(Number(match[1]));
     });
     child.once('exit', (code) =>
-      reject(
-        Object.assign(new Error(`replica exited with ${code}: ${JSON.stringify(logs)} ${stderr}`), {
-          code,
-          logs,
-        }),
-      ),
+      reject(new Error(`replica exited with ${code}: ${JSON.stringify(logs)} ${partial}`)),
     );
   });
   const base = `http://127.0.0.1:${port}`;
+  const post = async (path: string, body?: unknown): Promise<ControlAnswer> => {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    });
+    return { status: response.status, body: (await response.json()) as ControlAnswer['body'] };
+  };
   return {
-    port,
     process: child,
-    logs,
-    get: (path, signal) => fetch(`${base}${path}`, { signal: signal ?? AbortSignal.timeout(20_000) }),
-    async control(what, body) {
-      const response = await fetch(`${base}/control/${what}`, {
-        method: 'POST',
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(60_000),
-      });
-      return { status: response.status, body: (await response.json()) as { code?: string; id?: string } };
+    async open(namespace, redisUrl, manager) {
+      const answer = await post('/control/open', { namespace, redisUrl, manager });
+      if (answer.status !== 200) throw new Error(`cannot open ${namespace}: ${JSON.stringify(answer.body)}`);
+      return {
+        get: (path) => fetch(`${base}/${namespace}/docker/${path}`, { signal: AbortSignal.timeout(20_000) }),
+        launch: (spec) => post(`/control/${namespace}/launch`, spec),
+        logs: () => logs.filter((line) => line.namespace === namespace),
+      };
+    },
+    openFailing: (namespace, redisUrl) => post('/control/open', { namespace, redisUrl }),
+    async close(namespace) {
+      if (child.exitCode === null && child.signalCode === null)
+        await post(`/control/${namespace}/close`).catch(() => {});
     },
     async kill(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -77,19 +97,4 @@ export async function startReplica(config: unknown): Promise<Replica> {
       await exited;
     },
   };
-}
-
-/** Runs an instance that must fail to start; resolves with its exit code and logs. */
-export async function failingReplica(
-  config: unknown,
-): Promise<{ code: unknown; logs: Record<string, unknown>[] }> {
-  try {
-    const replica = await startReplica(config);
-    await replica.kill();
-    throw new Error('the replica started');
-  } catch (error) {
-    const failed = error as { code?: unknown; logs?: Record<string, unknown>[] };
-    if (failed.logs === undefined) throw error;
-    return { code: failed.code, logs: failed.logs };
-  }
 }
