@@ -7,12 +7,14 @@ import {
   buildImage,
   cleanupNamespace,
   describeWithDocker,
+  redisAvailable,
   removeImage,
+  startRedis,
+  type TestRedis,
   uniqueNamespace,
 } from '@dde/test-support';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisAvailable, startRedis, type TestRedis } from '../test/redis-server.ts';
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const namespace = uniqueNamespace('rep-readme');

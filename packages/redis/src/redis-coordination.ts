@@ -66,12 +66,12 @@ export class RedisCoordination implements Coordination {
   readonly #prefix: string;
   readonly #id = randomUUID();
   readonly #held = new Map<string, string>();
-  readonly #onStarted: () => void;
+  readonly #onStarted: () => Promise<void>;
   #busyElsewhere: ReadonlySet<string> = new Set();
   #closed = false;
 
   /** @internal Built by {@link RedisStore}. */
-  constructor(connection: Connection, prefix: string, onStarted: () => void) {
+  constructor(connection: Connection, prefix: string, onStarted: () => Promise<void>) {
     this.#connection = connection;
     this.#prefix = prefix;
     this.#onStarted = onStarted;
@@ -85,7 +85,7 @@ export class RedisCoordination implements Coordination {
   /** Connects; rejects with `STATE_UNAVAILABLE` when Redis cannot be reached. */
   async start(): Promise<void> {
     await this.#connection.start();
-    this.#onStarted();
+    await this.#onStarted();
   }
 
   /** Runs `fn` holding the namespace-wide lock `lock` (renewed while `fn` runs). */

@@ -46,11 +46,16 @@ export class RedisHistory implements History {
     this.#settings = settings;
   }
 
-  /** @internal Starts the periodic flush (the store does, once connected). */
-  startFlushing(): void {
+  /**
+   * @internal Reads the shared last activity once (so that a manager deciding right after
+   * `start()`, like the CLI's purge, weighs every instance's activity), then flushes
+   * periodically. The store calls it once connected.
+   */
+  async startFlushing(): Promise<void> {
     if (this.#timer !== undefined || this.#closed) return;
     this.#timer = setInterval(() => void this.flush().catch(() => {}), this.#settings.flushIntervalMs);
     this.#timer.unref();
+    await this.flush();
   }
 
   /** Buffers one activity record (never throws, never waits for Redis). */

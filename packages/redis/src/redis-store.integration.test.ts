@@ -1,8 +1,8 @@
 import { DdeError, isDdeError } from '@dde/core';
 import { describeSharedStateConformance } from '@dde/core/testing';
+import { redisAvailable, startRedis, type TestRedis } from '@dde/test-support';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisAvailable, startRedis, type TestRedis } from '../test/redis-server.ts';
 import { RedisStore } from './redis-store.ts';
 
 const available = redisAvailable();

@@ -8,11 +8,13 @@ import {
   describeWithDocker,
   eventually,
   NAMESPACE_LABEL,
+  redisAvailable,
   removeImage,
+  startRedis,
+  type TestRedis,
   uniqueNamespace,
 } from '@dde/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { redisAvailable, startRedis, type TestRedis } from '../test/redis-server.ts';
 import { type Instance, type Replica, startReplica } from '../test/replicas.ts';
 
 const imageNamespace = uniqueNamespace('rep-image');

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ContainerManager, FileHistory, parseDuration } from '@dde/core';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
+import { sharedState } from '../shared-state.ts';
 import { keyValue, UsageError } from '../usage.ts';
 
 /** `dde purge --idle <time> | --label k=v | --all`. */
@@ -14,6 +15,7 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
       label: { type: 'string' },
       all: { type: 'boolean' },
       history: { type: 'string' },
+      redis: { type: 'string' },
     },
   });
   if (positionals.length > 0)
@@ -26,12 +28,18 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
   if (values.history !== undefined && values.idle === undefined) {
     throw new UsageError('--history only goes with --idle', 'purge');
   }
+  if (values.redis !== undefined && (values.idle === undefined || values.history !== undefined)) {
+    throw new UsageError('--redis only goes with --idle, instead of --history', 'purge');
+  }
+  // Activity several application instances share: they record it into Redis.
+  const shared = values.redis === undefined ? undefined : sharedState(values.redis, context.namespace);
   const idleMs = values.idle === undefined ? undefined : parseDuration(values.idle, '--idle');
   const label = values.label === undefined ? undefined : keyValue('--label', values.label, 'purge');
   const history = values.history === undefined ? undefined : await FileHistory.open(values.history);
   const manager = new ContainerManager({
     backend: context.backend(),
     ...(history ? { history } : {}),
+    ...(shared ? { history: shared.history, coordination: shared.coordination } : {}),
     reconcileIntervalMs: 0,
   });
   try {
