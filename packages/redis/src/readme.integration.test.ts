@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   buildImage,
   cleanupNamespace,
   describeWithDocker,
+  freePort,
   redisAvailable,
   removeImage,
   startRedis,
@@ -20,14 +20,6 @@ const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const namespace = uniqueNamespace('rep-readme');
 const script = fileURLToPath(new URL(`../.readme-example-${namespace}.ts`, import.meta.url));
 const IMAGE = 'busybox:1.36';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const TITLE = 'the README usage example';
 if (!redisAvailable()) describe.skip(TITLE, () => it('needs redis-server', () => {}));

@@ -1,4 +1,4 @@
-import type { ActivityRecord, History, HistoryQuery, Logger } from '@dde/core';
+import { type ActivityRecord, type History, type HistoryQuery, type Logger, selectRecords } from '@dde/core';
 import type { Connection } from './connection.ts';
 
 /** Settings of {@link RedisHistory}, from {@link RedisStoreOptions}. */
@@ -150,15 +150,8 @@ export class RedisHistory implements History {
       client.lrange(`${this.#settings.prefix}records:${containerName}`, 0, -1),
     );
     // Instances append in the order they flush: sort by time (stable for equal times).
-    let records = raw.map((json) => JSON.parse(json) as ActivityRecord).sort((a, b) => a.time - b.time);
-    if (options.since !== undefined) {
-      const since = typeof options.since === 'number' ? options.since : options.since.getTime();
-      records = records.filter((record) => record.time >= since);
-    }
-    if (options.limit !== undefined && records.length > options.limit) {
-      records = records.slice(records.length - Math.max(0, options.limit));
-    }
-    return records;
+    const records = raw.map((json) => JSON.parse(json) as ActivityRecord).sort((x, y) => x.time - y.time);
+    return selectRecords(records, options);
   }
 
   /** When the container last saw activity on any instance (as of the last flush) or here. */

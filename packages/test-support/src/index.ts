@@ -22,7 +22,7 @@ export { toolManager } from './proxy/memory-tool.ts';
 export type { ProxyAdapter, ScenarioApp } from './proxy/scenarios.ts';
 export { describeProxyScenarios } from './proxy/scenarios.ts';
 export { buildHttpdImage, buildNodeToolImage, NODE_TOOL_SCRIPT } from './proxy/tool-images.ts';
-export { redisAvailable, startRedis, type TestRedis } from './redis.ts';
+export { freePort, redisAvailable, startRedis, type TestRedis } from './redis.ts';
 export type { LocalRegistry } from './registry.ts';
 export { REGISTRY_BINARY, registryAvailable, startRegistry } from './registry.ts';
 export { eventually, fetchWhenReady } from './wait.ts';
