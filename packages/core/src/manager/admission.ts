@@ -24,6 +24,8 @@ export interface AdmissionContext {
   remove(name: string, options: { reason: RemovalReason; signal: AbortSignal }): Promise<unknown>;
   /** Aborts when the manager closes. */
   readonly closing: AbortSignal;
+  /** Learns now which containers other instances serve (see `Coordination.publishBusy`). */
+  refreshBusy(): Promise<void>;
 }
 
 // The admission lock is renewed while held; a holder that dies frees it after this.
@@ -77,6 +79,8 @@ export class Admission {
           // makes one; the second launch finds it), without counting it twice.
           return addRoute();
         }
+        // What other instances serve right now, not as of up to a second ago: never evict those.
+        if (this.#context.capacity !== undefined) await this.#context.refreshBusy();
         const pending = reservations.filter(
           (reservation) =>
             reservation.name !== spec.name && !entries.some((entry) => entry.name === reservation.name),

@@ -177,6 +177,8 @@ const REMEMBERED_DESTROYED_IDS = 1024;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 // Without pushed events, a container that exits while probed is noticed by inspecting it.
 const PROBE_REFRESH_EVERY_MS = 2000;
+// A launch that lost the engine's name race looks for the winner this many more times.
+const SAME_SPEC_ATTEMPTS = 5;
 
 /**
  * Keeps the route table: which managed containers exist, where they listen and whether they
@@ -270,6 +272,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       entries: () => this.#table.entries(),
       remove: (name, removal) => this.remove(name, removal),
       closing: this.#closing.signal,
+      refreshBusy: () => this.#shared.publish(),
     });
     this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
@@ -538,10 +541,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     }
   }
 
-  /** The running container of that name when it was launched from the same spec. */
+  /**
+   * The running container of that name when it was launched from the same spec. Asks a few
+   * times: another instance's launch may be creating it right now.
+   */
   async #sameSpec(name: string, plan: LaunchPlan): Promise<ContainerInfo | undefined> {
-    const info = await this.backend.inspect(name, { signal: this.#closing.signal }).catch(() => undefined);
-    return info !== undefined && info.specHash === plan.labels[LABELS.specHash] ? info : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const info = await this.backend.inspect(name, { signal: this.#closing.signal }).catch(() => undefined);
+      if (info !== undefined) return info.specHash === plan.labels[LABELS.specHash] ? info : undefined;
+      if (attempt === SAME_SPEC_ATTEMPTS || this.#closing.signal.aborted) return undefined;
+      await sleep(200, this.#closing.signal);
+    }
   }
 
   /**
