@@ -117,9 +117,10 @@ Examples:
   dde run nginx:1.27-alpine --name viewer --memory-reservation 64 --input-file input.json --deliver file:/usr/share/nginx/html/input.json
   dde run busybox --name hello --port 8080 -- httpd -f -p 8080 -h /
 `,
-  ls: `Usage: dde ls [--json]
+  ls: `Usage: dde ls [--redis <url>] [--json]
 
-List the containers of the namespace: name, state, owner, memory, age, upstream, image.
+List the containers of the namespace: name, state, owner, memory, age, upstream, image; with
+--redis, also when each last saw activity on any application instance sharing that Redis.
 
 Examples:
   dde ls
@@ -140,11 +141,13 @@ Remove containers whatever their state, with their volumes. Exits 1 when one did
 Example:
   dde rm my-server other-server
 `,
-  purge: `Usage: dde purge (--idle <time> [--history <file>] | --label KEY=VALUE | --all) [--dry-run] [--json]
+  purge: `Usage: dde purge (--idle <time> [--history <file> | --redis <url>] | --label KEY=VALUE | --all) [--dry-run] [--json]
 
 Remove containers in bulk:
   --idle <time>      no activity for that long (30m, 2h); activity comes from the proxy's
-                     history file (--history); without one, a container is idle since it started
+                     history file (--history), or the activity several instances share in
+                     Redis (--redis redis://host:6379); without either, a container is idle
+                     since it started
   --label KEY=VALUE  carrying that label
   --all              every container of the namespace, then the namespace's own Docker
                      network (dde-<namespace>, where its containers cannot reach each other)

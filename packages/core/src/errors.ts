@@ -18,6 +18,8 @@
  * - `UPSTREAM_TIMEOUT`: the container did not answer in time.
  * - `TIMEOUT`: an operation's deadline passed.
  * - `ABORTED`: the caller aborted the operation.
+ * - `STATE_UNAVAILABLE`: the state shared by several instances (e.g. Redis) cannot be reached, so a
+ *   decision that needs it (admitting a launch) is refused rather than taken locally.
  */
 export type DdeErrorCode =
   | 'INVALID_SPEC'
@@ -36,7 +38,8 @@ export type DdeErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
   | 'TIMEOUT'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'STATE_UNAVAILABLE';
 
 /** The HTTP status that answers a request failing with each code: the one place this mapping lives. */
 const HTTP_STATUS: Readonly<Record<DdeErrorCode, number>> = {
@@ -57,6 +60,7 @@ const HTTP_STATUS: Readonly<Record<DdeErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 504,
   TIMEOUT: 504,
   ABORTED: 499,
+  STATE_UNAVAILABLE: 503,
 };
 
 /** Options of {@link DdeError}. */

@@ -20,6 +20,7 @@ export type {
   ResyncEvent,
   Upstream,
 } from './backend.ts';
+export * from './coordination/index.ts';
 export type { DdeErrorCode, DdeErrorOptions } from './errors.ts';
 export {
   abortError,

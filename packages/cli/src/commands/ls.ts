@@ -6,14 +6,16 @@ import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
 import { CONTAINER_HEADER, containerJson, containerRow, table } from '../format.ts';
 import { UsageError } from '../usage.ts';
+import { lsWithActivity } from './ls-activity.ts';
 
 /** `dde ls`. */
 export async function ls(context: CommandContext, args: string[]): Promise<number> {
-  const { positionals } = parseCommand('ls', args, {}, () =>
-    parseArgs({ args, allowPositionals: true, options: {} }),
+  const { values, positionals } = parseCommand('ls', args, LS_OPTIONS, () =>
+    parseArgs({ args, allowPositionals: true, options: LS_OPTIONS }),
   );
   if (positionals.length > 0)
     throw new UsageError(`ls takes no arguments, got "${positionals.join(' ')}"`, 'ls');
+  if (values.redis !== undefined) return lsWithActivity(context, values.redis);
   const backend = context.backend();
   try {
     const containers = (await backend.list({ signal: context.io.signal })).sort((a, b) =>
@@ -67,3 +69,5 @@ async function otherNamespaces(context: CommandContext): Promise<string[]> {
     return [];
   }
 }
+
+const LS_OPTIONS = { redis: { type: 'string' } } as const;

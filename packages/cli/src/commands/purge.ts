@@ -4,6 +4,7 @@ import { ContainerManager, FileHistory, formatDuration, parseDuration } from '@d
 import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
+import { sharedState } from '../shared-state.ts';
 import { keyValue, UsageError } from '../usage.ts';
 
 /** `dde purge --idle <time> | --label k=v | --all`. */
@@ -21,6 +22,11 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
   if (values.history !== undefined && values.idle === undefined) {
     throw new UsageError('--history only goes with --idle', 'purge');
   }
+  if (values.redis !== undefined && (values.idle === undefined || values.history !== undefined)) {
+    throw new UsageError('--redis only goes with --idle, instead of --history', 'purge');
+  }
+  // Activity several application instances share: they record it into Redis.
+  const shared = values.redis === undefined ? undefined : sharedState(values.redis, context.namespace);
   const idleMs = values.idle === undefined ? undefined : parseDuration(values.idle, '--idle');
   const label = values.label === undefined ? undefined : keyValue('--label', values.label, 'purge');
   const history = values.history === undefined ? undefined : await FileHistory.open(values.history);
@@ -28,9 +34,10 @@ export async function purge(context: CommandContext, args: string[]): Promise<nu
   const manager = new ContainerManager({
     backend,
     ...(history ? { history } : {}),
+    ...(shared ? { history: shared.history, coordination: shared.coordination } : {}),
     reconcileIntervalMs: 0,
   });
-  if (idleMs !== undefined && history === undefined) {
+  if (idleMs !== undefined && history === undefined && shared === undefined) {
     writeLine(
       context.io.stderr,
       'dde: warning: without --history dde cannot see when a container was last used, so each counts as idle since it started. ' +
@@ -100,5 +107,6 @@ const PURGE_OPTIONS = {
   label: { type: 'string' },
   all: { type: 'boolean' },
   history: { type: 'string' },
+  redis: { type: 'string' },
   'dry-run': { type: 'boolean' },
 } as const;

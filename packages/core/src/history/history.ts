@@ -60,6 +60,22 @@ export interface HistoryQuery {
 }
 
 /**
+ * The records of chronologically ordered `records` that {@link HistoryQuery} `options` ask for:
+ * the one place `since` and `limit` are applied, for every {@link History} implementation.
+ */
+export function selectRecords(records: ActivityRecord[], options: HistoryQuery): ActivityRecord[] {
+  let selected = records;
+  if (options.since !== undefined) {
+    const since = typeof options.since === 'number' ? options.since : options.since.getTime();
+    selected = selected.filter((record) => record.time >= since);
+  }
+  if (options.limit !== undefined && selected.length > options.limit) {
+    selected = selected.slice(selected.length - Math.max(0, options.limit));
+  }
+  return selected;
+}
+
+/**
  * Where activity is recorded, per container. `record` sits on the proxy's hot path: it must be
  * synchronous and cheap (implementations buffer and write in batches).
  */

@@ -1,5 +1,5 @@
 import { invalidOption } from '../errors.ts';
-import type { ActivityRecord, History, HistoryQuery } from './history.ts';
+import { type ActivityRecord, type History, type HistoryQuery, selectRecords } from './history.ts';
 
 /** Options of {@link MemoryHistory}. */
 export interface MemoryHistoryOptions {
@@ -102,15 +102,7 @@ export class MemoryHistory implements History {
   querySync(containerName: string, options: HistoryQuery = {}): ActivityRecord[] {
     const ring = this.#rings.get(containerName);
     if (ring === undefined) return [];
-    let records = ring.ordered();
-    if (options.since !== undefined) {
-      const since = typeof options.since === 'number' ? options.since : options.since.getTime();
-      records = records.filter((record) => record.time >= since);
-    }
-    if (options.limit !== undefined && records.length > options.limit) {
-      records = records.slice(records.length - Math.max(0, options.limit));
-    }
-    return records;
+    return selectRecords(ring.ordered(), options);
   }
 
   /** {@inheritDoc History.lastActivity} */

@@ -9,13 +9,14 @@ import type {
   LogOptions,
   OperationOptions,
 } from '../backend.ts';
+import type { Coordination } from '../coordination/coordination.ts';
+import { MemoryCoordination } from '../coordination/memory-coordination.ts';
 import { abortError, DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
 import { LABELS } from '../labels.ts';
-import type { CapacityDecision } from '../lifecycle/capacity.ts';
-import { evictionOrder, planCapacity } from '../lifecycle/capacity.ts';
+import { evictionOrder } from '../lifecycle/capacity.ts';
 import type { CullDecision, CullPolicy } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
@@ -25,11 +26,10 @@ import type { LaunchPlan } from '../plan.ts';
 import { planLaunch } from '../plan.ts';
 import type { ContainerSpec } from '../spec.ts';
 import { isValidName } from '../spec.ts';
+import { Admission } from './admission.ts';
 import type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } from './policies.ts';
 import {
   capacityCandidates,
-  capacityExceeded,
-  checkLimits,
   cullCandidates,
   lastActiveMs,
   reservedMb,
@@ -38,6 +38,7 @@ import {
 import { probeReadiness, sleep } from './readiness.ts';
 import type { ContainerPhase, Route, RouteFailure, UpstreamPoolOptions } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
+import { SharedActivity } from './shared-activity.ts';
 
 /** Options of {@link ContainerManager}. */
 export interface ContainerManagerOptions {
@@ -48,6 +49,14 @@ export interface ContainerManagerOptions {
    * are forgotten once it is removed, through the manager or behind its back.
    */
   history?: History;
+  /**
+   * What the instances sharing the namespace decide together: admission (limits, budget, LRU
+   * eviction), culling, and which containers each one serves. Default: a
+   * {@link MemoryCoordination} (this instance alone). Give several instances one shared store
+   * (e.g. `@dde/redis`) to run them as replicas; {@link ContainerManager.start} connects it and
+   * {@link ContainerManager.close} closes it.
+   */
+  coordination?: Coordination;
   /**
    * How often the route table is rebuilt from `backend.list()`, in ms, catching changes events
    * missed. Default 30000; 0 turns periodic reconciliation off (events still apply).
@@ -88,6 +97,7 @@ export interface ContainerManagerOptions {
 const MANAGER_FIELDS: FieldList<ContainerManagerOptions> = {
   backend: true,
   history: true,
+  coordination: true,
   reconcileIntervalMs: true,
   negativeCacheMs: true,
   lookupTimeoutMs: true,
@@ -173,6 +183,8 @@ const REMEMBERED_DESTROYED_IDS = 1024;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 // Without pushed events, a container that exits while probed is noticed by inspecting it.
 const PROBE_REFRESH_EVERY_MS = 2000;
+// A launch that lost the engine's name race looks for the winner this many more times.
+const SAME_SPEC_ATTEMPTS = 5;
 
 /**
  * Keeps the route table: which managed containers exist, where they listen and whether they
@@ -193,6 +205,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly backend: ContainerBackend;
   /** Where the proxy records activity. */
   readonly history: History;
+  /** What the instances sharing the namespace decide together. */
+  readonly coordination: Coordination;
+  readonly #admission: Admission;
+  readonly #shared: SharedActivity;
   readonly #table: RouteTable;
   readonly #logger: Logger;
   readonly #reconcileIntervalMs: number;
@@ -213,9 +229,6 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #limits: LimitOptions | undefined;
   readonly #culling: CullingOptions | undefined;
   readonly #onDemand: ((name: string) => ContainerSpec | undefined) | undefined;
-  // Admission (limits, capacity, eviction) runs one launch at a time so that two launches
-  // never both count the same free memory.
-  #admissions: Promise<unknown> = Promise.resolve();
   #cullTimer: NodeJS.Timeout | undefined;
   // Why each removal under way happens: the engine's `destroyed` event may beat `remove()`.
   readonly #removing = new Map<string, RemovalReason>();
@@ -255,6 +268,19 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#limits = options.limits;
     this.#culling = options.culling;
     this.#onDemand = options.onDemand;
+    this.coordination = options.coordination ?? new MemoryCoordination();
+    this.#admission = new Admission({
+      coordination: this.coordination,
+      history: this.history,
+      logger: this.#logger,
+      capacity: this.#capacity,
+      limits: this.#limits,
+      entries: () => this.#table.entries(),
+      remove: (name, removal) => this.remove(name, removal),
+      closing: this.#closing.signal,
+      refreshBusy: () => this.#shared.publish(),
+    });
+    this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
     this.metrics?.countContainersWith(() => {
       const counts: Record<string, number> = {};
@@ -266,11 +292,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /**
    * Subscribes to backend events, adopts the namespace's existing containers (probing those
    * that run) and starts periodic reconciliation. Idempotent. Rejects when the backend cannot
-   * list its containers (e.g. `ENGINE_UNAVAILABLE`).
+   * list its containers (e.g. `ENGINE_UNAVAILABLE`) or the shared state cannot be reached
+   * (`STATE_UNAVAILABLE`).
    */
   start(): Promise<void> {
     this.#started ??= (async () => {
       throwIfAborted(this.#closing.signal, 'Starting the container manager');
+      await this.coordination.start();
+      this.#shared.start();
       this.#watching = this.#watch(this.#closing.signal);
       await this.reconcile();
       if (this.#reconcileIntervalMs > 0) {
@@ -279,7 +308,10 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       }
       const culling = this.#culling;
       if (culling && (culling.idleTimeoutMs !== undefined || culling.maxLifetimeMs !== undefined)) {
-        this.#cullTimer = setInterval(() => void this.cull().catch(() => {}), culling.intervalMs ?? 30_000);
+        this.#cullTimer = setInterval(
+          () => void this.#cull({}, true).catch(() => {}),
+          culling.intervalMs ?? 30_000,
+        );
         this.#cullTimer.unref();
       }
     })();
@@ -403,7 +435,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const name = plan.spec.name;
     const admitted = this.#admit(plan);
     const done = admitted.then(
-      (entry) => this.#run(plan, spec, options, entry, onDemand),
+      (entry) =>
+        this.#run(plan, spec, options, entry, onDemand).then(
+          (info) => {
+            this.#admission.settled(plan, true);
+            return info;
+          },
+          (error: unknown) => {
+            this.#admission.settled(plan, false);
+            throw error;
+          },
+        ),
       (error: unknown) => {
         this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
         throw error;
@@ -431,13 +473,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 
   /**
    * Checks the limits and the memory budget (evicting LRU containers when needed), then adds
-   * the provisional route. One admission at a time.
+   * the provisional route. One admission at a time, across every instance sharing the namespace.
    */
   #admit(plan: LaunchPlan): Promise<RouteEntry> {
-    const admission = this.#admissions.then(async () => {
-      const spec = plan.spec;
-      checkLimits(this.#limits, spec, this.#table.entries());
-      if (this.#capacity !== undefined) await this.#makeRoom(plan);
+    const spec = plan.spec;
+    return this.#admission.admit(plan, () => {
       throwIfAborted(this.#closing.signal, `Launching ${spec.name}`);
       this.#negative.delete(spec.name);
       let entry = this.#table.get(spec.name);
@@ -448,53 +488,16 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       entry.launching = true;
       return entry;
     });
-    this.#admissions = admission.catch(() => {});
-    return admission;
   }
 
   /**
    * Whether a launch of `spec` would be admitted now, without launching or evicting anything:
    * throws what {@link ContainerManager.launch} would (`INVALID_SPEC`, `LIMIT_EXCEEDED`,
-   * `CAPACITY_EXCEEDED`) and otherwise returns the containers LRU eviction would remove.
+   * `CAPACITY_EXCEEDED`) and otherwise returns the containers LRU eviction would remove. Weighs
+   * this instance's routes only: launches other instances are admitting are not counted.
    */
   checkAdmission(spec: ContainerSpec): string[] {
-    const plan = planLaunch(spec, this.backend);
-    checkLimits(this.#limits, plan.spec, this.#table.entries());
-    return this.#capacity === undefined ? [] : [...this.#capacityDecision(plan).evict];
-  }
-
-  #capacityDecision(plan: LaunchPlan): CapacityDecision {
-    const capacity = this.#capacity as CapacityOptions;
-    const spec = plan.spec;
-    const decision = planCapacity({
-      budgetMb: capacity.memoryBudgetMb,
-      requestMb: spec.memoryReservationMb ?? 0,
-      running: capacityCandidates(this.#table.entries(), this.history, spec.name, this.#logger),
-      overBudget: capacity.overBudget ?? 'refuse',
-    });
-    if (decision.outcome === 'refuse') throw capacityExceeded(spec, decision, capacity.memoryBudgetMb);
-    return decision;
-  }
-
-  async #makeRoom(plan: LaunchPlan): Promise<void> {
-    const capacity = this.#capacity as CapacityOptions;
-    const spec = plan.spec;
-    const decision = this.#capacityDecision(plan);
-    if (decision.outcome === 'over-budget') {
-      this.#logger.warn(
-        {
-          name: spec.name,
-          usedMb: decision.usedMb,
-          afterMb: decision.afterMb,
-          budgetMb: capacity.memoryBudgetMb,
-        },
-        'starting over the memory budget',
-      );
-    }
-    for (const victim of decision.evict) {
-      this.#logger.info({ name: victim, for: spec.name }, 'evicting least recently used container');
-      await this.remove(victim, { reason: 'lru', signal: this.#closing.signal });
-    }
+    return [...(this.#admission.check(planLaunch(spec, this.backend))?.evict ?? [])];
   }
 
   async #run(
@@ -548,10 +551,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     }
   }
 
-  /** The running container of that name when it was launched from the same spec. */
+  /**
+   * The running container of that name when it was launched from the same spec. Asks a few
+   * times: another instance's launch may be creating it right now.
+   */
   async #sameSpec(name: string, plan: LaunchPlan): Promise<ContainerInfo | undefined> {
-    const info = await this.backend.inspect(name, { signal: this.#closing.signal }).catch(() => undefined);
-    return info !== undefined && info.specHash === plan.labels[LABELS.specHash] ? info : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const info = await this.backend.inspect(name, { signal: this.#closing.signal }).catch(() => undefined);
+      if (info !== undefined) return info.specHash === plan.labels[LABELS.specHash] ? info : undefined;
+      if (attempt === SAME_SPEC_ATTEMPTS || this.#closing.signal.aborted) return undefined;
+      await sleep(200, this.#closing.signal);
+    }
   }
 
   /**
@@ -635,7 +645,15 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * it removed.
    */
   async cull(options: OperationOptions = {}): Promise<CullDecision[]> {
-    return this.#cullSelected(this.#culling ?? {}, false, options);
+    return this.#cull(options, false);
+  }
+
+  /** Culls under the namespace's culling lock (one instance at a time); see {@link SharedActivity.cull}. */
+  #cull(options: OperationOptions, periodic: boolean): Promise<CullDecision[]> {
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
+    return this.#shared.cull(() => this.#cullSelected(this.#culling ?? {}, false, options), periodic, signal);
   }
 
   /**
@@ -668,7 +686,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     sorted = false,
   ): Promise<CullDecision[]> {
     const selected = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history, includeStarting, this.#logger),
+      cullCandidates(this.#table.entries(), this.history, includeStarting, this.#logger, this.#busyElsewhere),
       policy,
       Date.now(),
     ).map((decision) => decision.name);
@@ -681,7 +699,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       // it again would count the removal twice.
       if (entry === undefined || this.#removing.has(name)) continue;
       const [decision] = selectForCulling(
-        cullCandidates([entry], this.history, includeStarting, this.#logger),
+        cullCandidates([entry], this.history, includeStarting, this.#logger, this.#busyElsewhere),
         policy,
         Date.now(),
       );
@@ -696,6 +714,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     }
     return removed;
   }
+
+  readonly #busyElsewhere = (name: string): boolean => this.coordination.busyElsewhere(name);
 
   /** Removes every container carrying the label `key=value`. Returns the names removed. */
   async purgeByLabel(key: string, value: string, options: OperationOptions = {}): Promise<string[]> {
@@ -736,7 +756,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     return {
       budgetMb: this.#capacity?.memoryBudgetMb,
       usedMb,
-      evictionOrder: evictionOrder(capacityCandidates(this.#table.entries(), this.history, '', this.#logger)),
+      evictionOrder: evictionOrder(
+        capacityCandidates(this.#table.entries(), this.history, '', this.#logger, this.#busyElsewhere),
+      ),
     };
   }
 
@@ -815,9 +837,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#closing.abort();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#cullTimer) clearInterval(this.#cullTimer);
+    this.#shared.stop();
     this.#table.clear();
     await this.#watching?.catch(() => {});
     await this.history.close();
+    await this.coordination.close();
     if (this.#closeBackend) await this.backend.close();
   }
 

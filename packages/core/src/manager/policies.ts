@@ -89,6 +89,13 @@ export function validatePolicies(options: {
   }
 }
 
+/** What the count limits weigh of a container: a route, or a launch another instance admitted. */
+export interface LimitSubject {
+  readonly name: string;
+  readonly phase: ContainerPhase;
+  readonly info: { readonly owner: string | undefined };
+}
+
 /**
  * Throws `LIMIT_EXCEEDED` when starting `spec` would exceed a count limit, given the
  * containers already in the table (`name` itself left out).
@@ -96,7 +103,7 @@ export function validatePolicies(options: {
 export function checkLimits(
   limits: LimitOptions | undefined,
   spec: ResolvedSpec,
-  entries: Iterable<RouteEntry>,
+  entries: Iterable<LimitSubject>,
 ): void {
   if (limits === undefined) return;
   let total = 0;
@@ -129,6 +136,7 @@ export function capacityCandidates(
   history: History,
   except: string,
   logger: Logger = silentLogger,
+  busyElsewhere: (name: string) => boolean = notBusy,
 ): CapacityCandidate[] {
   const candidates: CapacityCandidate[] = [];
   for (const entry of entries) {
@@ -137,12 +145,14 @@ export function capacityCandidates(
       name: entry.name,
       memoryReservationMb: reservedMb(entry),
       lastActivityMs: lastActiveMs(entry, history, logger),
-      // Starting containers, live WebSocket sessions and exchanges in flight are in use: never evict them.
+      // Starting containers, live WebSocket sessions and exchanges in flight (here or on another
+      // instance) are in use: never evict them.
       pinned:
         entry.launching ||
         STARTING.has(entry.phase) ||
         entry.openWebSockets > 0 ||
-        entry.inFlightRequests > 0,
+        entry.inFlightRequests > 0 ||
+        busyElsewhere(entry.name),
     });
   }
   return candidates;
@@ -157,6 +167,7 @@ export function cullCandidates(
   history: History,
   includeStarting = false,
   logger: Logger = silentLogger,
+  busyElsewhere: (name: string) => boolean = notBusy,
 ): CullCandidate[] {
   const candidates: CullCandidate[] = [];
   for (const entry of entries) {
@@ -166,11 +177,14 @@ export function cullCandidates(
       startedAtMs: startedAtMs(entry),
       lastActivityMs: lastActiveMs(entry, history, logger),
       openWebSockets: entry.openWebSockets,
-      inFlightRequests: entry.inFlightRequests,
+      // Another instance serving it counts as an exchange in flight.
+      inFlightRequests: entry.inFlightRequests + (busyElsewhere(entry.name) ? 1 : 0),
     });
   }
   return candidates;
 }
+
+const notBusy = (): boolean => false;
 
 /** The memory a container holds: its reservation, or nothing once its process has stopped. */
 export function reservedMb(entry: RouteEntry): number {

@@ -1,0 +1,71 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
+import { freePort } from './ports.ts';
+
+/** A throwaway `redis-server` on loopback, without persistence. */
+export interface TestRedis {
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server (SIGTERM) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port (empty: there is no persistence). */
+  restart(): Promise<void>;
+}
+
+/**
+ * Whether `redis-server` is installed. Missing, this is false locally (the tests skip), and
+ * throws under `CI=true` (CI installs Debian's redis-server).
+ */
+export function redisAvailable(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (process.env.CI === 'true')
+      throw new Error('CI=true but redis-server is missing: apt-get install redis-server');
+    return false;
+  }
+}
+
+async function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.end('PING\r\n');
+      socket.once('data', (data) => resolve(data.toString().startsWith('+PONG')));
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Starts a Redis server on a free loopback port; resolves once it answers PING. */
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const started = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    child = started;
+    const deadline = Date.now() + 10_000;
+    while (!(await answers(port))) {
+      if (started.exitCode !== null || Date.now() > deadline)
+        throw new Error(`redis-server did not start on ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (running === undefined || running.exitCode !== null) return;
+    const exited = once(running, 'exit');
+    running.kill('SIGTERM');
+    await exited;
+  };
+  await start();
+  return { url: `redis://127.0.0.1:${port}`, port, stop, restart: start };
+}
