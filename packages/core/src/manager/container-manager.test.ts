@@ -122,6 +122,26 @@ describe('ContainerManager', () => {
     expect(removed).toEqual(['tool']);
   });
 
+  it('drops a container seen on its way out once, however many refreshes see it go', async () => {
+    const { upstream } = await upstreamServer();
+    const backend = new MemoryBackend({ namespace: 'going' });
+    const manager = managerFor(backend);
+    await manager.start();
+    backend.setUpstream('tool', upstream);
+    const { id } = backend.add({ name: 'tool' });
+    await until(() => manager.get('tool')?.phase === 'ready');
+    const removed: string[] = [];
+    manager.on('removed', ({ name }) => removed.push(name));
+    // Someone else's `docker rm -f`: the engine reports it removing while its events arrive.
+    backend.add({ name: 'tool', id, state: 'removing' }, { silent: true });
+    backend.emit({ type: 'died', name: 'tool', id, time: new Date(), exitCode: 137 });
+    backend.emit({ type: 'paused', name: 'tool', id, time: new Date() });
+    await until(() => manager.get('tool') === undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(removed).toEqual(['tool']);
+    expect(manager.get('tool')).toBeUndefined();
+  });
+
   it('reconciles changes it was not told about, periodically and on resync', async () => {
     const { upstream } = await upstreamServer();
     const backend = new MemoryBackend({ namespace: 'reconcile' });

@@ -938,6 +938,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   #apply(info: ContainerInfo): RouteEntry | undefined {
     if (this.#destroyedIds.has(info.id) || info.namespace !== this.backend.namespace) return undefined;
     if (this.#closing.signal.aborted) return undefined;
+    if (info.state === 'removing') {
+      // On its way out for good: several refreshes may see it so (its death, its network
+      // leaving); none may bring its route back only to drop it again.
+      this.#rememberDestroyed(info.id);
+      const going = this.#table.get(info.name);
+      if (going !== undefined && !going.launching && going.info.id === info.id) this.#removeEntry(going);
+      return undefined;
+    }
     this.#negative.delete(info.name);
     let entry = this.#table.get(info.name);
     if (entry === undefined) {
@@ -993,9 +1001,6 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       case 'paused':
         this.#fail(entry, PAUSED);
         break;
-      case 'removing':
-        this.#removeEntry(entry);
-        return undefined;
     }
     if (!entry.announced) this.#emitPhase(entry);
     return entry;
