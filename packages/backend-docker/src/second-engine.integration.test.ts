@@ -182,8 +182,12 @@ await describeWithTestEngine('a second Docker Engine, remote over mutual TLS and
       ).toEqual([]);
 
       const logs = await backend.logs(web);
-      // httpd saw the proxy's requests come from the bridge's gateway: docker-proxy, the published port.
-      const gateway = engine?.bridgeAddress.split('/')[0];
+      // httpd saw the proxy's requests come from its network's gateway: docker-proxy, the published port.
+      const inspected = await engine?.docker.getContainer(web).inspect();
+      const [gateway] = Object.values(inspected?.NetworkSettings.Networks ?? {}).map(
+        (network) => network.Gateway,
+      );
+      expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       expect(logs.map((entry) => entry.text).join('\n')).toContain(`${gateway}]:`);
       await eventually(() =>
         [web, ws].every((name) => events.some((event) => event.type === 'started' && event.name === name))
@@ -198,6 +202,8 @@ await describeWithTestEngine('a second Docker Engine, remote over mutual TLS and
       following.abort();
       await collecting;
       await served.close();
+      // A failed case leaves nothing for the next one to find on the shared engine.
+      await manager.removeAll().catch(() => undefined);
       await manager.close();
       await backend.close();
     }
