@@ -22,9 +22,9 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
   let emulator: EcsEmulator;
   let image: string;
 
-  /** Runs `dde` with AWS settings from the environment, as a user would. */
-  async function dde(...args: string[]) {
-    const child = spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
+  /** Starts `dde` with AWS settings from the environment, as a user would. */
+  function start(...args: string[]) {
+    return spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
       env: {
         ...process.env,
         DDE_NAMESPACE: namespace,
@@ -38,6 +38,10 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+  }
+  /** Runs `dde` to its end. */
+  async function dde(...args: string[]) {
+    const child = start(...args);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk) => {
@@ -122,6 +126,76 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
     expect(JSON.parse(after.stdout)).toEqual([]);
     // Docker stays the default: this namespace has nothing there.
     expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
+  });
+
+  it('serves a launched task through dde proxy, and stops cleanly on SIGINT leaving the task running', async () => {
+    const run = await dde(
+      ...ecsFlags(),
+      'run',
+      image,
+      '--name',
+      'site',
+      '--port',
+      '8080',
+      '--readiness-path',
+      '/index.html',
+      '--wait',
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /www && echo served-by-ecs > /www/index.html && exec httpd -f -p 8080 -h /www',
+    );
+    expect(run.code).toBe(0);
+    const proxy = start(...ecsFlags(), 'proxy', '--port', '0');
+    let stderr = '';
+    proxy.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    try {
+      const [chunk] = (await once(proxy.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+      const origin = chunk.toString().trim();
+      expect(origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // The proxy adopts the task from ECS (ListTasks + DescribeTasks), then probes it.
+      await expect
+        .poll(async () => (await fetch(`${origin}/docker/site/index.html`)).status, { timeout: 30_000 })
+        .toBe(200);
+      expect(await (await fetch(`${origin}/docker/site/index.html`)).text()).toBe('served-by-ecs\n');
+      expect((await fetch(`${origin}/docker/absent/`)).status).toBe(404);
+    } finally {
+      proxy.kill('SIGINT');
+    }
+    // The poller and the AWS clients stop with it: the process exits by itself, with 0.
+    const [code] = (await once(proxy, 'exit')) as [number | null];
+    expect(stderr).not.toMatch(/error/i);
+    expect(code).toBe(0);
+    const listed = await dde('ls', '--json', ...ecsFlags());
+    expect((JSON.parse(listed.stdout) as { name: string; state: string }[]).map((task) => task.name)).toEqual(
+      ['site'],
+    );
+    expect((await dde(...ecsFlags(), 'rm', 'site')).code).toBe(0);
+  });
+
+  it('purges every task of the namespace with purge --all', async () => {
+    const ids: string[] = [];
+    for (const name of ['first', 'second']) {
+      const run = await dde(...ecsFlags(), 'run', image, '--name', name, '--json', '--', 'sleep', '3600');
+      expect(run.code).toBe(0);
+      ids.push((JSON.parse(run.stdout) as { id: string }).id);
+    }
+    const stopsBefore = emulator.calls.filter((call) => call.operation === 'StopTask').length;
+    const purged = await dde(...ecsFlags(), 'purge', '--all', '--json');
+    expect(purged.stderr).not.toMatch(/error/i);
+    expect(purged.code).toBe(0);
+    expect((JSON.parse(purged.stdout) as { removed: string[] }).removed.sort()).toEqual(['first', 'second']);
+    const stopped = emulator.calls
+      .filter((call) => call.operation === 'StopTask')
+      .slice(stopsBefore)
+      .map((call) => (call.input as { task: string }).task);
+    expect(stopped.sort()).toEqual([...ids].sort());
+    expect(JSON.parse((await dde('ls', '--json', ...ecsFlags())).stdout)).toEqual([]);
+    const again = await dde(...ecsFlags(), 'purge', '--all');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`nothing to purge in namespace ${namespace}`);
   });
 
   it('refuses ECS settings that cannot work as usage errors, before any call', async () => {
