@@ -28,10 +28,10 @@ export interface EmulatorWorld {
   close(): Promise<void>;
 }
 
-/** Starts the ECS emulator labelled `<prefix>-...` (default `ecsb`) and builds the busybox image. */
-export async function startEmulatorWorld(prefix = 'ecsb'): Promise<EmulatorWorld> {
+/** Starts the ECS emulator labelled `ecsb-...` and builds the busybox image. */
+export async function startEmulatorWorld(): Promise<EmulatorWorld> {
   const docker = testDocker();
-  const label = uniqueNamespace(prefix);
+  const label = uniqueNamespace('ecsb');
   const emulator = await startEcsEmulator({ docker, label });
   const close = async () => {
     await emulator.close();
