@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import type { EcsEmulator } from '@dde/test-support';
 import {
   buildImage,
@@ -12,8 +10,8 @@ import {
   uniqueNamespace,
 } from '@dde/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli, startCli } from '../test/cli-process.ts';
 
-const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const label = uniqueNamespace('ecsb');
 const namespace = uniqueNamespace('ecsb');
 
@@ -22,37 +20,20 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
   let emulator: EcsEmulator;
   let image: string;
 
-  /** Starts `dde` with AWS settings from the environment, as a user would. */
-  function start(...args: string[]) {
-    return spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
-      env: {
-        ...process.env,
-        DDE_NAMESPACE: namespace,
-        AWS_ENDPOINT_URL: emulator.endpoint,
-        AWS_REGION: emulator.region,
-        AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
-        DDE_ECS_EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/ecsb-execution',
-        DDE_ECS_LOG_GROUP: '/ecsb/cli',
-        DDE_ECS_INPUT_WRITER_IMAGE: image,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  }
-  /** Runs `dde` to its end. */
-  async function dde(...args: string[]) {
-    const child = start(...args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, stdout, stderr };
-  }
+  /** `dde`'s environment: AWS settings from the environment, as a user would set them. */
+  const env = () => ({
+    ...process.env,
+    DDE_NAMESPACE: namespace,
+    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_REGION: emulator.region,
+    AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
+    DDE_ECS_EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/ecsb-execution',
+    DDE_ECS_LOG_GROUP: '/ecsb/cli',
+    DDE_ECS_INPUT_WRITER_IMAGE: image,
+  });
+  const start = (...args: string[]) => startCli(args, env());
+  const dde = (...args: string[]) => runCli(args, env());
   const ecsFlags = () => [
     '--backend',
     'ecs',
