@@ -179,6 +179,39 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
     expect(again.stderr).toContain(`nothing to purge in namespace ${namespace}`);
   });
 
+  it("reaches tasks at their ENI's public IP with DDE_ECS_UPSTREAM_ADDRESS=public", async () => {
+    const publicEnv = { DDE_ECS_ASSIGN_PUBLIC_IP: 'true', DDE_ECS_UPSTREAM_ADDRESS: 'public' };
+    const lookups = emulator.calls.filter((call) => call.operation === 'DescribeNetworkInterfaces').length;
+    const run = await runCli(
+      [
+        ...ecsFlags(),
+        'run',
+        image,
+        '--name',
+        'outside',
+        '--port',
+        '8080',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        'mkdir -p /www && echo public > /www/index.html && exec httpd -f -p 8080 -h /www',
+      ],
+      { ...env(), ...publicEnv },
+    );
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.code).toBe(0);
+    const { upstream } = JSON.parse(run.stdout) as { upstream: string };
+    expect(
+      emulator.calls.filter((call) => call.operation === 'DescribeNetworkInterfaces').length,
+    ).toBeGreaterThan(lookups);
+    await expect
+      .poll(async () => (await fetch(`http://${upstream}/`).catch(() => undefined))?.status)
+      .toBe(200);
+    expect(await (await fetch(`http://${upstream}/`)).text()).toBe('public\n');
+    expect((await dde(...ecsFlags(), 'rm', 'outside')).code).toBe(0);
+  });
+
   it('refuses ECS settings that cannot work as usage errors, before any call', async () => {
     const calls = emulator.calls.length;
     const missing = await dde('--backend', 'ecs', 'ls');
