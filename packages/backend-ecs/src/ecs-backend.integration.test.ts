@@ -191,6 +191,19 @@ describe.runIf(motoAvailable())('EcsBackend against moto_server', () => {
     expect(recorded).toEqual([]);
   });
 
+  it('refuses a readiness path ECS tags cannot carry, naming readiness.path, before anything is created', async () => {
+    const backend = makeBackend();
+    const error = await backend
+      .launch({ ...spec('query'), readiness: { path: '/health?ready=1' } })
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({
+      code: 'INVALID_SPEC',
+      field: 'readiness.path',
+      message: expect.stringContaining('choose a readiness path made of those characters only'),
+    });
+    expect(recorded).toEqual([]);
+  });
+
   it('stops the task it started when the launch is aborted', async () => {
     const backend = makeBackend();
     const controller = new AbortController();

@@ -24,6 +24,7 @@ import { abortError, DdeError, planLaunch, throwIfAborted } from '@dde/core';
 import { AddressResolver, eniDetail, toolContainer } from './addresses.ts';
 import { DescribeBatcher, MAX_DESCRIBE_TASKS } from './describe-batcher.ts';
 import { capitalize, launchFailed, toDdeError } from './errors.ts';
+import { ExitedTasks, REMOVED_REASON } from './exited-tasks.ts';
 import { logStreamName, readLogs } from './logs.ts';
 import type { EcsBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
@@ -33,9 +34,6 @@ import { TaskDefinitions } from './task-definitions.ts';
 import { taskName, toContainerInfo } from './task-info.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { waitForRunning } from './wait.ts';
-
-/** The reason StopTask records when dde removes a task. */
-const REMOVED_REASON = 'Removed by dde';
 
 /**
  * Runs dde's containers as AWS ECS tasks (Fargate or EC2) through `@aws-sdk/client-ecs`:
@@ -73,6 +71,7 @@ export class EcsBackend implements ContainerBackend {
   readonly #definitions: TaskDefinitions;
   readonly #addresses: AddressResolver;
   readonly #batcher: DescribeBatcher;
+  readonly #exited: ExitedTasks;
   readonly #runTasks: TokenBucket;
   readonly #launching = new Set<string>();
   readonly #closing = new AbortController();
@@ -114,6 +113,11 @@ export class EcsBackend implements ContainerBackend {
       ec2,
     });
     this.#batcher = new DescribeBatcher((arns) => this.#describe(arns));
+    this.#exited = new ExitedTasks({
+      retentionMs: resolved.exitedTaskRetentionMs,
+      listStopped: (signal) => this.#listArns('STOPPED', signal),
+      describe: (arns, signal) => this.#describe(arns, signal),
+    });
     this.#runTasks = new TokenBucket(resolved.runTaskRate);
   }
 
@@ -211,8 +215,11 @@ export class EcsBackend implements ContainerBackend {
         memoryLimitMb: info.memoryLimitMb ?? task.applied.memoryLimitMb,
       };
     } catch (error) {
-      if (arn !== undefined)
+      if (arn !== undefined) {
+        // The launch reports this failure: the task is not listed as exited afterwards.
+        this.#exited.dismiss(arn);
         await this.#stopQuietly(arn, signal?.aborted ? 'launch aborted' : 'launch failed');
+      }
       if (signal?.aborted) throw abortError(signal, capitalize(what));
       throw toDdeError(error, { what, cluster: this.#options.cluster, signal });
     } finally {
@@ -220,23 +227,37 @@ export class EcsBackend implements ContainerBackend {
     }
   }
 
+  /** The task of that name: a live one, or one that exited by itself a short while ago. */
   async inspect(name: string, options: OperationOptions = {}): Promise<ContainerInfo | undefined> {
-    const tasks = await this.#tasks({ signal: options.signal, what: `inspect of ${name}` });
-    const task = tasks.find((candidate) => taskName(candidate) === name);
+    const context = { signal: options.signal, what: `inspect of ${name}` };
+    const live = await this.#tasks(context);
+    const task =
+      live.find((candidate) => taskName(candidate) === name) ??
+      (await this.#exitedTasks(live, context)).find((candidate) => taskName(candidate) === name);
     return task === undefined ? undefined : this.#info(task, options.signal);
   }
 
+  /**
+   * The namespace's tasks ECS wants running, plus those whose tool stopped by itself within
+   * `exitedTaskRetentionMs` (state `exited`, with the exit code), as Docker lists exited containers.
+   */
   async list(options: OperationOptions = {}): Promise<ContainerInfo[]> {
-    const tasks = await this.#tasks({ signal: options.signal, what: 'listing tasks' });
+    const context = { signal: options.signal, what: 'listing tasks' };
+    const live = await this.#tasks(context);
+    const tasks = [...live, ...(await this.#exitedTasks(live, context))];
     const infos = await Promise.all(tasks.map((task) => this.#info(task, options.signal)));
     return infos.filter((info): info is ContainerInfo => info !== undefined);
   }
 
   async remove(name: string, options: OperationOptions = {}): Promise<boolean> {
     const what = `removal of ${name}`;
-    const tasks = (await this.#tasks({ signal: options.signal, what })).filter(
+    const live = await this.#tasks({ signal: options.signal, what });
+    const tasks = live.filter((task) => taskName(task) === name);
+    // A task that exited by itself cannot be deleted from ECS: removing it hides it for good.
+    const exited = (await this.#exitedTasks(live, { signal: options.signal, what })).filter(
       (task) => taskName(task) === name,
     );
+    for (const task of exited) if (task.taskArn !== undefined) this.#exited.dismiss(task.taskArn);
     for (const task of tasks) {
       await this.#call(what, options.signal, (abortSignal) =>
         this.#ecs.send(
@@ -252,7 +273,7 @@ export class EcsBackend implements ContainerBackend {
     if (tasks.length > 0 && this.#options.releaseTaskDefinitions === 'when-unused') {
       await this.#releaseUnused(options.signal).catch(() => {});
     }
-    return tasks.length > 0;
+    return tasks.length > 0 || exited.length > 0;
   }
 
   async logs(name: string, options: LogOptions = {}): Promise<LogEntry[]> {
@@ -341,22 +362,7 @@ export class EcsBackend implements ContainerBackend {
   /** Every task of this namespace ECS still wants running (PROVISIONING to RUNNING), described with tags. */
   async #tasks(context: { signal: AbortSignal | undefined; what: string }): Promise<Task[]> {
     return this.#call(context.what, context.signal, async (abortSignal) => {
-      const arns: string[] = [];
-      let nextToken: string | undefined;
-      do {
-        const page = await this.#ecs.send(
-          new ListTasksCommand({
-            cluster: this.#options.cluster,
-            startedBy: startedByFor(this.namespace),
-            desiredStatus: 'RUNNING',
-            maxResults: 100,
-            ...(nextToken === undefined ? {} : { nextToken }),
-          }),
-          { abortSignal },
-        );
-        arns.push(...(page.taskArns ?? []));
-        nextToken = page.nextToken;
-      } while (nextToken);
+      const arns = await this.#listArns('RUNNING', abortSignal);
       const tasks: Task[] = [];
       for (let start = 0; start < arns.length; start += MAX_DESCRIBE_TASKS) {
         tasks.push(...(await this.#describe(arns.slice(start, start + MAX_DESCRIBE_TASKS), abortSignal)));
@@ -369,6 +375,35 @@ export class EcsBackend implements ContainerBackend {
           taskName(task) !== undefined,
       );
     });
+  }
+
+  /** Tasks of this namespace that exited by itself lately, for names no `live` task holds. */
+  #exitedTasks(
+    live: readonly Task[],
+    context: { signal: AbortSignal | undefined; what: string },
+  ): Promise<Task[]> {
+    return this.#call(context.what, context.signal, (abortSignal) => this.#exited.list(live, abortSignal));
+  }
+
+  /** ListTasks by this namespace's `startedBy`, every page. */
+  async #listArns(desiredStatus: 'RUNNING' | 'STOPPED', abortSignal?: AbortSignal): Promise<string[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.#ecs.send(
+        new ListTasksCommand({
+          cluster: this.#options.cluster,
+          startedBy: startedByFor(this.namespace),
+          desiredStatus,
+          maxResults: 100,
+          ...(nextToken === undefined ? {} : { nextToken }),
+        }),
+        { abortSignal },
+      );
+      arns.push(...(page.taskArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return arns;
   }
 
   async #describe(arns: readonly string[], abortSignal?: AbortSignal): Promise<Task[]> {

@@ -175,6 +175,55 @@ await describeWithDocker('ContainerManager, Koa proxy and EcsBackend on the ECS 
     expect(await runningTasks()).toEqual([]);
   });
 
+  it('shows the failure page of a task whose tool exits after it ran, until it is removed', async () => {
+    const first = await stack();
+    // httpd runs in the background; the shell (the container's main process) exits 3 later.
+    const crashing = serving('crasher', {
+      command: [
+        'sh',
+        '-c',
+        'mkdir -p /www && echo up > /www/env.json && httpd -p 8080 -h /www && sleep 4 && exit 3',
+      ],
+    });
+    await first.manager.launch(crashing);
+    await first.manager.waitUntilReady('crasher', { signal: AbortSignal.timeout(60_000) });
+    expect((await first.get('/ecs/crasher/env.json')).status).toBe(200);
+    const failed = await eventually(
+      async () => {
+        // Until the poller sees the task stopped, a request meets the dead address (502 error).
+        const response = await first.get('/ecs/crasher/env.json', { accept: 'application/json' });
+        const body = response.status === 502 ? ((await response.json()) as { status: string }) : undefined;
+        return body?.status === 'failed' ? body : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(failed).toMatchObject({ status: 'failed', reason: 'exited' });
+    expect(JSON.stringify(failed)).toMatch(/exited with code 3/);
+    expect(JSON.stringify(failed)).toMatch(/EssentialContainerExited: Essential container in task exited/);
+    const page = await (await first.get('/ecs/crasher/', { accept: 'text/html' })).text();
+    expect(page).toMatch(/exited with code 3/);
+    expect(first.manager.get('crasher')?.failure).toMatchObject({ reason: 'exited', exitCode: 3 });
+
+    // Another process finds it too, from DescribeTasks alone (a stopped task has no tags left).
+    const fresh = new EcsBackend(world.backendOptions(namespace));
+    closers.push(() => fresh.close());
+    expect(await fresh.list()).toMatchObject([{ name: 'crasher', state: 'exited', exitCode: 3 }]);
+    const forgetful = new EcsBackend({ ...world.backendOptions(namespace), exitedTaskRetentionMs: 0 });
+    closers.push(() => forgetful.close());
+    expect(await forgetful.list()).toEqual([]);
+
+    // Removing it hides it, and the name can be launched again.
+    expect(await first.manager.remove('crasher')).toBe(true);
+    expect(first.manager.get('crasher')).toBeUndefined();
+    await first.manager.reconcile();
+    expect(first.manager.get('crasher')).toBeUndefined();
+    await first.manager.launch(serving('crasher'));
+    await first.manager.waitUntilReady('crasher', { signal: AbortSignal.timeout(60_000) });
+    expect((await first.get('/ecs/crasher/env.json')).status).toBe(200);
+    // The running task hides the older exited one everywhere.
+    expect(await fresh.list()).toMatchObject([{ name: 'crasher', state: 'running' }]);
+  });
+
   it('adopts running tasks after a restart, culls idle ones and removes everything', async () => {
     const first = await stack();
     await first.manager.launch(

@@ -31,6 +31,7 @@ describe('validateOptions', () => {
       releaseTaskDefinitions: 'on-close',
       missingGraceMs: 30_000,
       pollIntervalMs: 10_000,
+      exitedTaskRetentionMs: 600_000,
       runTaskRate: 20,
       maxAttempts: 5,
     });
@@ -70,6 +71,8 @@ describe('validateOptions', () => {
     [{ ...FARGATE, credentials: { accessKeyId: 'a' } }, 'credentials', /secretAccessKey/],
     [{ ...FARGATE, releaseTaskDefinitions: 'always' }, 'releaseTaskDefinitions', /when-unused/],
     [{ ...FARGATE, runTaskRate: 0 }, 'runTaskRate', /at least 1/],
+    [{ ...FARGATE, exitedTaskRetentionMs: -1 }, 'exitedTaskRetentionMs', /at least 0/],
+    [{ ...FARGATE, exitedTaskRetentionMs: 7_200_000 }, 'exitedTaskRetentionMs', /about an hour/],
     [{ ...FARGATE, ecs: {} }, 'ecs', /AWS SDK v3 client/],
     [
       { cluster: 'c', launchType: 'EC2', networkMode: 'bridge', platformVersion: '1.4.0' },

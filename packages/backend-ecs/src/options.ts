@@ -67,6 +67,13 @@ export interface EcsBackendOptions {
   missingGraceMs?: number;
   /** Interval of the poller that keeps the manager's table fresh, jittered by ±20 %. Default 10000 ms. */
   pollIntervalMs?: number;
+  /**
+   * How long a task whose tool stopped by itself after it ran (it exited, crashed, or was stopped
+   * outside dde) stays listed as `exited`, so the proxy shows its failure page (stop reason, exit
+   * code) as it does for Docker's exited containers. ECS describes stopped tasks for about an hour:
+   * at most 3600000. 0: such tasks vanish as soon as they stop. Default 600000 (10 minutes).
+   */
+  exitedTaskRetentionMs?: number;
   /** RunTask calls per second the backend allows itself (ECS allows about 20 per account and region). Default 20. */
   runTaskRate?: number;
   /** Attempts per AWS call, with the SDK's adaptive retry mode. Default 5. */
@@ -101,6 +108,7 @@ export interface ResolvedOptions {
   readonly releaseTaskDefinitions: TaskDefinitionRelease;
   readonly missingGraceMs: number;
   readonly pollIntervalMs: number;
+  readonly exitedTaskRetentionMs: number;
   readonly runTaskRate: number;
   readonly maxAttempts: number;
   readonly ecs: ECSClient | undefined;
@@ -132,6 +140,7 @@ const KNOWN: Readonly<Record<keyof EcsBackendOptions, true>> = {
   releaseTaskDefinitions: true,
   missingGraceMs: true,
   pollIntervalMs: true,
+  exitedTaskRetentionMs: true,
   runTaskRate: true,
   maxAttempts: true,
   ecs: true,
@@ -280,6 +289,7 @@ export function validateOptions(options: EcsBackendOptions): ResolvedOptions {
     releaseTaskDefinitions,
     missingGraceMs: count('missingGraceMs', options.missingGraceMs, 30_000, 0),
     pollIntervalMs: count('pollIntervalMs', options.pollIntervalMs, 10_000, 100),
+    exitedTaskRetentionMs: exitedTaskRetention(options.exitedTaskRetentionMs),
     runTaskRate: count('runTaskRate', options.runTaskRate, 20, 1),
     maxAttempts: count('maxAttempts', options.maxAttempts, 5, 1),
     ecs: client('ecs', options.ecs),
@@ -347,6 +357,20 @@ function idList(field: string, value: unknown, pattern: RegExp, example: string)
     }
   }
   return [...value] as string[];
+}
+
+/** ECS describes a stopped task for about an hour: keeping it listed longer is impossible. */
+const MAX_EXITED_TASK_RETENTION_MS = 3_600_000;
+
+function exitedTaskRetention(value: unknown): number {
+  const retention = count('exitedTaskRetentionMs', value, 600_000, 0);
+  if (retention > MAX_EXITED_TASK_RETENTION_MS) {
+    throw invalidOption(
+      'exitedTaskRetentionMs',
+      `must be at most ${MAX_EXITED_TASK_RETENTION_MS} (ECS describes stopped tasks for about an hour), got ${retention}`,
+    );
+  }
+  return retention;
 }
 
 function count(field: string, value: unknown, fallback: number, minimum: number): number {

@@ -28,6 +28,26 @@ describe('tags', () => {
     );
   });
 
+  it("names the user's field, not dde's tag, when a readiness path or owner cannot be a tag", () => {
+    const readiness = (() => {
+      try {
+        labelsToTags({ 'dde.managed': 'true', 'dde.readiness-path': '/health?probe=1' }, 'n');
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(readiness).toMatchObject({ code: 'INVALID_SPEC', field: 'readiness.path' });
+    expect((readiness as Error).message).toMatch(
+      /^Invalid container spec: readiness\.path "\/health\?probe=1"/,
+    );
+    expect((readiness as Error).message).toMatch(/choose a readiness path made of those characters only/);
+    expect((readiness as Error).message).not.toMatch(/labels\./);
+    expect(() => labelsToTags({ 'dde.owner': 'auth0|12345' }, 'n')).toThrow(
+      expect.objectContaining({ field: 'owner', message: expect.stringMatching(/pass an owner id/) }),
+    );
+  });
+
   it('marks namespaces and names in fields that survive a stopped task', () => {
     expect(startedByFor('my-app')).toBe('dde/my-app');
     expect(nameFromGroup(groupFor('alice-viewer'))).toBe('alice-viewer');

@@ -1,5 +1,5 @@
 import type { Tag } from '@aws-sdk/client-ecs';
-import { DdeError } from '@dde/core';
+import { DdeError, LABELS } from '@dde/core';
 
 /** Tag holding the container name (the routing key). The task's `group` carries it too. */
 export const NAME_TAG = 'dde.name';
@@ -10,6 +10,23 @@ const MAX_KEY = 128;
 const MAX_VALUE = 256;
 // The `aws:` prefix is reserved by AWS.
 const TAG_CHARACTERS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+const ALPHABET = 'letters, digits, spaces and _ . : / = + - @';
+
+/**
+ * The spec fields dde records in its own free-text labels, with what to do when ECS refuses
+ * the value: the error names the field the user wrote, not the tag dde made of it.
+ */
+const SPEC_FIELDS: Readonly<Record<string, { field: string; fix: string }>> = {
+  [LABELS.readinessPath]: {
+    field: 'readiness.path',
+    fix: 'choose a readiness path made of those characters only (no query string, no percent-encoding)',
+  },
+  [LABELS.owner]: {
+    field: 'owner',
+    fix: 'pass an owner id made of those characters only (e.g. a hash or an encoding of the user id)',
+  },
+};
 
 /**
  * dde's labels as ECS tags (propagated to the task). Throws `INVALID_SPEC` naming the label
@@ -30,14 +47,23 @@ export function labelsToTags(labels: Readonly<Record<string, string>>, name: str
     if (key.length > MAX_KEY || key.toLowerCase().startsWith('aws:') || !TAG_CHARACTERS.test(key)) {
       throw new DdeError(
         'INVALID_SPEC',
-        `Invalid container spec: ${field} is not a valid ECS tag key (at most ${MAX_KEY} letters, digits, spaces and _ . : / = + - @, not starting with aws:)`,
+        `Invalid container spec: ${field} is not a valid ECS tag key (at most ${MAX_KEY} ${ALPHABET}, not starting with aws:): rename the label`,
         { field },
       );
     }
     if (value.length > MAX_VALUE || !TAG_CHARACTERS.test(value)) {
+      const recorded = SPEC_FIELDS[key];
+      if (recorded !== undefined) {
+        throw new DdeError(
+          'INVALID_SPEC',
+          `Invalid container spec: ${recorded.field} ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value)} cannot be recorded on an ECS task: ` +
+            `dde keeps it in the tag ${key}, and ECS tag values allow at most ${MAX_VALUE} ${ALPHABET}; ${recorded.fix}`,
+          { field: recorded.field },
+        );
+      }
       throw new DdeError(
         'INVALID_SPEC',
-        `Invalid container spec: ${field} is not a valid ECS tag value (at most ${MAX_VALUE} letters, digits, spaces and _ . : / = + - @)`,
+        `Invalid container spec: ${field} is not a valid ECS tag value (at most ${MAX_VALUE} ${ALPHABET}): shorten it or drop the other characters`,
         { field },
       );
     }

@@ -3,6 +3,7 @@ import type { ContainerInfo, ContainerState, Upstream } from '@dde/core';
 import { parseLabels } from '@dde/core';
 import { toolContainer } from './addresses.ts';
 import { nameFromGroup, startedByFor, tagsToLabels } from './tags.ts';
+import { describeStop } from './wait.ts';
 
 // ECS's task lifecycle onto dde's container states.
 const STATES: Readonly<Record<string, ContainerState>> = {
@@ -67,6 +68,8 @@ export function toContainerInfo(task: Task, context: TaskInfoContext): Container
     namespace: context.namespace,
     state,
     exitCode: stopped ? tool?.exitCode : undefined,
+    // ECS's stop code and reason and each container's: the proxy's failure page shows them.
+    ...(stopped && task.stoppedReason !== undefined ? { exitReason: describeStop(task) } : {}),
     createdAt: task.createdAt ?? task.startedAt ?? new Date(0),
     startedAt: task.startedAt,
     finishedAt: stopped ? task.stoppedAt : undefined,

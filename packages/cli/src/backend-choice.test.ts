@@ -56,5 +56,19 @@ describe('chooseBackend', () => {
     await expect(
       chooseBackend(['ls'], { DDE_BACKEND: 'ecs', DDE_ECS_CLUSTER: 'tools', DDE_ECS_SUBNETS: 'vpc-1' }),
     ).rejects.toMatchObject({ code: 'INVALID_OPTION', field: 'subnets[0]' });
+    const ecs = { DDE_BACKEND: 'ecs', DDE_ECS_CLUSTER: 'tools', DDE_ECS_SUBNETS: 'subnet-1' };
+    await expect(chooseBackend(['ls'], { ...ecs, DDE_ECS_UPSTREAM_ADDRESS: 'public' })).rejects.toMatchObject(
+      {
+        code: 'INVALID_OPTION',
+        field: 'upstreamAddress',
+        message: expect.stringContaining('assignPublicIp'),
+      },
+    );
+    await expect(
+      chooseBackend(['ls'], { ...ecs, DDE_ECS_UPSTREAM_ADDRESS: 'elastic' }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      field: 'upstreamAddress',
+    });
   });
 });

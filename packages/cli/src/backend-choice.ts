@@ -17,7 +17,8 @@ const VALUE_FLAGS = new Set(['--backend', '--cluster', '--subnet', '--security-g
  * out of `argv`. For `ecs`, the rest comes from the environment: `DDE_ECS_CLUSTER`,
  * `DDE_ECS_SUBNETS` and `DDE_ECS_SECURITY_GROUPS` (comma-separated) when the flags are absent,
  * `DDE_ECS_LAUNCH_TYPE`, `DDE_ECS_EXECUTION_ROLE_ARN`, `DDE_ECS_TASK_ROLE_ARN`, `DDE_ECS_LOG_GROUP`,
- * `DDE_ECS_ASSIGN_PUBLIC_IP=true` and `DDE_ECS_INPUT_WRITER_IMAGE`; region, credentials and
+ * `DDE_ECS_ASSIGN_PUBLIC_IP=true`, `DDE_ECS_UPSTREAM_ADDRESS` (`private` or `public`) and
+ * `DDE_ECS_INPUT_WRITER_IMAGE`; region, credentials and
  * endpoint from the AWS SDK's own (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`...).
  * `DDE_BACKEND` chooses the backend when `--backend` is absent. The AWS SDK is loaded only
  * for `ecs`, so Docker commands start as fast as before.
@@ -77,6 +78,9 @@ export async function chooseBackend(
     ...optional('logGroup', env.DDE_ECS_LOG_GROUP),
     ...optional('inputWriterImage', env.DDE_ECS_INPUT_WRITER_IMAGE),
     ...(env.DDE_ECS_ASSIGN_PUBLIC_IP === 'true' ? { assignPublicIp: true } : {}),
+    ...(env.DDE_ECS_UPSTREAM_ADDRESS === undefined || env.DDE_ECS_UPSTREAM_ADDRESS === ''
+      ? {}
+      : { upstreamAddress: env.DDE_ECS_UPSTREAM_ADDRESS as EcsBackendOptions['upstreamAddress'] }),
   };
   const { EcsBackend, validateEcsBackendOptions } = await import('@dde/backend-ecs');
   // Validate now, so that a bad setting is a usage error before any command runs.

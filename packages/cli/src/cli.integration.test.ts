@@ -1,6 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import {
   buildImage,
   cleanupNamespace,
@@ -9,37 +8,18 @@ import {
   uniqueNamespace,
 } from '@dde/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type CliResult, runCli, startCli } from '../test/cli-process.ts';
 
-const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const namespace = uniqueNamespace('clitest');
 const image = `dde-cli-test:${namespace}`;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts the real `dde` binary (from source, on this Node) in the test's namespace. */
+/** Starts the real `dde` binary in the test's namespace. */
 function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
-    env: { ...process.env, DDE_NAMESPACE: namespace },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return startCli(args, { ...process.env, DDE_NAMESPACE: namespace });
 }
 
-async function dde(...args: string[]): Promise<Result> {
-  const child = start(args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
+function dde(...args: string[]): Promise<CliResult> {
+  return runCli(args, { ...process.env, DDE_NAMESPACE: namespace });
 }
 
 await describeWithDocker('dde CLI against the engine', (docker) => {
@@ -158,7 +138,7 @@ await describeWithDocker('dde CLI against the engine', (docker) => {
       'echo to-out; echo to-err >&2; sleep 600',
     );
     expect(run.code).toBe(0);
-    let logs: Result = { code: null, stdout: '', stderr: '' };
+    let logs: CliResult = { code: null, stdout: '', stderr: '' };
     for (let attempt = 0; attempt < 50 && !logs.stderr.includes('to-err'); attempt++) {
       logs = await dde('logs', 'talker', '--tail', '10');
       await new Promise((resolve) => setTimeout(resolve, 100));

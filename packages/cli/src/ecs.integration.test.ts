@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import type { EcsEmulator } from '@dde/test-support';
 import {
   buildImage,
@@ -12,8 +10,8 @@ import {
   uniqueNamespace,
 } from '@dde/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli, startCli } from '../test/cli-process.ts';
 
-const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const label = uniqueNamespace('ecsb');
 const namespace = uniqueNamespace('ecsb');
 
@@ -22,33 +20,20 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
   let emulator: EcsEmulator;
   let image: string;
 
-  /** Runs `dde` with AWS settings from the environment, as a user would. */
-  async function dde(...args: string[]) {
-    const child = spawn(process.execPath, ['--conditions=dev-source', BIN, ...args], {
-      env: {
-        ...process.env,
-        DDE_NAMESPACE: namespace,
-        AWS_ENDPOINT_URL: emulator.endpoint,
-        AWS_REGION: emulator.region,
-        AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
-        DDE_ECS_EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/ecsb-execution',
-        DDE_ECS_LOG_GROUP: '/ecsb/cli',
-        DDE_ECS_INPUT_WRITER_IMAGE: image,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, stdout, stderr };
-  }
+  /** `dde`'s environment: AWS settings from the environment, as a user would set them. */
+  const env = () => ({
+    ...process.env,
+    DDE_NAMESPACE: namespace,
+    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_REGION: emulator.region,
+    AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,
+    DDE_ECS_EXECUTION_ROLE_ARN: 'arn:aws:iam::123456789012:role/ecsb-execution',
+    DDE_ECS_LOG_GROUP: '/ecsb/cli',
+    DDE_ECS_INPUT_WRITER_IMAGE: image,
+  });
+  const start = (...args: string[]) => startCli(args, env());
+  const dde = (...args: string[]) => runCli(args, env());
   const ecsFlags = () => [
     '--backend',
     'ecs',
@@ -122,6 +107,109 @@ await describeWithDocker('dde CLI with --backend ecs (ECS emulator)', (docker) =
     expect(JSON.parse(after.stdout)).toEqual([]);
     // Docker stays the default: this namespace has nothing there.
     expect(JSON.parse((await dde('ls', '--json')).stdout)).toEqual([]);
+  });
+
+  it('serves a launched task through dde proxy, and stops cleanly on SIGINT leaving the task running', async () => {
+    const run = await dde(
+      ...ecsFlags(),
+      'run',
+      image,
+      '--name',
+      'site',
+      '--port',
+      '8080',
+      '--readiness-path',
+      '/index.html',
+      '--wait',
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /www && echo served-by-ecs > /www/index.html && exec httpd -f -p 8080 -h /www',
+    );
+    expect(run.code).toBe(0);
+    const proxy = start(...ecsFlags(), 'proxy', '--port', '0');
+    let stderr = '';
+    proxy.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    try {
+      const [chunk] = (await once(proxy.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+      const origin = chunk.toString().trim();
+      expect(origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // The proxy adopts the task from ECS (ListTasks + DescribeTasks), then probes it.
+      await expect
+        .poll(async () => (await fetch(`${origin}/docker/site/index.html`)).status, { timeout: 30_000 })
+        .toBe(200);
+      expect(await (await fetch(`${origin}/docker/site/index.html`)).text()).toBe('served-by-ecs\n');
+      expect((await fetch(`${origin}/docker/absent/`)).status).toBe(404);
+    } finally {
+      proxy.kill('SIGINT');
+    }
+    // The poller and the AWS clients stop with it: the process exits by itself, with 0.
+    const [code] = (await once(proxy, 'exit')) as [number | null];
+    expect(stderr).not.toMatch(/error/i);
+    expect(code).toBe(0);
+    const listed = await dde('ls', '--json', ...ecsFlags());
+    expect((JSON.parse(listed.stdout) as { name: string; state: string }[]).map((task) => task.name)).toEqual(
+      ['site'],
+    );
+    expect((await dde(...ecsFlags(), 'rm', 'site')).code).toBe(0);
+  });
+
+  it('purges every task of the namespace with purge --all', async () => {
+    const ids: string[] = [];
+    for (const name of ['first', 'second']) {
+      const run = await dde(...ecsFlags(), 'run', image, '--name', name, '--json', '--', 'sleep', '3600');
+      expect(run.code).toBe(0);
+      ids.push((JSON.parse(run.stdout) as { id: string }).id);
+    }
+    const stopsBefore = emulator.calls.filter((call) => call.operation === 'StopTask').length;
+    const purged = await dde(...ecsFlags(), 'purge', '--all', '--json');
+    expect(purged.stderr).not.toMatch(/error/i);
+    expect(purged.code).toBe(0);
+    expect((JSON.parse(purged.stdout) as { removed: string[] }).removed.sort()).toEqual(['first', 'second']);
+    const stopped = emulator.calls
+      .filter((call) => call.operation === 'StopTask')
+      .slice(stopsBefore)
+      .map((call) => (call.input as { task: string }).task);
+    expect(stopped.sort()).toEqual([...ids].sort());
+    expect(JSON.parse((await dde('ls', '--json', ...ecsFlags())).stdout)).toEqual([]);
+    const again = await dde(...ecsFlags(), 'purge', '--all');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`nothing to purge in namespace ${namespace}`);
+  });
+
+  it("reaches tasks at their ENI's public IP with DDE_ECS_UPSTREAM_ADDRESS=public", async () => {
+    const publicEnv = { DDE_ECS_ASSIGN_PUBLIC_IP: 'true', DDE_ECS_UPSTREAM_ADDRESS: 'public' };
+    const lookups = emulator.calls.filter((call) => call.operation === 'DescribeNetworkInterfaces').length;
+    const run = await runCli(
+      [
+        ...ecsFlags(),
+        'run',
+        image,
+        '--name',
+        'outside',
+        '--port',
+        '8080',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        'mkdir -p /www && echo public > /www/index.html && exec httpd -f -p 8080 -h /www',
+      ],
+      { ...env(), ...publicEnv },
+    );
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.code).toBe(0);
+    const { upstream } = JSON.parse(run.stdout) as { upstream: string };
+    expect(
+      emulator.calls.filter((call) => call.operation === 'DescribeNetworkInterfaces').length,
+    ).toBeGreaterThan(lookups);
+    await expect
+      .poll(async () => (await fetch(`http://${upstream}/`).catch(() => undefined))?.status)
+      .toBe(200);
+    expect(await (await fetch(`http://${upstream}/`)).text()).toBe('public\n');
+    expect((await dde(...ecsFlags(), 'rm', 'outside')).code).toBe(0);
   });
 
   it('refuses ECS settings that cannot work as usage errors, before any call', async () => {

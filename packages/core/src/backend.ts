@@ -58,6 +58,11 @@ export interface ContainerInfo {
   readonly state: ContainerState;
   /** Exit code once the container has stopped. */
   readonly exitCode: number | undefined;
+  /**
+   * Why it stopped, in the engine's words, when the engine says more than the exit code (ECS's
+   * `stoppedReason` and the container's reason). Shown on the proxy's failure page.
+   */
+  readonly exitReason?: string | undefined;
   /** When the container was created. */
   readonly createdAt: Date;
   /** When its process last started. */

@@ -79,6 +79,10 @@ describe('ContainerManager', () => {
     backend.setUpstream('running-one', upstream);
     backend.add({ name: 'running-one' }, { silent: true });
     backend.add({ name: 'exited-one', state: 'exited', exitCode: 3 }, { silent: true });
+    backend.add(
+      { name: 'oom-one', state: 'exited', exitCode: 137, exitReason: 'OutOfMemoryError: Container killed' },
+      { silent: true },
+    );
     const manager = managerFor(backend);
     expect(manager.get('running-one')).toBeUndefined();
     await manager.start();
@@ -87,7 +91,13 @@ describe('ContainerManager', () => {
     expect(manager.get('running-one')?.phase).toMatch(/probing|ready/);
     expect(manager.get('exited-one')).toMatchObject({
       phase: 'failed',
-      failure: { reason: 'exited', exitCode: 3 },
+      failure: { reason: 'exited', exitCode: 3, message: 'the container exited with code 3' },
+    });
+    // The engine's own words on why, when it has them, follow the exit code.
+    expect(manager.get('oom-one')?.failure).toEqual({
+      reason: 'exited',
+      exitCode: 137,
+      message: 'the container exited with code 137: OutOfMemoryError: Container killed',
     });
     const route = await manager.waitUntilReady('running-one', { signal: AbortSignal.timeout(3000) });
     expect(route.phase).toBe('ready');
@@ -98,7 +108,7 @@ describe('ContainerManager', () => {
         .list()
         .map((entry) => entry.name)
         .sort(),
-    ).toEqual(['exited-one', 'running-one']);
+    ).toEqual(['exited-one', 'oom-one', 'running-one']);
   });
 
   it('keeps the table in line with pushed events', async () => {

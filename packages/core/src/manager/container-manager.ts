@@ -996,7 +996,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         break;
       case 'exited':
       case 'dead':
-        this.#fail(entry, exited(info.exitCode));
+        this.#fail(entry, exited(info.exitCode, info.exitReason));
         break;
       case 'paused':
         this.#fail(entry, PAUSED);
@@ -1144,12 +1144,10 @@ function provisionalInfo(plan: LaunchPlan, namespace: string): ContainerInfo {
   };
 }
 
-function exited(exitCode: number | undefined): RouteFailure {
-  return {
-    reason: 'exited',
-    exitCode,
-    message: exitCode === undefined ? 'the container stopped' : `the container exited with code ${exitCode}`,
-  };
+function exited(exitCode: number | undefined, why?: string): RouteFailure {
+  const what =
+    exitCode === undefined ? 'the container stopped' : `the container exited with code ${exitCode}`;
+  return { reason: 'exited', exitCode, message: why ? `${what}: ${why}` : what };
 }
 
 function conflict(name: string, why: string): DdeError {
