@@ -139,6 +139,18 @@ export class Admission {
     });
   }
 
+  /**
+   * The container was removed: its reservation goes with it, or for a few seconds it would
+   * still count against the limits and the budget, as if it ran.
+   */
+  removed(name: string): void {
+    const { coordination, logger } = this.#context;
+    coordination.release(name).catch((error: unknown) => {
+      if (!isDdeError(error) || error.code !== 'STATE_UNAVAILABLE')
+        logger.warn({ name, error }, 'cannot release the reservation of a removed container');
+    });
+  }
+
   #decide(
     plan: LaunchPlan,
     entries: readonly RouteEntry[],

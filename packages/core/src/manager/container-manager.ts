@@ -630,6 +630,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         forgotten = this.#removeEntry(current);
       }
       this.#removing.delete(name);
+      this.#admission.removed(name);
     }
     // Also when the table did not know it: whatever was recorded under the name goes.
     await (forgotten ?? this.#forgetHistory(name));

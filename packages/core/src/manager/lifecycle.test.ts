@@ -207,6 +207,9 @@ describe('ContainerManager lifecycle', () => {
       const total = await setup({ limits: { maxContainers: 1 } });
       await total.manager.launch(spec('only'));
       expect((await failure(total.manager.launch(spec('more')))).message).toMatch(/the most allowed is 1/);
+      // A removed container frees its place at once (its launch reservation goes with it).
+      await total.manager.remove('only');
+      await total.manager.launch(spec('more'));
 
       const starts = await setup({ limits: { maxConcurrentStarts: 1 } }, { stepDelayMs: 50 });
       const first = starts.manager.launch(spec('s1'));
