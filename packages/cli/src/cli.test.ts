@@ -2,32 +2,17 @@ import { PassThrough } from 'node:stream';
 import { DdeError } from '@dde/core';
 import { MemoryBackend } from '@dde/core/testing';
 import { describe, expect, it } from 'vitest';
+import { runInProcess } from '../test/cli-process.ts';
 import { main } from './cli.ts';
-import type { CliIo } from './context.ts';
 import { cliMessage } from './messages.ts';
 
 /** Runs the CLI in-process; no engine is touched because every case fails before it would be. */
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  const io: CliIo = {
-    stdout,
-    stderr,
-    env: {},
+function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runInProcess(argv, {
     backend: () => {
       throw new Error('the engine must not be reached for a usage error');
     },
-  };
-  const code = await main(argv, io);
-  return { code, stdout: out, stderr: err };
+  });
 }
 
 describe('dde command line', () => {

@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream';
 import { DockerBackend } from '@dde/backend-docker';
 import { RedisStore } from '@dde/redis';
 import {
@@ -13,24 +12,13 @@ import {
   uniqueNamespace,
 } from '@dde/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from './cli.ts';
+import { runInProcess } from '../test/cli-process.ts';
 
 const namespace = uniqueNamespace('rep-cli');
 const image = `dde-rep-cli:${namespace}`;
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  stderr.on('data', (chunk) => {
-    err += chunk;
-  });
-  const code = await main(['--namespace', namespace, ...argv], { stdout, stderr, env: {} });
-  return { code, stdout: out, stderr: err };
+function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runInProcess(['--namespace', namespace, ...argv]);
 }
 
 const TITLE = 'dde ls and purge with --redis';

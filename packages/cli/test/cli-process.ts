@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { main } from '../src/cli.ts';
+import type { CliIo } from '../src/context.ts';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 
@@ -32,4 +35,23 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): P
   });
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
+}
+
+/** Runs `dde` in this process (`main`) with `io` beside captured stdout and stderr and an empty env. */
+export async function runInProcess(
+  argv: readonly string[],
+  io: Partial<Omit<CliIo, 'stdout' | 'stderr'>> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  stderr.on('data', (chunk) => {
+    err += chunk;
+  });
+  const code = await main(argv, { env: {}, ...io, stdout, stderr });
+  return { code, stdout: out, stderr: err };
 }
