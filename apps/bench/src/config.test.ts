@@ -30,6 +30,13 @@ describe('readConfig', () => {
     expect(() => readConfig([], { BENCH_LOAD: 'ab' })).toThrow(/--load must be auto, wrk or autocannon/);
   });
 
+  it('runs the proxy suite alone unless --suite says otherwise', () => {
+    expect(readConfig([], {})?.suites).toEqual(['proxy']);
+    expect(readConfig(['--suite', 'ws, bodies'], {})?.suites).toEqual(['ws', 'bodies']);
+    expect(readConfig([], { BENCH_SUITE: 'all' })?.suites).toContain('scale');
+    expect(() => readConfig(['--suite', 'coldstrat'], {})).toThrow(/--suite: unknown suite "coldstrat"/);
+  });
+
   it('returns undefined for --help', () => {
     expect(readConfig(['--help'], {})).toBeUndefined();
   });

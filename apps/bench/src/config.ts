@@ -1,8 +1,11 @@
 /** Benchmark settings from command-line flags, else `BENCH_*` environment variables, else defaults. */
 import { parseArgs } from 'node:util';
+import { SUITE_IDS, type SuiteId } from './suites/types.ts';
 
 /** Settings of one benchmark run. */
 export interface BenchConfig {
+  /** The suites to run, in order (`proxy` alone by default). */
+  readonly suites: readonly SuiteId[];
   /** Measured seconds per target. */
   readonly seconds: number;
   /** Unmeasured warm-up seconds before each measurement. */
@@ -30,6 +33,7 @@ export interface BenchConfig {
 /** The `--help` text. */
 export const USAGE = `Usage: npm run bench -w @dde/bench -- [options]   (or BENCH_* variables with npm run bench)
 
+  --suite <ids>          comma-separated suites, or all: ${SUITE_IDS.join('|')}  (BENCH_SUITE, default proxy)
   --duration <s>         measured seconds per target        (BENCH_DURATION, default 8)
   --warmup <s>           warm-up seconds before each run    (BENCH_WARMUP, default 2)
   --rounds <n>           rounds over all targets, median kept (BENCH_ROUNDS, default 1)
@@ -56,6 +60,18 @@ function integer(name: string, value: string | undefined, fallback: number): num
   return n;
 }
 
+function readSuites(value: string | undefined): SuiteId[] {
+  if (value === undefined || value === '') return ['proxy'];
+  if (value === 'all') return [...SUITE_IDS];
+  const ids = value.split(',').map((id) => id.trim());
+  for (const id of ids) {
+    if (!(SUITE_IDS as readonly string[]).includes(id)) {
+      throw new Error(`--suite: unknown suite "${id}"; use all or some of ${SUITE_IDS.join(', ')}`);
+    }
+  }
+  return ids as SuiteId[];
+}
+
 /** Reads the settings; throws with the offending flag named on bad input. Undefined after `--help`. */
 export function readConfig(
   argv: readonly string[] = process.argv.slice(2),
@@ -65,6 +81,7 @@ export function readConfig(
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      suite: flag,
       duration: flag,
       warmup: flag,
       rounds: flag,
@@ -86,6 +103,7 @@ export function readConfig(
   }
   const only = values.only ?? env.BENCH_ONLY;
   return {
+    suites: readSuites(values.suite ?? env.BENCH_SUITE),
     seconds: positive('duration', values.duration ?? env.BENCH_DURATION, 8),
     warmupSeconds: positive('warmup', values.warmup ?? env.BENCH_WARMUP, 2),
     rounds: integer('rounds', values.rounds ?? env.BENCH_ROUNDS, 1),

@@ -2,11 +2,13 @@
  * `npm run bench`: one upstream container launched through dde, then the same HTTP load
  * against it directly, through dde (Koa and Express), nginx and configurable-http-proxy, and a
  * WebSocket echo figure direct vs dde. Prints a table and writes `results/latest.{json,md}`.
+ * `--suite` adds the suites beyond the hot path (suites/), each writing `results/<id>.*`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { LABELS } from '@dde/core';
+import { cleanupNamespace } from '@dde/test-support';
 import Docker from 'dockerode';
 import { interrupted, onCleanup, runWithCleanup } from './cleanup.ts';
 import { type BenchConfig, readConfig, USAGE } from './config.ts';
@@ -14,7 +16,7 @@ import { startDde } from './dde.ts';
 import { autocannonGenerator } from './load/autocannon.ts';
 import type { LoadGenerator } from './load/types.ts';
 import { wrkGenerator } from './load/wrk.ts';
-import { describeMachine } from './machine.ts';
+import { describeMachine, type MachineInfo } from './machine.ts';
 import { log, measureHttp, measureWs } from './measure.ts';
 import { findExecutable } from './processes.ts';
 import {
@@ -25,6 +27,8 @@ import {
   renderMarkdown,
   renderText,
 } from './report.ts';
+import { SUITES } from './suites/index.ts';
+import { renderSuiteMarkdown, writeSuiteResult } from './suites/write.ts';
 import { chpTarget } from './targets/chp.ts';
 import { directTarget } from './targets/direct.ts';
 import { nginxTarget } from './targets/nginx.ts';
@@ -42,6 +46,8 @@ async function chooseGenerator(config: BenchConfig): Promise<LoadGenerator> {
   return autocannonGenerator();
 }
 
+const RESULTS = new URL('../results/', import.meta.url);
+
 async function main(): Promise<void> {
   const config = readConfig();
   if (config === undefined) {
@@ -49,8 +55,31 @@ async function main(): Promise<void> {
     return;
   }
   const docker = new Docker();
-  const namespace = `bench-${randomBytes(4).toString('hex')}`;
   const machine = await describeMachine(docker);
+  for (const id of config.suites) {
+    const namespace = `bench-${randomBytes(4).toString('hex')}`;
+    if (id === 'proxy') {
+      await runProxySuite(config, docker, namespace, machine);
+      continue;
+    }
+    const suite = SUITES[id];
+    if (suite === undefined) throw new Error(`--suite ${id}: not implemented yet`);
+    log(`== suite ${id} (namespace ${namespace})`);
+    onCleanup(`removing what is left in namespace ${namespace}`, () => cleanupNamespace(docker, namespace));
+    const result = await suite({ docker, namespace, machine, config, log });
+    const record = await writeSuiteResult(RESULTS, result, machine);
+    process.stdout.write(`\n${renderSuiteMarkdown(record)}\n`);
+    log(`wrote results/${id}.json and results/${id}.md`);
+  }
+}
+
+/** The original hot-path run: small keep-alive GETs and WebSocket echoes against every peer. */
+async function runProxySuite(
+  config: BenchConfig,
+  docker: Docker,
+  namespace: string,
+  machine: MachineInfo,
+): Promise<void> {
   const generator = await chooseGenerator(config);
   log(`namespace ${namespace}; load generator: ${generator.name}`);
 
@@ -115,10 +144,9 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${renderText(result)}\n`);
   // A partial run (--only) must not overwrite the figures the README shows.
   const name = config.only ? 'partial' : 'latest';
-  const dir = new URL('../results/', import.meta.url);
-  await mkdir(dir, { recursive: true });
-  await writeFile(new URL(`${name}.json`, dir), `${JSON.stringify(result, null, 2)}\n`);
-  await writeFile(new URL(`${name}.md`, dir), renderMarkdown(result));
+  await mkdir(RESULTS, { recursive: true });
+  await writeFile(new URL(`${name}.json`, RESULTS), `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(new URL(`${name}.md`, RESULTS), renderMarkdown(result));
   log(`\nwrote results/${name}.json and results/${name}.md`);
 }
 
