@@ -24,11 +24,12 @@ import {
   checkTargets,
   type Measurement,
   medianOfRounds,
+  proxyCharts,
   renderMarkdown,
   renderText,
 } from './report.ts';
 import { SUITES } from './suites/index.ts';
-import { renderSuiteMarkdown, writeSuiteResult } from './suites/write.ts';
+import { renderSuiteMarkdown, writeCharts, writeReport, writeSuiteResult } from './suites/write.ts';
 import { chpTarget } from './targets/chp.ts';
 import { directTarget } from './targets/direct.ts';
 import { nginxTarget } from './targets/nginx.ts';
@@ -147,6 +148,10 @@ async function runProxySuite(
   await mkdir(RESULTS, { recursive: true });
   await writeFile(new URL(`${name}.json`, RESULTS), `${JSON.stringify(result, null, 2)}\n`);
   await writeFile(new URL(`${name}.md`, RESULTS), renderMarkdown(result));
+  if (name === 'latest') {
+    await writeCharts(RESULTS, 'proxy', { charts: proxyCharts(result) });
+    await writeReport(RESULTS);
+  }
   log(`\nwrote results/${name}.json and results/${name}.md`);
 }
 

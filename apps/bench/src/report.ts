@@ -4,6 +4,8 @@
  */
 import type { LoadResult } from './load/types.ts';
 import type { MachineInfo } from './machine.ts';
+import type { Chart } from './suites/types.ts';
+import { chartFile } from './suites/write.ts';
 
 /** One target's figure, or why it has none. */
 export interface Measurement {
@@ -237,6 +239,40 @@ export function renderText(result: BenchResult): string {
   ].join('\n');
 }
 
+/**
+ * The proxy suite's charts: HTTP throughput and p99 per target, and WebSocket round trips.
+ * Targets that did not run are left out.
+ */
+export function proxyCharts(result: BenchResult): Chart[] {
+  const ran = (measurements: readonly Measurement[]) =>
+    measurements.filter((m): m is Measurement & { result: LoadResult } => m.result !== undefined);
+  const http = ran(result.http);
+  const ws = ran(result.ws);
+  return [
+    {
+      kind: 'bar',
+      title: 'HTTP GET, 1 KiB keep-alive responses: throughput',
+      unit: 'requests/s',
+      higherIsBetter: true,
+      bars: http.map((m) => ({ label: m.label, value: m.result.requestsPerSecond })),
+    },
+    {
+      kind: 'bar',
+      title: 'HTTP GET, 1 KiB keep-alive responses: p99 latency',
+      unit: 'ms',
+      higherIsBetter: false,
+      bars: http.map((m) => ({ label: m.label, value: m.result.p99Ms })),
+    },
+    {
+      kind: 'bar',
+      title: 'WebSocket echo round trips',
+      unit: 'messages/s',
+      higherIsBetter: true,
+      bars: ws.map((m) => ({ label: m.label, value: m.result.requestsPerSecond })),
+    },
+  ];
+}
+
 /** The report as Markdown, for `results/latest.md` and the README. */
 export function renderMarkdown(result: BenchResult): string {
   const http = rows(result.http, 'req/s');
@@ -248,6 +284,7 @@ export function renderMarkdown(result: BenchResult): string {
     `**Settings:** ${settingsLine(result)}`,
     ...noiseWarning(result).map((warning) => `\n> ${warning}`),
     '',
+    ...proxyCharts(result).flatMap((chart, i) => [`![${chart.title}](${chartFile('proxy', i)})`, '']),
     '**HTTP GET, 1 KiB keep-alive responses**',
     '',
     markdownTable(http.header, http.body),
