@@ -5,6 +5,7 @@ import {
   checkTargets,
   type Measurement,
   medianOfRounds,
+  proxyCharts,
   renderMarkdown,
   renderText,
 } from './report.ts';
@@ -129,5 +130,18 @@ describe('rendering', () => {
     );
     expect(markdown).toContain('| direct | 30,000 | 30,000-30,000 | 1.50 | 4.25 | 0 | 1.00x | - |');
     expect(markdown).toContain('- dde-koa vs chp: 4.12x (target >= 2.5x) MET');
+  });
+
+  it('charts throughput, p99 and WebSocket round trips of the targets that ran, embedded in the Markdown', () => {
+    const [throughput, p99, ws] = proxyCharts(result);
+    expect(throughput?.kind === 'bar' && throughput.bars.map((bar) => [bar.label, bar.value])).toEqual([
+      ['direct', 30_000],
+      ['dde-koa', 12_345],
+    ]);
+    expect(p99?.kind === 'bar' && p99.higherIsBetter).toBe(false);
+    expect(ws?.kind === 'bar' && ws.bars).toHaveLength(1);
+    const markdown = renderMarkdown(result);
+    expect(markdown).toContain('](proxy-1.svg)');
+    expect(markdown).toContain('](proxy-3.svg)');
   });
 });
