@@ -11,10 +11,8 @@ import type {
   LogEntry,
   LogOptions,
   OperationOptions,
-  PlannedFile,
 } from '@dde/core';
 import {
-  abortError,
   DdeError,
   invalidOption,
   isDdeError,
@@ -25,51 +23,36 @@ import {
 } from '@dde/core';
 import type Dockerode from 'dockerode';
 import { engineCall, engineStream, readAll } from './api.ts';
-import { ancestorsOf, packArchive, placementEntries } from './archive.ts';
+import { describeClient, type EngineSummary } from './client-summary.ts';
+import { mapLimit, untilAborted } from './concurrency.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
 import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
 import { createBody } from './create-body.ts';
-import {
-  createDockerClient,
-  DEFAULT_SOCKET_PATH,
-  endpointUrl,
-  isLoopbackHost,
-  resolveEngine,
-} from './engine.ts';
+import { createDockerClient, resolveEngine } from './engine.ts';
 import {
   asLaunchFailure,
   engineMessage,
   isConflict,
   isNotFound,
   isNotModified,
-  launchFailed,
   toDdeError,
 } from './errors.ts';
 import { followEvents, WATCHED_ACTIONS, WATCHED_TYPES } from './events.ts';
 import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
+import { placeInputFile } from './input-files.ts';
 import { parseLogs } from './logs.ts';
 import { ContainerNetwork, isNetworkTrouble } from './network.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
-import { SshAgent } from './ssh.ts';
 import type { UpstreamPolicy } from './upstream.ts';
+
+export type { EngineSummary } from './client-summary.ts';
 
 /** Label on the volumes of a spec's `extraDirectories`: the name of the container they belong to. */
 export const VOLUME_CONTAINER_LABEL = 'dde.container';
 
-/** The engine a {@link DockerBackend} talks to. */
-export interface EngineSummary {
-  /** Its address, e.g. `unix:///var/run/docker.sock` or `tcp://10.0.1.5:2376`. */
-  readonly url: string;
-  /** Whether it runs on this machine (unix socket, named pipe, or TCP on loopback). */
-  readonly local: boolean;
-}
-
 // A random id of the launch that created a container (see `findLaunched`).
 const LAUNCH_LABEL = 'dde.launch-id';
-// Go's os.FileMode bits in the archive API's path stat.
-const MODE_DIR = 2 ** 31;
-const MODE_SYMLINK = 2 ** 27;
 // Inspecting every listed container at once could open hundreds of engine connections.
 const LIST_CONCURRENCY = 8;
 // Launches retried when the namespace's network vanished or was doubled under them.
@@ -218,7 +201,8 @@ export class DockerBackend implements ContainerBackend {
       id = await untilAborted(creating, signal, what);
       if (plan.files.length > 0) {
         onProgress?.({ phase: 'placing-input', name });
-        for (const file of plan.files) await this.placeFile(id, name, file, signal);
+        for (const file of plan.files)
+          await placeInputFile(this.docker, this.engine.url, { id, name }, file, signal);
       }
       onProgress?.({ phase: 'starting', name });
       await this.start(id, name, signal);
@@ -451,71 +435,6 @@ export class DockerBackend implements ContainerBackend {
     }
   }
 
-  /**
-   * Writes one input file into the created container. The archive is extracted into the
-   * deepest directory that already exists, so that existing directories keep their mode and
-   * owner; `noOverwriteDirNonDir` stops a file from replacing a directory or the reverse.
-   */
-  private async placeFile(
-    id: string,
-    name: string,
-    file: PlannedFile,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const what = `placement of input file ${file.path} in container ${name}`;
-    try {
-      const target = await this.statPath(id, file.path, signal);
-      if (target !== undefined && (target.mode & MODE_DIR) !== 0) {
-        throw launchFailed(`Cannot write the input file ${file.path}: it is a directory in the image`);
-      }
-      let existing: string | undefined;
-      for (const ancestor of ancestorsOf(file.path)) {
-        const stat = await this.statPath(id, ancestor, signal);
-        if (stat === undefined) continue;
-        if ((stat.mode & (MODE_DIR | MODE_SYMLINK)) === 0) {
-          throw launchFailed(
-            `Cannot write the input file ${file.path}: ${ancestor} is a file in the image, not a directory`,
-          );
-        }
-        existing = ancestor;
-        break;
-      }
-      const archive = await packArchive(placementEntries(file, existing ?? '/'));
-      await engineCall(this.docker, {
-        method: 'PUT',
-        path: `/containers/${id}/archive`,
-        query: { path: existing ?? '/', noOverwriteDirNonDir: true },
-        file: archive,
-        signal,
-      });
-    } catch (error) {
-      throw asLaunchFailure(error, { what, engine: this.engine.url, signal });
-    }
-  }
-
-  /** The archive API's stat of a path in the container, or undefined when it does not exist. */
-  private async statPath(
-    id: string,
-    path: string,
-    signal: AbortSignal | undefined,
-  ): Promise<{ mode: number } | undefined> {
-    try {
-      const response = await engineStream(this.docker, {
-        method: 'HEAD',
-        path: `/containers/${id}/archive`,
-        query: { path },
-        signal,
-      });
-      response.resume();
-      const header = response.headers['x-docker-container-path-stat'];
-      const stat = JSON.parse(Buffer.from(String(header), 'base64').toString('utf8')) as { mode?: unknown };
-      return { mode: typeof stat.mode === 'number' ? stat.mode : 0 };
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  }
-
   private async start(id: string, name: string, signal: AbortSignal | undefined): Promise<void> {
     try {
       await engineCall(this.docker, { method: 'POST', path: `/containers/${id}/start`, signal });
@@ -683,52 +602,6 @@ export class DockerBackend implements ContainerBackend {
   }
 }
 
-function describeClient(docker: Dockerode): { summary: EngineSummary; host: string | undefined } {
-  const modem = docker.modem as unknown as {
-    agent?: unknown;
-    host?: string;
-    port?: string | number;
-    protocol?: string;
-    socketPath?: unknown;
-  };
-  if (modem.agent instanceof SshAgent) {
-    const { host, port, username } = modem.agent.target;
-    return { summary: { url: endpointUrl({ kind: 'ssh', host, port, username }), local: false }, host };
-  }
-  if (modem.host) {
-    const ssh = modem.protocol === 'ssh';
-    const url = `${ssh ? 'ssh' : 'tcp'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
-    return { summary: { url, local: !ssh && isLoopbackHost(modem.host) }, host: modem.host };
-  }
-  // docker-modem's own default is a function that picks ~/.docker/run/docker.sock or the system socket.
-  const socket = typeof modem.socketPath === 'string' ? modem.socketPath : DEFAULT_SOCKET_PATH;
-  return { summary: { url: `unix://${socket}`, local: true }, host: undefined };
-}
-
-/**
- * Waits for `work` until `signal` aborts, then rejects with the dde form of its reason, leaving
- * `work` to whoever else holds it (the launch's cleanup waits for a creation's answer).
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (signal === undefined) return work;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal, what));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    // Settles `work`'s outcome either way, so that a late failure is never an unhandled rejection.
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 function notFound(name: string): DdeError {
   return new DdeError('NOT_FOUND', `No container named ${name} is managed in this namespace`, {
     field: 'name',
@@ -738,17 +611,4 @@ function notFound(name: string): DdeError {
 function unixSeconds(date: Date): string {
   const millis = date.getTime();
   return `${Math.floor(millis / 1000)}.${String(millis % 1000).padStart(3, '0')}`;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
