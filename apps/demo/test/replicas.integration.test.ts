@@ -5,15 +5,8 @@
  * request history, read from Redis.
  */
 import { rm } from 'node:fs/promises';
-import {
-  describeWithDocker,
-  openWebSocket,
-  redisAvailable,
-  startRedis,
-  type TestRedis,
-} from '@dde/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
+import { describeWithDockerAndRedis, eventually, openWebSocket } from '@dde/test-support';
+import { afterAll, expect, it } from 'vitest';
 import type { DemoProcess } from './harness.ts';
 import { dataDir, freePort, removeEverything, runId, startDemoProcess } from './harness.ts';
 
@@ -22,21 +15,7 @@ const namespace = `dr-demo-${id}`;
 const imagePrefix = `dr-demo-${id}`;
 const tool = `live-${id}`;
 
-/** Polls `check` until it returns a value; fails with the last thing seen. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+type WebSocket = Awaited<ReturnType<typeof openWebSocket>>;
 
 /** The next text message of a WebSocket that `accept` takes. */
 function nextMessage(socket: WebSocket, accept: (message: { type?: string; text?: string }) => boolean) {
@@ -52,12 +31,9 @@ function nextMessage(socket: WebSocket, accept: (message: { type?: string; text?
   });
 }
 
-const TITLE = 'two demo instances sharing one namespace through Redis';
-if (!redisAvailable())
-  describe.skip(TITLE, () => it('needs redis-server (apt-get install redis-server)', () => {}));
-else
-  await describeWithDocker(TITLE, (docker) => {
-    let redis: TestRedis;
+await describeWithDockerAndRedis(
+  'two demo instances sharing one namespace through Redis',
+  (docker, redis) => {
     const dirs: string[] = [];
     const demos: DemoProcess[] = [];
 
@@ -81,12 +57,8 @@ else
       return demo;
     };
 
-    beforeAll(async () => {
-      redis = await startRedis();
-    });
     afterAll(async () => {
       await Promise.all(demos.map((demo) => demo.stop()));
-      await redis?.stop();
       await removeEverything(docker, [namespace], imagePrefix);
       await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
     });
@@ -110,7 +82,7 @@ else
     });
 
     it('serves through instance 2 (HTTP and WebSocket) a tool launched through instance 1; 1 shows what 2 served', async () => {
-      const [one, two] = await Promise.all([instance(redis.url), instance(redis.url)]);
+      const [one, two] = await Promise.all([instance(redis().url), instance(redis().url)]);
       expect(one.output()).toMatch(/sharing activity, admission and culling of namespace .* through Redis/);
 
       const form = new FormData();
@@ -122,8 +94,7 @@ else
       expect(launched.status).toBe(303);
       expect(launched.headers.get('location')).toBe(`/containers/${tool}/launch`);
       // The first launch builds the tool images of this run's prefix.
-      await until(
-        'the tool is ready on instance 1',
+      await eventually(
         async () => {
           const status = (await (await fetch(`${one.url}/containers/${tool}/status`)).json()) as {
             phase?: string;
@@ -132,17 +103,16 @@ else
           if (status.phase === 'failed') throw new Error(`the launch failed: ${status.failure}`);
           return status.phase === 'ready' ? true : undefined;
         },
-        180_000,
+        { timeoutMs: 180_000, intervalMs: 250 },
       );
 
       // Instance 2 never launched it: it learns the route from the engine.
-      const page = await until(
-        'instance 2 serves the tool',
+      const page = await eventually(
         async () => {
           const response = await fetch(`${two.url}/docker/${tool}/served-by-two`);
           return response.status === 200 ? response.text() : undefined;
         },
-        20_000,
+        { timeoutMs: 20_000, intervalMs: 250 },
       );
       expect(page).toContain('Hello from instance 1');
 
@@ -160,14 +130,14 @@ else
       }
 
       // Instance 1's container page lists the request and the WebSocket that instance 2 served.
-      const history = await until(
-        "instance 2's activity shows in instance 1's history",
+      const history = await eventually(
         async () => {
           const html = await (await fetch(`${one.url}/containers/${tool}`)).text();
           return html.includes('/served-by-two') && html.includes('WebSocket open') ? html : undefined;
         },
-        15_000,
+        { timeoutMs: 15_000, intervalMs: 250 },
       );
       expect(history).toMatch(/<code>\/ws<\/code>/);
     }, 240_000);
-  });
+  },
+);
