@@ -46,6 +46,19 @@ describe('parseConfig', () => {
     expect(parseConfig(['--max-per-owner', '1'], env).maxPerOwner).toBe(1);
   });
 
+  it('takes a Redis URL from --redis or DDE_DEMO_REDIS; without one the instance keeps its state alone', () => {
+    expect(parseConfig([], {}).redisUrl).toBeUndefined();
+    expect(parseConfig(['--redis', 'redis://127.0.0.1:6379'], {}).redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(parseConfig([], { DDE_DEMO_REDIS: 'rediss://u:p@cache.internal:6380/2' }).redisUrl).toBe(
+      'rediss://u:p@cache.internal:6380/2',
+    );
+  });
+
+  it('does not repeat the password of a refused Redis URL', () => {
+    expect(() => parseConfig(['--redis', 'redis://u:secret@host/x'], {})).toThrow(/u:\*\*\*@host/);
+    expect(() => parseConfig(['--redis', 'redis://u:secret@host/x'], {})).not.toThrow(/secret/);
+  });
+
   it('keeps an explicit public URL as an origin', () => {
     expect(parseConfig(['--public-url', 'https://demo.example.org/'], {}).publicOrigin).toBe(
       'https://demo.example.org',
@@ -63,6 +76,10 @@ describe('parseConfig', () => {
     [['--max-per-owner', '0'], /--max-per-owner must be a whole number from 1/],
     [['--budget-mb', '10'], /--budget-mb must be a whole number from 64/],
     [['--no-such-flag'], /Unknown option/],
+    [['--redis', '127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'http://127.0.0.1:6379'], /--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'redis://'], /--redis needs a host/],
+    [['--redis', 'redis://127.0.0.1:6379/cache'], /at most a database number/],
   ])('refuses %j with a message naming the setting', (argv, message) => {
     expect(() => parseConfig(argv, {})).toThrow(ConfigError);
     expect(() => parseConfig(argv, {})).toThrow(message);

@@ -52,6 +52,12 @@ export interface DemoConfig {
   readonly network: string | undefined;
   /** Largest upload accepted, in bytes. */
   readonly maxUploadBytes: number;
+  /**
+   * Redis server whose shared state (activity history, admission, culling) this instance shares
+   * with the other instances of the namespace; undefined: state in this process only (history in
+   * the data directory).
+   */
+  readonly redisUrl: string | undefined;
 }
 
 /** A setting the demo cannot start with; the message says which and how to fix it. */
@@ -87,6 +93,9 @@ export const USAGE = `Usage: npm run demo -- [options]
   --network <name>      Docker network of the containers (DDE_DEMO_NETWORK, default dde-<namespace>,
                         where tools cannot reach each other)
   --max-upload-mb <n>   largest upload (DDE_DEMO_MAX_UPLOAD_MB, default 5)
+  --redis <url>         share activity, admission and culling with other instances of the namespace
+                        through Redis, e.g. redis://127.0.0.1:6379 (DDE_DEMO_REDIS; default: this
+                        instance alone, history in the data directory)
   --help                this text
 `;
 
@@ -111,6 +120,7 @@ const OPTIONS = {
   'data-origin': { type: 'string' },
   network: { type: 'string' },
   'max-upload-mb': { type: 'string' },
+  redis: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -205,6 +215,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       integer('--max-upload-mb', pick('max-upload-mb', 'DDE_DEMO_MAX_UPLOAD_MB') ?? '5', 1, 1024) *
       1024 *
       1024,
+    redisUrl: redisUrl(pick('redis', 'DDE_DEMO_REDIS')),
   };
 }
 
@@ -229,6 +240,30 @@ function oneOf<T extends string>(flag: string, text: string, choices: readonly T
     throw new ConfigError(`${flag} must be one of ${choices.join(', ')}, got "${text}"`);
   }
   return text as T;
+}
+
+/** A `redis://` or `rediss://` URL with a host (and at most a database number as its path). */
+function redisUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const example = 'such as redis://127.0.0.1:6379 (or rediss://user:password@host:6380/0 with TLS)';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(`--redis must be a redis:// or rediss:// URL ${example}, got "${text}"`);
+  }
+  // Never echo a password back into logs.
+  const shown = url.password === '' ? text : text.replace(`:${url.password}@`, ':***@');
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`--redis must be a redis:// or rediss:// URL ${example}, got "${shown}"`);
+  }
+  if (url.hostname === '') throw new ConfigError(`--redis needs a host, ${example}, got "${shown}"`);
+  if (!/^(?:\/\d{0,2})?$/.test(url.pathname) || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(
+      `--redis takes at most a database number after the host (e.g. redis://127.0.0.1:6379/0), got "${shown}"`,
+    );
+  }
+  return text;
 }
 
 function origin(flag: string, text: string): string {

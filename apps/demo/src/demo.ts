@@ -12,15 +12,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDockerClient, DockerBackend, resolveEngine } from '@dde/backend-docker';
-import type { ContainerManagerOptions, Router } from '@dde/core';
+import type { ContainerManagerOptions, History, Logger, Router } from '@dde/core';
 import {
   ContainerManager,
   DdeMetrics,
   FileHistory,
   formatDuration,
   hostnameRouter,
+  isDdeError,
   pathRouter,
 } from '@dde/core';
+import { RedisStore } from '@dde/redis';
 import { Sessions } from './auth/session.ts';
 import { Signer } from './auth/signer.ts';
 import type { DemoConfig } from './config.ts';
@@ -79,8 +81,11 @@ export async function startDemo(
     network: config.network,
     pullPolicy: 'never',
   });
-  const history = await FileHistory.open(join(config.dataDir, 'history.jsonl'));
-  const manager = new ContainerManager({ backend, history, ...lifecycleOptions(config) });
+  const manager = new ContainerManager({
+    backend,
+    ...(await sharedState(config, log)),
+    ...lifecycleOptions(config),
+  });
   let launcher: Launcher | undefined;
   const removals = new RemovalLog(manager, {
     idleTimeoutMs: config.idleTimeoutMs,
@@ -92,7 +97,16 @@ export async function startDemo(
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   };
   try {
-    await manager.start();
+    try {
+      await manager.start();
+    } catch (error) {
+      // The manager connects to Redis first: say which setting to fix.
+      if (isDdeError(error) && error.code === 'STATE_UNAVAILABLE')
+        throw new Error(`${error.message} Start Redis, or fix --redis.`, { cause: error });
+      throw error;
+    }
+    if (config.redisUrl !== undefined)
+      log(`sharing activity, admission and culling of namespace ${config.namespace} through Redis`);
     log(describePolicies(config));
     const adopted = manager.list();
     if (adopted.length > 0)
@@ -192,6 +206,36 @@ export function lifecycleOptions(
         : { idleTimeoutMs: idle, intervalMs: Math.min(30_000, Math.max(1000, idle / 4)) },
     metrics: new DdeMetrics(),
   };
+}
+
+/**
+ * Where the manager keeps activity, and how it coordinates with other instances: with
+ * `--redis`, the Redis store every instance of the namespace shares (history, admission,
+ * culling); without, a history file in the data directory and this process's own memory.
+ */
+async function sharedState(
+  config: Pick<DemoConfig, 'redisUrl' | 'namespace' | 'dataDir'>,
+  log: DemoLog,
+): Promise<Pick<ContainerManagerOptions, 'history' | 'coordination' | 'logger'>> {
+  if (config.redisUrl === undefined) {
+    const history: History = await FileHistory.open(join(config.dataDir, 'history.jsonl'));
+    return { history };
+  }
+  const logger = demoLogger(log);
+  const store = new RedisStore({ url: config.redisUrl, namespace: config.namespace, logger });
+  // The manager connects the store at start() and disconnects it at close().
+  return { history: store.history, coordination: store.coordination, logger };
+}
+
+/** Warnings and errors (a lost Redis, a failed removal) as lines of the demo's own output. */
+function demoLogger(log: DemoLog): Logger {
+  const line =
+    (level: string) =>
+    (fields: Record<string, unknown>, message: string): void => {
+      const error = fields.error instanceof Error ? `: ${fields.error.message}` : '';
+      log(`${level}: ${message}${error}`);
+    };
+  return { debug: () => {}, info: () => {}, warn: line('warning'), error: line('error') };
 }
 
 function describePolicies(config: DemoConfig): string {

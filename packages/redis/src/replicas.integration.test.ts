@@ -4,10 +4,13 @@
 import type { ContainerSpec } from '@dde/core';
 import {
   buildImage,
+  buildNodeToolImage,
   cleanupNamespace,
   describeWithDocker,
+  echoOnce,
   eventually,
   NAMESPACE_LABEL,
+  openWebSocket,
   redisAvailable,
   removeImage,
   startRedis,
@@ -175,6 +178,42 @@ else
       );
       expect(await containers()).toEqual(['newcomer']);
     });
+
+    it('an open WebSocket on B keeps A from evicting the container; once it closes A may', async () => {
+      // A tool that speaks WebSocket (busybox httpd does not), labelled with the test's namespace
+      // so that afterEach removes it.
+      const wsImage = await buildNodeToolImage(docker, `dde-rep-ws:${namespace}`, namespace);
+      const capacity = { memoryBudgetMb: 100 };
+      const [a, b] = await Promise.all([instance({ capacity }, pool[0]), instance({ capacity }, pool[1])]);
+      expect(
+        (await b.launch({ name: 'talking', image: wsImage, port: 80, memoryReservationMb: 64 })).status,
+      ).toBe(200);
+      await eventually(
+        async () => ((await b.get('talking/').catch(() => undefined))?.status === 200 ? true : undefined),
+        {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+        },
+      );
+      const socket = await openWebSocket((pool[1] as Replica).port, `/${namespace}/docker/talking/ws`);
+      try {
+        expect((await echoOnce(socket, 'through B')).toString()).toBe('through B');
+        // No HTTP request in flight: only the open WebSocket says the container is in use.
+        await sleep(1500); // B says what it serves about once a second
+        const refused = await a.launch(tool('newcomer', { memoryReservationMb: 64 }));
+        expect(refused.body.code).toBe('CAPACITY_EXCEEDED');
+        expect(await containers()).toEqual(['talking']);
+        expect((await echoOnce(socket, 'still open')).toString()).toBe('still open');
+      } finally {
+        socket.close();
+      }
+      await eventually(
+        async () =>
+          (await a.launch(tool('newcomer', { memoryReservationMb: 64 }))).status === 200 ? true : undefined,
+        { timeoutMs: 10_000, intervalMs: 500 },
+      );
+      expect(await containers()).toEqual(['newcomer']);
+    }, 120_000);
 
     it('20 concurrent launches spread over three instances never exceed the budget or the per-owner limit', async () => {
       const manager = { capacity: { memoryBudgetMb: 160 }, limits: { maxPerOwner: 2 } };

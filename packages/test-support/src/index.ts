@@ -29,6 +29,7 @@ export {
 } from './ecs-emulator/index.ts';
 export type { EngineProxy, RecordedRequest } from './engine-proxy.ts';
 export { startEngineProxy } from './engine-proxy.ts';
+export { describeManagerLifecycle, type ManagerLifecycleFixture } from './manager-lifecycle.ts';
 export { freePort } from './ports.ts';
 export type { Outgoing, Reply } from './proxy/client.ts';
 export { echoOnce, openWebSocket, send } from './proxy/client.ts';
@@ -44,7 +45,7 @@ export {
   buildNodeToolImage,
   NODE_TOOL_SCRIPT,
 } from './proxy/tool-images.ts';
-export { redisAvailable, startRedis, type TestRedis } from './redis.ts';
+export { describeWithDockerAndRedis, redisAvailable, startRedis, type TestRedis } from './redis.ts';
 export type { LocalRegistry } from './registry.ts';
 export { REGISTRY_BINARY, registryAvailable, startRegistry } from './registry.ts';
 export type { SshServer, SshServerOptions } from './ssh-server.ts';

@@ -1,6 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
+import type Dockerode from 'dockerode';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describeWithDocker } from './docker.ts';
 import { freePort } from './ports.ts';
 
 /** A throwaway `redis-server` on loopback, without persistence. */
@@ -68,4 +71,33 @@ export async function startRedis(): Promise<TestRedis> {
   };
   await start();
   return { url: `redis://127.0.0.1:${port}`, port, stop, restart: start };
+}
+
+/**
+ * A `describe` that needs a Docker Engine and a Redis server: `factory` gets the engine and a
+ * getter of the throwaway Redis started before the suite's tests (and stopped after them).
+ * Without either it skips locally; under `CI=true` a missing one fails the run.
+ */
+export async function describeWithDockerAndRedis(
+  title: string,
+  factory: (docker: Dockerode, redis: () => TestRedis) => void,
+): Promise<void> {
+  if (!redisAvailable()) {
+    describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
+    return;
+  }
+  await describeWithDocker(title, (docker) => {
+    let redis: TestRedis | undefined;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await redis?.stop();
+    });
+    factory(docker, () => {
+      if (redis === undefined)
+        throw new Error('the Redis server starts in beforeAll: use it in a test or hook');
+      return redis;
+    });
+  });
 }
