@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { cleanup } from '../cleanup.ts';
 import { findExecutable } from '../processes.ts';
+import { caddyTarget } from '../targets/caddy.ts';
 import { chpTarget } from '../targets/chp.ts';
 import { nginxTarget } from '../targets/nginx.ts';
 import type { UpstreamTarget } from '../targets/types.ts';
@@ -45,6 +46,7 @@ async function echo(url: string, messages: Array<string | Buffer>): Promise<Buff
 }
 
 const nginxInstalled = (await findExecutable('nginx')) !== undefined;
+const caddyInstalled = (await findExecutable('caddy')) !== undefined;
 
 await describeWithDocker('the upstream image', (docker) => {
   const namespace = uniqueNamespace('benchtest');
@@ -110,6 +112,21 @@ await describeWithDocker('the upstream image', (docker) => {
       try {
         expect(await get(running.httpUrl)).toMatchObject({ status: 200, bytes: 1024 });
         expect((await echo(running.wsUrl ?? '', ['via nginx']))[0]?.toString()).toBe('via nginx');
+      } finally {
+        await running.stop();
+      }
+    },
+  );
+
+  // Caddy too: optional for `npm run bench`, installed by CI.
+  it.skipIf(!caddyInstalled && process.env.CI !== 'true')(
+    'is reached through caddy under /docker/<name>/ (needs caddy installed)',
+    async () => {
+      const running = await (await caddyTarget(1)).start(target);
+      try {
+        expect(await get(running.httpUrl)).toMatchObject({ status: 200, bytes: 1024 });
+        expect((await echo(running.wsUrl ?? '', ['via caddy']))[0]?.toString()).toBe('via caddy');
+        expect(await running.cpuTime?.()).toMatchObject({ userUs: expect.any(Number) });
       } finally {
         await running.stop();
       }
