@@ -3,6 +3,9 @@
  * its own module under `suites/` and is registered here.
  */
 import type { Suite, SuiteId } from './types.ts';
+import { wsSuite } from './ws.ts';
 
 /** Suites by id; an id missing here is reported as not implemented. */
-export const SUITES: Partial<Record<Exclude<SuiteId, 'proxy'>, Suite>> = {};
+export const SUITES: Partial<Record<Exclude<SuiteId, 'proxy'>, Suite>> = {
+  ws: wsSuite,
+};

@@ -1,0 +1,91 @@
+/**
+ * Minimal WebSocket relays in this process, the yardsticks for dde's relay: each forwards the
+ * upgrade request to the upstream as it came (path under the prefix) and then moves bytes both
+ * ways, without parsing the answer, history, limits or fault handling. `relay-pipe` uses a
+ * `socket.pipe()` pair, `relay-raw` `on('data')` and `write()` with pause/resume on `drain`.
+ * WebSocket only: plain HTTP requests get a 404.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { onCleanup } from '../cleanup.ts';
+import { ownCpuTime } from '../cpu.ts';
+import { publicPath, type Target, type UpstreamTarget } from './types.ts';
+
+type Relay = (client: Duplex, upstream: Socket) => void;
+
+/** `a.pipe(b)` both ways: Node's streams handle backpressure. */
+const pipePair: Relay = (client, upstream) => {
+  upstream.pipe(client);
+  client.pipe(upstream);
+};
+
+/** `on('data')` + `write()`, pausing the reader while the writer's buffer is full. */
+const rawPair: Relay = (client, upstream) => {
+  const forward = (from: Duplex, to: Duplex) => {
+    from.on('data', (chunk: Buffer) => {
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => from.resume());
+    from.on('end', () => to.end());
+  };
+  forward(upstream, client);
+  forward(client, upstream);
+};
+
+function relayTarget(id: string, label: string, relay: Relay): Target {
+  return {
+    id,
+    label,
+    unavailable: async () => undefined,
+    async start(target: UpstreamTarget) {
+      const prefix = publicPath(target.name).replace(/\/$/, '');
+      const server = createServer((_req, res) => res.writeHead(404).end());
+      const sockets = new Set<Duplex>();
+      server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
+        const upstream = connect({ host: target.upstream.host, port: target.upstream.port, noDelay: true });
+        (client as Socket).setNoDelay(true);
+        sockets.add(client).add(upstream);
+        const lines = [`${req.method} ${(req.url ?? '/').slice(prefix.length) || '/'} HTTP/1.1`];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) {
+          lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+        }
+        upstream.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+        if (head.length > 0) upstream.write(head);
+        relay(client, upstream);
+        const close = () => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(client);
+          sockets.delete(upstream);
+        };
+        client.on('close', close).on('error', close);
+        upstream.on('close', close).on('error', close);
+      });
+      await new Promise<void>((resolve, reject) =>
+        server.once('error', reject).listen(0, '127.0.0.1', resolve),
+      );
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no TCP address');
+      const stop = onCleanup(`closing relay ${id}`, async () => {
+        const closed = new Promise((resolve) => server.close(resolve));
+        for (const socket of sockets) socket.destroy();
+        await closed;
+      });
+      const url = `http://127.0.0.1:${address.port}${publicPath(target.name)}`;
+      return {
+        httpUrl: url,
+        wsUrl: url.replace('http:', 'ws:'),
+        inProcess: true,
+        cpuTime: async () => ownCpuTime(),
+        stop,
+      };
+    },
+  };
+}
+
+/** The minimal `socket.pipe()` pair. */
+export const pipeRelayTarget: Target = relayTarget('relay-pipe', 'relay: socket.pipe() pair', pipePair);
+
+/** The minimal `on('data')`/`write()` relay. */
+export const rawRelayTarget: Target = relayTarget('relay-raw', "relay: on('data')/write()", rawPair);
