@@ -11,7 +11,7 @@ import { measureWsEcho } from '../load/ws-echo.ts';
 import { caddyTarget } from '../targets/caddy.ts';
 import { directTarget } from '../targets/direct.ts';
 import { nginxTarget } from '../targets/nginx.ts';
-import { pipeRelayTarget, rawRelayTarget } from '../targets/relays.ts';
+import { onreadRelayTarget, pipeRelayTarget, rawRelayTarget } from '../targets/relays.ts';
 import type { Target } from '../targets/types.ts';
 import { onTarget, type PeerOutcome, selected, startUpstream } from './transfer/setup.ts';
 import { cpuMsPer, MB, mbPerSecond, median, type RatioTarget, ratioCheck } from './transfer/stats.ts';
@@ -50,13 +50,19 @@ interface WsFigures {
 }
 
 /**
- * Targets against nginx (the hand-tuned C proxy with the upgrade headers), set from its figure
- * in the first runs: see the bench README, section `Suite: ws`.
+ * Targets against nginx (the hand-tuned C proxy, upgrade headers set), set from its figures in
+ * the first runs (bench README, `Suite: ws`): the echo and the stream cost a Node process two to
+ * three times nginx's CPU per message or MB in the kernel and V8 alone, so the bar is the HTTP
+ * path's (0.6x); a large frame is paced by the endpoints, so there dde should be near nginx.
  */
 const TARGETS = {
-  echo: 0.8,
-  p99: 1.5,
-  stream: 0.8,
+  /** Echo round trips/s, at least this times nginx's. */
+  echo: 0.6,
+  /** Echo p99, at most this times nginx's. */
+  p99: 2,
+  /** One-way stream MB/s, at least this times nginx's. */
+  stream: 0.6,
+  /** Large frame echo time, at most this times nginx's. */
   frame: 1.25,
 } as const;
 
@@ -133,7 +139,7 @@ function figures(peer: WsPeer, streamBytes: number): WsFigures | string {
   };
 }
 
-const RELAY_IDS = ['dde-core', 'relay-pipe', 'relay-raw'];
+const RELAY_IDS = ['dde-core', 'relay-pipe', 'relay-raw', 'relay-onread'];
 
 export const wsSuite: Suite = async (ctx) => {
   const { config } = ctx;
@@ -146,6 +152,7 @@ export const wsSuite: Suite = async (ctx) => {
     await caddyTarget(config.caddyProcs),
     pipeRelayTarget,
     rawRelayTarget,
+    onreadRelayTarget,
   ]);
   const rounds = targets.map((): PeerOutcome<WsRound>[] => []);
   for (let round = 1; round <= config.rounds; round++) {

@@ -2,17 +2,25 @@
  * Minimal WebSocket relays in this process, the yardsticks for dde's relay: each forwards the
  * upgrade request to the upstream as it came (path under the prefix) and then moves bytes both
  * ways, without parsing the answer, history, limits or fault handling. `relay-pipe` uses a
- * `socket.pipe()` pair, `relay-raw` `on('data')` and `write()` with pause/resume on `drain`.
+ * `socket.pipe()` pair, `relay-raw` `on('data')` and `write()` with pause/resume on `drain`,
+ * `relay-onread` reads the upstream into one reused buffer per session (`net.connect`'s
+ * `onread`: no allocation per read) and pauses while a write holds it.
  * WebSocket only: plain HTTP requests get a 404.
  */
 import { createServer, type IncomingMessage } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { onCleanup } from '../cleanup.ts';
 import { ownCpuTime } from '../cpu.ts';
 import { publicPath, type Target, type UpstreamTarget } from './types.ts';
 
-type Relay = (client: Duplex, upstream: Socket) => void;
+/** Moves bytes between the client and `upstream` (connected with `onread` when set). */
+interface Relay {
+  readonly onread?: () => Pick<OnReadOpts, 'buffer' | 'callback'> & {
+    attach(client: Duplex, upstream: Socket): void;
+  };
+  (client: Duplex, upstream: Socket): void;
+}
 
 /** `a.pipe(b)` both ways: Node's streams handle backpressure. */
 const pipePair: Relay = (client, upstream) => {
@@ -33,6 +41,38 @@ const rawPair: Relay = (client, upstream) => {
   forward(client, upstream);
 };
 
+/** Bytes per read of the `onread` relay: as large as Node's own reads. */
+const READ_BYTES = 64 * 1024;
+
+/**
+ * Upstream to client through one buffer reused for every read: the write gets a view of it,
+ * and reading pauses until a write that could not finish at once (it keeps the view) is done.
+ * Client to upstream: a pipe (a server socket cannot be given `onread`).
+ */
+const onreadPair: Relay = Object.assign((client: Duplex, upstream: Socket) => client.pipe(upstream), {
+  onread: () => {
+    let client: Duplex | undefined;
+    let upstream: Socket | undefined;
+    return {
+      buffer: Buffer.allocUnsafe(READ_BYTES),
+      callback: (bytes: number, buffer: Uint8Array): boolean => {
+        if (client === undefined || upstream === undefined) return false;
+        const before = client.writableLength;
+        client.write(buffer.subarray(0, bytes));
+        if (client.writableLength <= before) return true;
+        const resume = upstream;
+        client.once('drain', () => resume.resume());
+        return false;
+      },
+      attach(to: Duplex, from: Socket) {
+        client = to;
+        upstream = from;
+        from.on('end', () => to.end());
+      },
+    };
+  },
+});
+
 function relayTarget(id: string, label: string, relay: Relay): Target {
   return {
     id,
@@ -43,7 +83,14 @@ function relayTarget(id: string, label: string, relay: Relay): Target {
       const server = createServer((_req, res) => res.writeHead(404).end());
       const sockets = new Set<Duplex>();
       server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
-        const upstream = connect({ host: target.upstream.host, port: target.upstream.port, noDelay: true });
+        const onread = relay.onread?.();
+        const upstream = connect({
+          host: target.upstream.host,
+          port: target.upstream.port,
+          noDelay: true,
+          ...(onread ? { onread: { buffer: onread.buffer, callback: onread.callback } } : {}),
+        });
+        onread?.attach(client, upstream);
         (client as Socket).setNoDelay(true);
         sockets.add(client).add(upstream);
         const lines = [`${req.method} ${(req.url ?? '/').slice(prefix.length) || '/'} HTTP/1.1`];
@@ -60,7 +107,9 @@ function relayTarget(id: string, label: string, relay: Relay): Target {
           sockets.delete(upstream);
         };
         client.on('close', close).on('error', close);
-        upstream.on('close', close).on('error', close);
+        upstream.on('error', close);
+        // What the client has yet to receive is written before its connection ends.
+        upstream.on('close', () => client.end(() => close()));
       });
       await new Promise<void>((resolve, reject) =>
         server.once('error', reject).listen(0, '127.0.0.1', resolve),
@@ -89,3 +138,10 @@ export const pipeRelayTarget: Target = relayTarget('relay-pipe', 'relay: socket.
 
 /** The minimal `on('data')`/`write()` relay. */
 export const rawRelayTarget: Target = relayTarget('relay-raw', "relay: on('data')/write()", rawPair);
+
+/** The `onread` relay: no allocation per read on the upstream side. */
+export const onreadRelayTarget: Target = relayTarget(
+  'relay-onread',
+  'relay: onread, reused buffer',
+  onreadPair,
+);
