@@ -5,12 +5,10 @@
  * directory, on 127.0.0.1, with GOMAXPROCS set (one by default: as many cores as a Node
  * process or one nginx worker uses). WebSocket upgrades are proxied by `reverse_proxy` itself.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { onCleanup } from '../cleanup.ts';
-import { processTreeCpuTime } from '../cpu.ts';
-import { findExecutable, freePort, runChild, startChild, waitForHttp } from '../processes.ts';
+import { findExecutable, freePort, runChild, startChild } from '../processes.ts';
+import { childProxy, tempDir } from './child-proxy.ts';
 import { publicPath, type Target, type UpstreamTarget } from './types.ts';
 
 /** The Caddy JSON config for one upstream, listening on 127.0.0.1:`port`. */
@@ -60,8 +58,7 @@ export async function caddyTarget(procs: number): Promise<Target> {
     unavailable: async () => (executable ? undefined : 'not installed'),
     async start(target) {
       if (!executable) throw new Error('caddy is not installed');
-      const dir = await mkdtemp(join(tmpdir(), 'dde-bench-caddy-'));
-      const removeDir = onCleanup(`removing ${dir}`, () => rm(dir, { recursive: true, force: true }));
+      const { dir, remove: removeDir } = await tempDir('caddy');
       const port = await freePort();
       const config = join(dir, 'caddy.json');
       await writeFile(config, JSON.stringify(caddyConfig(dir, port, target)));
@@ -74,22 +71,7 @@ export async function caddyTarget(procs: number): Promise<Target> {
         GOMAXPROCS: String(procs),
       };
       const child = startChild(executable, ['run', '--config', config], { env });
-      const url = `http://127.0.0.1:${port}${publicPath(target.name)}`;
-      await Promise.race([
-        waitForHttp(url),
-        child.exited.then((code) => {
-          throw new Error(`caddy exited with ${code}: ${child.output()}`);
-        }),
-      ]);
-      return {
-        httpUrl: url,
-        wsUrl: url.replace('http:', 'ws:'),
-        cpuTime: () => processTreeCpuTime(child.process.pid ?? -1),
-        stop: async () => {
-          await child.stop();
-          await removeDir();
-        },
-      };
+      return childProxy('caddy', child, port, target, removeDir);
     },
   };
 }

@@ -3,12 +3,10 @@
  * sets. Runs from a temporary prefix (config, pid, logs, temp paths) as the current user, on
  * 127.0.0.1, with as many worker processes as dde has (one, by default), for a fair core count.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { onCleanup } from '../cleanup.ts';
-import { processTreeCpuTime } from '../cpu.ts';
-import { findExecutable, freePort, runChild, startChild, waitForHttp } from '../processes.ts';
+import { findExecutable, freePort, runChild, startChild } from '../processes.ts';
+import { childProxy, tempDir } from './child-proxy.ts';
 import { publicPath, type Target, type UpstreamTarget } from './types.ts';
 
 /**
@@ -78,29 +76,13 @@ export async function nginxTarget(workers: number, largeBodies = false): Promise
     unavailable: async () => (executable ? undefined : 'not installed'),
     async start(target) {
       if (!executable) throw new Error('nginx is not installed');
-      const dir = await mkdtemp(join(tmpdir(), 'dde-bench-nginx-'));
-      const removeDir = onCleanup(`removing ${dir}`, () => rm(dir, { recursive: true, force: true }));
+      const { dir, remove: removeDir } = await tempDir('nginx');
       const port = await freePort();
       const config = join(dir, 'nginx.conf');
       await writeFile(config, nginxConfig(dir, port, workers, target, largeBodies));
       // -e: log startup errors in the temp dir, not in /var/log/nginx (not writable as a user).
       const child = startChild(executable, ['-p', dir, '-c', config, '-e', join(dir, 'error.log')]);
-      const url = `http://127.0.0.1:${port}${publicPath(target.name)}`;
-      await Promise.race([
-        waitForHttp(url),
-        child.exited.then((code) => {
-          throw new Error(`nginx exited with ${code}: ${child.output()}`);
-        }),
-      ]);
-      return {
-        httpUrl: url,
-        wsUrl: url.replace('http:', 'ws:'),
-        cpuTime: () => processTreeCpuTime(child.process.pid ?? -1),
-        stop: async () => {
-          await child.stop();
-          await removeDir();
-        },
-      };
+      return childProxy('nginx', child, port, target, removeDir);
     },
   };
 }

@@ -10,8 +10,8 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect, type OnReadOpts, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { onCleanup } from '../cleanup.ts';
 import { ownCpuTime } from '../cpu.ts';
+import { serve } from '../dde.ts';
 import { publicPath, type Target, type UpstreamTarget } from './types.ts';
 
 /** Moves bytes between the client and `upstream` (connected with `onread` when set). */
@@ -81,7 +81,6 @@ function relayTarget(id: string, label: string, relay: Relay): Target {
     async start(target: UpstreamTarget) {
       const prefix = publicPath(target.name).replace(/\/$/, '');
       const server = createServer((_req, res) => res.writeHead(404).end());
-      const sockets = new Set<Duplex>();
       server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
         const onread = relay.onread?.();
         const upstream = connect({
@@ -92,7 +91,6 @@ function relayTarget(id: string, label: string, relay: Relay): Target {
         });
         onread?.attach(client, upstream);
         (client as Socket).setNoDelay(true);
-        sockets.add(client).add(upstream);
         const lines = [`${req.method} ${(req.url ?? '/').slice(prefix.length) || '/'} HTTP/1.1`];
         for (let i = 0; i < req.rawHeaders.length; i += 2) {
           lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
@@ -103,25 +101,15 @@ function relayTarget(id: string, label: string, relay: Relay): Target {
         const close = () => {
           client.destroy();
           upstream.destroy();
-          sockets.delete(client);
-          sockets.delete(upstream);
         };
         client.on('close', close).on('error', close);
         upstream.on('error', close);
         // What the client has yet to receive is written before its connection ends.
         upstream.on('close', () => client.end(() => close()));
       });
-      await new Promise<void>((resolve, reject) =>
-        server.once('error', reject).listen(0, '127.0.0.1', resolve),
-      );
-      const address = server.address();
-      if (address === null || typeof address === 'string') throw new Error('no TCP address');
-      const stop = onCleanup(`closing relay ${id}`, async () => {
-        const closed = new Promise((resolve) => server.close(resolve));
-        for (const socket of sockets) socket.destroy();
-        await closed;
-      });
-      const url = `http://127.0.0.1:${address.port}${publicPath(target.name)}`;
+      // The relays' own sockets to the upstream close with their clients, which `serve` drops.
+      const { port, stop } = await serve(server);
+      const url = `http://127.0.0.1:${port}${publicPath(target.name)}`;
       return {
         httpUrl: url,
         wsUrl: url.replace('http:', 'ws:'),
