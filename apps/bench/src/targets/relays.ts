@@ -58,10 +58,13 @@ const onreadPair: Relay = Object.assign((client: Duplex, upstream: Socket) => cl
       callback: (bytes: number, buffer: Uint8Array): boolean => {
         if (client === undefined || upstream === undefined) return false;
         const before = client.writableLength;
-        client.write(buffer.subarray(0, bytes));
+        let holding = false;
+        const reader = upstream;
+        // Resumes once the write that still holds the view is done ('drain' may never come
+        // for a write below the high-water mark).
+        client.write(buffer.subarray(0, bytes), () => holding && reader.resume());
         if (client.writableLength <= before) return true;
-        const resume = upstream;
-        client.once('drain', () => resume.resume());
+        holding = true;
         return false;
       },
       attach(to: Duplex, from: Socket) {
