@@ -242,7 +242,7 @@ export const wsSuite: Suite = async (ctx) => {
             f.frameSeconds ?? null,
           ];
         }),
-      note: "dde's relay (createProxy on node:http) against a bare `socket.pipe()` pair and a bare `on('data')`/`write()` relay: no answer parsing, history or fault handling.",
+      note: "dde's relay (createProxy on node:http; it reads the container side with `onread`) against bare relays with no answer parsing, history or fault handling: a `socket.pipe()` pair, an `on('data')`/`write()` relay, and an `onread` relay with one buffer per session.",
     },
   ];
   const checks: SuiteCheck[] = [];
