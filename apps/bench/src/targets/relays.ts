@@ -10,8 +10,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect, type OnReadOpts, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ownCpuTime } from '../cpu.ts';
-import { serve } from '../dde.ts';
+import { inProcessTarget, serve } from '../dde.ts';
 import { publicPath, type Target, type UpstreamTarget } from './types.ts';
 
 /** Moves bytes between the client and `upstream` (connected with `onread` when set). */
@@ -112,14 +111,7 @@ function relayTarget(id: string, label: string, relay: Relay): Target {
       });
       // The relays' own sockets to the upstream close with their clients, which `serve` drops.
       const { port, stop } = await serve(server);
-      const url = `http://127.0.0.1:${port}${publicPath(target.name)}`;
-      return {
-        httpUrl: url,
-        wsUrl: url.replace('http:', 'ws:'),
-        inProcess: true,
-        cpuTime: async () => ownCpuTime(),
-        stop,
-      };
+      return inProcessTarget(port, target.name, stop);
     },
   };
 }
