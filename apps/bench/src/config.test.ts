@@ -11,6 +11,7 @@ describe('readConfig', () => {
       load: 'auto',
       wrkThreads: 1,
       nginxWorkers: 1,
+      caddyProcs: 1,
       only: undefined,
     });
   });

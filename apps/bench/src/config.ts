@@ -24,6 +24,14 @@ export interface BenchConfig {
   readonly wrkThreads: number;
   /** nginx worker processes (1 matches a single Node process). */
   readonly nginxWorkers: number;
+  /** Size of the large transfers of the `ws` and `bodies` suites, in MB (10^6 bytes). */
+  readonly transferMB: number;
+  /** Size of the echoed WebSocket frame of the `ws` suite, in MiB. */
+  readonly frameMiB: number;
+  /** Large transfers per target and round; the figure is their median. */
+  readonly transferRepeats: number;
+  /** Caddy's GOMAXPROCS (1 matches a single Node process). */
+  readonly caddyProcs: number;
   /** Write CPU profiles of dde's measured runs to `results/profiles/`. */
   readonly cpuProf: boolean;
   /** Only these target ids, when set. */
@@ -43,8 +51,12 @@ export const USAGE = `Usage: npm run bench -w @dde/bench -- [options]   (or BENC
   --load <name>          auto | wrk | autocannon            (BENCH_LOAD, default auto: wrk if installed)
   --wrk-threads <n>      wrk threads                        (BENCH_WRK_THREADS, default 1)
   --nginx-workers <n>    nginx worker processes             (BENCH_NGINX_WORKERS, default 1)
+  --transfer-mb <n>      ws/bodies: large transfer size, MB  (BENCH_TRANSFER_MB, default 100)
+  --frame-mib <n>        ws: echoed frame size, MiB         (BENCH_FRAME_MIB, default 16)
+  --transfer-repeats <n> ws/bodies: transfers per target, median kept (BENCH_TRANSFER_REPEATS, default 3)
+  --caddy-procs <n>      Caddy's GOMAXPROCS                 (BENCH_CADDY_PROCS, default 1)
   --cpu-prof             CPU profiles of dde's measured runs in results/profiles/  (BENCH_CPU_PROF=1)
-  --only <ids>           comma-separated subset of: direct,dde-core,dde-koa,dde-express,nginx,chp
+  --only <ids>           comma-separated subset of: direct,dde-core,dde-koa,dde-express,nginx,caddy,chp
 `;
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -91,6 +103,10 @@ export function readConfig(
       load: flag,
       'wrk-threads': flag,
       'nginx-workers': flag,
+      'caddy-procs': flag,
+      'transfer-mb': flag,
+      'frame-mib': flag,
+      'transfer-repeats': flag,
       only: flag,
       'cpu-prof': { type: 'boolean' },
       help: { type: 'boolean' },
@@ -117,6 +133,10 @@ export function readConfig(
     load,
     wrkThreads: integer('wrk-threads', values['wrk-threads'] ?? env.BENCH_WRK_THREADS, 1),
     nginxWorkers: integer('nginx-workers', values['nginx-workers'] ?? env.BENCH_NGINX_WORKERS, 1),
+    transferMB: integer('transfer-mb', values['transfer-mb'] ?? env.BENCH_TRANSFER_MB, 100),
+    frameMiB: integer('frame-mib', values['frame-mib'] ?? env.BENCH_FRAME_MIB, 16),
+    transferRepeats: integer('transfer-repeats', values['transfer-repeats'] ?? env.BENCH_TRANSFER_REPEATS, 3),
+    caddyProcs: integer('caddy-procs', values['caddy-procs'] ?? env.BENCH_CADDY_PROCS, 1),
     cpuProf: values['cpu-prof'] ?? (env.BENCH_CPU_PROF === '1' || env.BENCH_CPU_PROF === 'true'),
     only: only ? new Set(only.split(',').map((id) => id.trim())) : undefined,
   };

@@ -11,7 +11,7 @@ import { ContainerManager, createProxy, pathRouter } from '@dde/core';
 import { onCleanup } from './cleanup.ts';
 import { ownCpuTime } from './cpu.ts';
 import { log } from './measure.ts';
-import { publicPath, type Target, type UpstreamTarget } from './targets/types.ts';
+import { publicPath, type RunningTarget, type Target, type UpstreamTarget } from './targets/types.ts';
 import { UPSTREAM_PORT } from './upstream/image.ts';
 
 /** The upstream container and the dde proxies in front of it. */
@@ -27,7 +27,7 @@ export interface DdeUnderTest {
 }
 
 /** Listens on 127.0.0.1 (a free port) and returns a stop that also drops open connections. */
-async function serve(server: Server): Promise<{ port: number; stop: () => Promise<void> }> {
+export async function serve(server: Server): Promise<{ port: number; stop: () => Promise<void> }> {
   // Upgraded (WebSocket) sockets are not tracked by the server: keep them to close them.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -43,6 +43,18 @@ async function serve(server: Server): Promise<{ port: number; stop: () => Promis
     await closed;
   });
   return { port: address.port, stop };
+}
+
+/** A proxy served from this process on 127.0.0.1:`port`, under `/docker/<name>/`. */
+export function inProcessTarget(port: number, name: string, stop: () => Promise<void>): RunningTarget {
+  const url = `http://127.0.0.1:${port}${publicPath(name)}`;
+  return {
+    httpUrl: url,
+    wsUrl: url.replace('http:', 'ws:'),
+    inProcess: true,
+    cpuTime: async () => ownCpuTime(),
+    stop,
+  };
 }
 
 /** Launches the upstream from `image` through dde, in `namespace`, and waits until it answers. */
@@ -74,14 +86,7 @@ export async function startDde(options: { namespace: string; image: string }): P
       unavailable: async () => undefined,
       async start() {
         const { port, stop } = await app();
-        const url = `http://127.0.0.1:${port}${publicPath(name)}`;
-        return {
-          httpUrl: url,
-          wsUrl: url.replace('http:', 'ws:'),
-          inProcess: true,
-          cpuTime: async () => ownCpuTime(),
-          stop,
-        };
+        return inProcessTarget(port, name, stop);
       },
     }) satisfies Target;
 

@@ -30,6 +30,7 @@ import {
 } from './report.ts';
 import { SUITES } from './suites/index.ts';
 import { renderSuiteMarkdown, writeCharts, writeReport, writeSuiteResult } from './suites/write.ts';
+import { caddyTarget } from './targets/caddy.ts';
 import { chpTarget } from './targets/chp.ts';
 import { directTarget } from './targets/direct.ts';
 import { nginxTarget } from './targets/nginx.ts';
@@ -94,7 +95,8 @@ async function runProxySuite(
 
   const selected = (targets: Target[]) => targets.filter((t) => config.only?.has(t.id) ?? true);
   const nginx = await nginxTarget(config.nginxWorkers);
-  const httpTargets = selected([directTarget, dde.core, dde.koa, dde.express, nginx, chpTarget]);
+  const caddy = await caddyTarget(config.caddyProcs);
+  const httpTargets = selected([directTarget, dde.core, dde.koa, dde.express, nginx, caddy, chpTarget]);
   const wsTargets = selected([directTarget, dde.koa]);
   const httpRun = {
     generator,

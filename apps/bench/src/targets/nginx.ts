@@ -3,16 +3,34 @@
  * sets. Runs from a temporary prefix (config, pid, logs, temp paths) as the current user, on
  * 127.0.0.1, with as many worker processes as dde has (one, by default), for a fair core count.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { onCleanup } from '../cleanup.ts';
-import { processTreeCpuTime } from '../cpu.ts';
-import { findExecutable, freePort, runChild, startChild, waitForHttp } from '../processes.ts';
+import { findExecutable, freePort, runChild, startChild } from '../processes.ts';
+import { childProxy, tempDir } from './child-proxy.ts';
 import { publicPath, type Target, type UpstreamTarget } from './types.ts';
 
+/**
+ * Settings for 100 MB bodies (the `bodies` suite): any body size; uploads streamed to the
+ * upstream as they come instead of spooled to a temp file first; downloads buffered in memory
+ * (64 KiB buffers, as large as Node's reads) and never on disk, so nginx's figure is its
+ * proxying, not its disk.
+ */
+const LARGE_BODIES = `
+      client_max_body_size 0;
+      proxy_request_buffering off;
+      proxy_max_temp_file_size 0;
+      proxy_buffer_size 64k;
+      proxy_buffers 8 64k;
+      proxy_busy_buffers_size 128k;`;
+
 /** The nginx config for one upstream, listening on 127.0.0.1:`port`. */
-export function nginxConfig(dir: string, port: number, workers: number, target: UpstreamTarget): string {
+export function nginxConfig(
+  dir: string,
+  port: number,
+  workers: number,
+  target: UpstreamTarget,
+  largeBodies = false,
+): string {
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map((kind) => `  ${kind}_temp_path ${join(dir, kind)};`)
     .join('\n');
@@ -36,48 +54,35 @@ ${temp}
       proxy_http_version 1.1;
       proxy_set_header Host $host;
       proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Connection $connection_upgrade;${largeBodies ? LARGE_BODIES : ''}
     }
   }
 }
 `;
 }
 
-/** nginx with `workers` worker processes; unavailable ("not installed") without the binary. */
-export async function nginxTarget(workers: number): Promise<Target> {
+/**
+ * nginx with `workers` worker processes; unavailable ("not installed") without the binary.
+ * `largeBodies` tunes it for 100 MB bodies (see {@link LARGE_BODIES}).
+ */
+export async function nginxTarget(workers: number, largeBodies = false): Promise<Target> {
   const executable = await findExecutable('nginx');
   // `nginx -v` prints "nginx version: nginx/1.22.1" on stderr.
   const banner = executable ? await runChild(executable, ['-v'], { combinedOutput: true }) : '';
   const version = /nginx\/(\S+)/.exec(banner)?.[1];
   return {
     id: 'nginx',
-    label: `nginx${version ? ` ${version}` : ''} (${workers} worker${workers === 1 ? '' : 's'}, keepalive)`,
+    label: `nginx${version ? ` ${version}` : ''} (${workers} worker${workers === 1 ? '' : 's'}, keepalive${largeBodies ? ', streaming bodies' : ''})`,
     unavailable: async () => (executable ? undefined : 'not installed'),
     async start(target) {
       if (!executable) throw new Error('nginx is not installed');
-      const dir = await mkdtemp(join(tmpdir(), 'dde-bench-nginx-'));
-      const removeDir = onCleanup(`removing ${dir}`, () => rm(dir, { recursive: true, force: true }));
+      const { dir, remove: removeDir } = await tempDir('nginx');
       const port = await freePort();
       const config = join(dir, 'nginx.conf');
-      await writeFile(config, nginxConfig(dir, port, workers, target));
+      await writeFile(config, nginxConfig(dir, port, workers, target, largeBodies));
       // -e: log startup errors in the temp dir, not in /var/log/nginx (not writable as a user).
       const child = startChild(executable, ['-p', dir, '-c', config, '-e', join(dir, 'error.log')]);
-      const url = `http://127.0.0.1:${port}${publicPath(target.name)}`;
-      await Promise.race([
-        waitForHttp(url),
-        child.exited.then((code) => {
-          throw new Error(`nginx exited with ${code}: ${child.output()}`);
-        }),
-      ]);
-      return {
-        httpUrl: url,
-        wsUrl: url.replace('http:', 'ws:'),
-        cpuTime: () => processTreeCpuTime(child.process.pid ?? -1),
-        stop: async () => {
-          await child.stop();
-          await removeDir();
-        },
-      };
+      return childProxy('nginx', child, port, target, removeDir);
     },
   };
 }

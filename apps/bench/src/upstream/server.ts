@@ -3,6 +3,10 @@
  * nothing but Node's own modules. Every HTTP request gets the same 1 KiB body over a keep-alive
  * connection; a WebSocket upgrade (any path) gets an echo server, spoken with a hand-written
  * RFC 6455 handshake and framing because there is no `ws` package in the image.
+ * For large bodies (the `bodies` and `ws` suites), on any path:
+ * - `?download=<bytes>`: a body of that many bytes (with its length), written at the reader's pace;
+ * - `?upload` (with a body): the body is read and dropped; the answer is `{"bytes":<n>}`;
+ * - a WebSocket upgrade with `?source=<bytes>`: that many bytes in 64 KiB binary frames, then a close.
  */
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -12,7 +16,58 @@ const PORT = Number(process.env.PORT ?? 80);
 const BODY = Buffer.alloc(1024, 'x');
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-const server = createServer((_req, res) => {
+/** 64 KiB of filler: large bodies and streams repeat it. */
+const BLOCK = Buffer.alloc(64 * 1024, 'y');
+
+/** The request's query; undefined without one (the 1 KiB GETs of the hot path: no parsing). */
+function query(url: string | undefined): URLSearchParams | undefined {
+  const at = url?.indexOf('?') ?? -1;
+  return at === -1 ? undefined : new URLSearchParams(url?.slice(at + 1));
+}
+
+/** The number after `name=` in the query, if any. */
+function queryNumber(params: URLSearchParams | undefined, name: string): number | undefined {
+  const value = params?.get(name);
+  return value === null || value === undefined ? undefined : Number(value);
+}
+
+/** Writes `bytes` bytes of filler, each block once the previous one is taken. */
+function writeFiller(out: NodeJS.WritableStream, bytes: number, done: () => void): void {
+  let left = bytes;
+  const more = (): void => {
+    while (left > 0) {
+      const block = left >= BLOCK.length ? BLOCK : BLOCK.subarray(0, left);
+      left -= block.length;
+      if (!out.write(block)) {
+        out.once('drain', more);
+        return;
+      }
+    }
+    done();
+  };
+  more();
+}
+
+const server = createServer((req, res) => {
+  const params = query(req.url);
+  const download = queryNumber(params, 'download');
+  if (download !== undefined) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': download });
+    writeFiller(res, download, () => res.end());
+    return;
+  }
+  if (params?.has('upload')) {
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    req.on('end', () => {
+      const body = JSON.stringify({ bytes });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+    });
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BODY.length });
   res.end(BODY);
 });
@@ -33,18 +88,55 @@ server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`,
   );
-  echoFrames(socket, head);
+  const source = queryNumber(query(req.url), 'source');
+  if (source === undefined) echoFrames(socket, head);
+  else sourceFrames(socket, source);
 });
+
+/** Sends `bytes` bytes as 64 KiB binary frames (the last one shorter), then a close frame. */
+function sourceFrames(socket: Duplex, bytes: number): void {
+  socket.on('error', () => socket.destroy());
+  socket.resume(); // whatever the client sends (its close frame) is dropped
+  const frame = encodeFrame(0x2, BLOCK);
+  let left = bytes;
+  const more = (): void => {
+    while (left > 0) {
+      const data = left >= BLOCK.length ? frame : encodeFrame(0x2, BLOCK.subarray(0, left));
+      left -= Math.min(left, BLOCK.length);
+      if (!socket.write(data)) {
+        socket.once('drain', more);
+        return;
+      }
+    }
+    socket.end(encodeFrame(0x8, Buffer.from([0x03, 0xe8])));
+  };
+  more();
+}
 
 /** Echoes every data frame back unmasked; answers ping with pong and close with close. */
 function echoFrames(socket: Duplex, head: Buffer): void {
-  let pending = head;
+  // Chunks are joined only once a whole frame is there: joining on every chunk would copy a
+  // 16 MiB frame hundreds of times, and the upstream, not the proxy, would set the pace.
+  let chunks: Buffer[] = head.length > 0 ? [head] : [];
+  let buffered = head.length;
+  /** Bytes needed before parsing can make progress. */
+  let needed = 2;
   socket.on('error', () => socket.destroy());
   const onData = (chunk: Buffer): void => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    if (chunk.length > 0) {
+      chunks.push(chunk);
+      buffered += chunk.length;
+    }
+    if (buffered < needed) return;
+    let pending = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, buffered);
     for (;;) {
       const frame = parseFrame(pending);
-      if (frame === undefined) return;
+      if (typeof frame === 'number') {
+        chunks = pending.length > 0 ? [pending] : [];
+        buffered = pending.length;
+        needed = frame;
+        return;
+      }
       pending = pending.subarray(frame.length);
       if (frame.opcode === 0x8) {
         socket.end(encodeFrame(0x8, frame.payload));
@@ -67,26 +159,26 @@ interface Frame {
   length: number;
 }
 
-/** One complete frame from the start of `buf`, or undefined while it is incomplete. */
-function parseFrame(buf: Buffer): Frame | undefined {
-  if (buf.length < 2) return undefined;
+/** One complete frame from the start of `buf`, or while it is incomplete, the bytes it needs. */
+function parseFrame(buf: Buffer): Frame | number {
+  if (buf.length < 2) return 2;
   const b0 = buf[0] as number;
   const b1 = buf[1] as number;
   let offset = 2;
   let size = b1 & 0x7f;
   if (size === 126) {
-    if (buf.length < 4) return undefined;
+    if (buf.length < 4) return 4;
     size = buf.readUInt16BE(2);
     offset = 4;
   } else if (size === 127) {
-    if (buf.length < 10) return undefined;
+    if (buf.length < 10) return 10;
     size = Number(buf.readBigUInt64BE(2));
     offset = 10;
   }
   const masked = (b1 & 0x80) !== 0;
   const maskAt = offset;
   if (masked) offset += 4;
-  if (buf.length < offset + size) return undefined;
+  if (buf.length < offset + size) return offset + size;
   const payload = Buffer.from(buf.subarray(offset, offset + size));
   if (masked)
     for (let i = 0; i < size; i++) payload[i] = (payload[i] as number) ^ (buf[maskAt + (i % 4)] as number);

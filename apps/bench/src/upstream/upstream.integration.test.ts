@@ -4,7 +4,9 @@ import { cleanupNamespace, describeWithDocker, uniqueNamespace } from '@dde/test
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { cleanup } from '../cleanup.ts';
+import { measureTransfer } from '../load/transfer.ts';
 import { findExecutable } from '../processes.ts';
+import { caddyTarget } from '../targets/caddy.ts';
 import { chpTarget } from '../targets/chp.ts';
 import { nginxTarget } from '../targets/nginx.ts';
 import type { UpstreamTarget } from '../targets/types.ts';
@@ -45,6 +47,7 @@ async function echo(url: string, messages: Array<string | Buffer>): Promise<Buff
 }
 
 const nginxInstalled = (await findExecutable('nginx')) !== undefined;
+const caddyInstalled = (await findExecutable('caddy')) !== undefined;
 
 await describeWithDocker('the upstream image', (docker) => {
   const namespace = uniqueNamespace('benchtest');
@@ -69,10 +72,11 @@ await describeWithDocker('the upstream image', (docker) => {
     }
   }, 120_000);
 
+  // Removing the container and its image can take a minute on a loaded engine.
   afterAll(async () => {
     await cleanup();
     await cleanupNamespace(docker, namespace);
-  });
+  }, 120_000);
 
   it('answers every path with 1 KiB over keep-alive', async () => {
     const { host, port } = target.upstream;
@@ -90,6 +94,22 @@ await describeWithDocker('the upstream image', (docker) => {
     expect(echoes.map((b) => b.length)).toEqual([5, 70_000, 300]);
     expect(echoes[0]?.toString()).toBe('hello');
     expect(echoes[1]?.equals(big)).toBe(true);
+  });
+
+  it('serves sized downloads, reads uploads, streams and echoes a large frame over WebSocket', async () => {
+    const { host, port } = target.upstream;
+    // Each mode throws when a byte is missing (see transfer-worker.ts).
+    for (const [mode, url] of [
+      ['download', `http://${host}:${port}/docker/up/`],
+      ['upload', `http://${host}:${port}/docker/up/`],
+      ['ws-stream', `ws://${host}:${port}/ws`],
+      ['ws-frame', `ws://${host}:${port}/ws`],
+    ] as const) {
+      const seconds = await measureTransfer(url, mode, 3_000_001, 2);
+      expect(seconds, mode).toHaveLength(2);
+    }
+    // Without the query, a GET still gets the 1 KiB of the hot path.
+    expect(await get(`http://${host}:${port}/?other=1`)).toMatchObject({ status: 200, bytes: 1024 });
   });
 
   it('is reached through configurable-http-proxy under /docker/<name>/', async () => {
@@ -110,6 +130,21 @@ await describeWithDocker('the upstream image', (docker) => {
       try {
         expect(await get(running.httpUrl)).toMatchObject({ status: 200, bytes: 1024 });
         expect((await echo(running.wsUrl ?? '', ['via nginx']))[0]?.toString()).toBe('via nginx');
+      } finally {
+        await running.stop();
+      }
+    },
+  );
+
+  // Caddy too: optional for `npm run bench`, installed by CI.
+  it.skipIf(!caddyInstalled && process.env.CI !== 'true')(
+    'is reached through caddy under /docker/<name>/ (needs caddy installed)',
+    async () => {
+      const running = await (await caddyTarget(1)).start(target);
+      try {
+        expect(await get(running.httpUrl)).toMatchObject({ status: 200, bytes: 1024 });
+        expect((await echo(running.wsUrl ?? '', ['via caddy']))[0]?.toString()).toBe('via caddy');
+        expect(await running.cpuTime?.()).toMatchObject({ userUs: expect.any(Number) });
       } finally {
         await running.stop();
       }

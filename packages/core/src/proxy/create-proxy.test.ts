@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   createServer,
   request as httpRequest,
@@ -1683,6 +1683,60 @@ describe('createProxy: WebSockets', () => {
     await toolEnded;
     expect(received.endsWith('\r\n\r\ndone')).toBe(true);
     expect(heardAfterEnd).toBe('after the end');
+  });
+
+  it("relays a container's stream intact to a client that reads slowly, small and large reads alike", async () => {
+    const { port, backend, manager, history } = await setup();
+    // Bytes that differ everywhere (a reused read buffer overwritten too early would show), in
+    // writes from 1 byte to 200 KB, each once the previous one is taken.
+    const sent = randomBytes(6_000_000);
+    const server = createServer((_req, res) => res.end('ok'));
+    server.on('upgrade', (req, socket: Socket) => {
+      socket.on('error', () => {});
+      const accept = createHash('sha1')
+        .update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+        .digest('base64');
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
+      const sizes = [1, 700, 200_000, 5, 16_384, 70_000, 3];
+      let offset = 0;
+      const more = (): void => {
+        for (let i = 0; offset < sent.length; i++) {
+          const end = Math.min(sent.length, offset + (sizes[i % sizes.length] as number));
+          const flowing = socket.write(sent.subarray(offset, end));
+          offset = end;
+          if (!flowing) {
+            socket.once('drain', more);
+            return;
+          }
+        }
+        socket.end();
+      };
+      more();
+    });
+    backend.setUpstream('stream', { host: '127.0.0.1', port: await listen(server) });
+    backend.add({ name: 'stream' });
+    await manager.waitUntilReady('stream');
+    const client = connectTcp({ port, host: '127.0.0.1' });
+    const chunks: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      // A slow reader: the relay must wait for it, never lose or reorder a byte.
+      if (chunks.length % 7 === 0) {
+        client.pause();
+        setTimeout(() => client.resume(), 5);
+      }
+    });
+    await new Promise((resolve) => client.once('end', resolve).write(handshake('/docker/stream/')));
+    const received = Buffer.concat(chunks);
+    const body = received.subarray(received.indexOf('\r\n\r\n') + 4);
+    expect(body.length).toBe(sent.length);
+    expect(body.equals(sent)).toBe(true);
+    client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = (await history.query('stream')).find((r) => r.type === 'websocket' && r.event === 'close');
+    expect(closed).toMatchObject({ bytesOut: sent.length });
   });
 
   it('keeps proxying requests and WebSockets when the history cannot record, and says so once', async () => {

@@ -45,6 +45,43 @@ export interface UpgradedPair {
 /** The most a client may send before its upgrade is accepted; reading pauses beyond it. */
 const MAX_EARLY_BYTES = 64 * 1024;
 
+/** Bytes read from a container at a time: Node's own read size. */
+const READ_BYTES = 64 * 1024;
+/** A read at least this large says bytes are streaming: the session gets a read buffer of its own. */
+const BULK_READ_BYTES = 16 * 1024;
+/**
+ * One read buffer for the container side of every session that is not streaming: reads are
+ * handled one at a time, and what is read into it is copied before anything keeps it.
+ */
+let sharedReadBuffer: Buffer | undefined;
+
+/**
+ * Reads the container's side of a session with `net.connect`'s `onread`, instead of Node
+ * allocating a fresh 64 KiB `ArrayBuffer` for every read (and collecting them): that
+ * allocation was most of the relay's own CPU (bench README, `Suite: ws`). Small reads land in
+ * the shared buffer and are copied (small copies come from Node's buffer pool); once reads are
+ * large, the session reads into a buffer of its own and writes views of it to the client,
+ * pausing while the client still holds one. Idle sessions hold no buffer.
+ */
+class UpstreamReader {
+  #own: Buffer | undefined = undefined;
+  /** Handles each read; returns false to pause reading. */
+  onRead: (chunk: Buffer, shared: boolean) => boolean = () => true;
+
+  /** The buffer for the next read (Node asks right after each read). */
+  readonly buffer = (): Buffer => {
+    if (this.#own !== undefined) return this.#own;
+    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+    return sharedReadBuffer;
+  };
+
+  readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
+    const shared = buffer !== this.#own;
+    if (shared && bytes >= BULK_READ_BYTES) this.#own = Buffer.allocUnsafe(READ_BYTES);
+    return this.onRead((buffer as Buffer).subarray(0, bytes), shared);
+  };
+}
+
 /**
  * Holds what a client sends between its upgrade request and the container's `101`: a
  * WebSocket client sends nothing there, and anything else (a second request smuggled behind
@@ -111,7 +148,8 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const upstreamAddress = route.upstream as NonNullable<Route['upstream']>;
   const started = Date.now();
   // Half-open allowed: a side that finishes sending (TCP FIN) may still receive, as a direct
-  // connection would; the pipes pass each end on, and both sockets close once both ended.
+  // connection would; each end is passed on, and both sockets close once both ended.
+  const reader = new UpstreamReader();
   const upstream = connect({
     host: upstreamAddress.host,
     port: upstreamAddress.port,
@@ -119,6 +157,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     noDelay: true,
     keepAlive: true,
     keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
+    onread: reader,
   });
   // Cut with the route's pool when the container stops, freezes or goes.
   (route.pool as UpstreamPool | undefined)?.track(upstream);
@@ -160,15 +199,39 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const fail = (code: 502 | 504, message: string): void => {
     if (status !== 0) return;
     status = code;
-    upstream.off('data', onAnswer);
+    reader.onRead = () => false;
     writeSocketResponse(socket, code, message);
     upstream.destroy();
   };
   const unavailable = (): void =>
     fail(502, `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`);
 
+  /** Container to client after the `101`: views of the session's own buffer, copies of the shared one. */
+  const relay = (chunk: Buffer, shared: boolean): boolean => {
+    if (shared) return socket.write(Buffer.from(chunk)) || pauseUntilDrained();
+    const queued = socket.writableLength;
+    socket.write(chunk, ownWritten);
+    if (socket.writableLength <= queued) return true; // written at once
+    // The client's write still holds the view: nothing is read into the buffer until it is done.
+    holding = true;
+    return false;
+  };
+  let holding = false;
+  const ownWritten = (): void => {
+    if (!holding) return;
+    holding = false;
+    upstream.resume();
+  };
+  const pauseUntilDrained = (): false => {
+    socket.once('drain', resumeReading);
+    return false;
+  };
+  const resumeReading = (): void => {
+    upstream.resume();
+  };
+
   const answer = new AnswerReader(forward, socket);
-  const onAnswer = (chunk: Buffer): void => {
+  const onAnswer = (chunk: Buffer): boolean => {
     let head: ResponseHead | undefined;
     let rest: Buffer | undefined;
     try {
@@ -177,10 +240,9 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       if (answer.full) {
         // A refusal's body goes on at the pace the client reads it, not into memory.
         answer.full = false;
-        upstream.pause();
-        socket.once('drain', () => upstream.resume());
+        return pauseUntilDrained();
       }
-      if (read === undefined) return;
+      if (read === undefined) return true;
       ({ head, rest } = read);
     } catch (error) {
       if (!(error instanceof ResponseParseError)) throw error;
@@ -188,14 +250,15 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
         cut(socket); // a refusal's body went bad: the client sees a cut response
         upstream.destroy();
       } else unavailable();
-      return;
+      return false;
     }
     status = 101;
     upstream.setTimeout(0);
-    upstream.off('data', onAnswer);
+    reader.onRead = relay;
     answerHeadBytes = upstream.bytesRead - rest.length;
     socket.write(switchingProtocols(head, forward.rewrite), 'latin1');
-    if (rest.length > 0) socket.write(rest);
+    // The bytes after the head sit in a read buffer: the client gets a copy.
+    if (rest.length > 0) socket.write(Buffer.from(rest));
     const held = forward.early.release();
     if (held.length > 0) upstream.write(held);
     countClosed = forward.opened();
@@ -207,10 +270,10 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       status,
       ...(forward.user === undefined ? {} : { user: forward.user }),
     });
-    upstream.pipe(socket);
     socket.pipe(upstream);
+    return true;
   };
-  upstream.on('data', onAnswer);
+  reader.onRead = onAnswer;
 
   upstream.setTimeout(forward.timeoutMs, () => {
     if (status === 101) return;
@@ -233,6 +296,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     if (status === 0)
       unavailable(); // closed without (finishing) an answer
     else if (status !== 101) answer.serverClosed();
+    else socket.end(); // the container finished sending: so does the client's side, as a pipe would
   });
   // A side that ends or closes takes the other with it, once what is in flight is written.
   upstream.on('close', () => {
