@@ -10,6 +10,7 @@ import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstre
 import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
 import { headerLines, writeSocketResponse } from './pages.ts';
 import type { SafeHistory } from './safe-history.ts';
+import { GoingAway } from './ws-drain.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
 export interface ForwardUpgrade {
@@ -40,6 +41,11 @@ export interface ForwardUpgrade {
 export interface UpgradedPair {
   readonly client: Duplex;
   readonly upstream: Socket;
+  /**
+   * Closes the session with code 1001 both ways at the next frame boundaries (see
+   * {@link GoingAway}); a session still in its handshake does so right after the `101`.
+   */
+  goAway(): void;
 }
 
 /** The most a client may send before its upgrade is accepted; reading pauses beyond it. */
@@ -134,6 +140,8 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   let answerHeadBytes = 0;
   let closed = false;
   let countClosed: (() => void) | undefined;
+  const going = new GoingAway(socket, upstream);
+  let goingAway = false;
 
   const close = (): void => {
     if (closed) return;
@@ -207,8 +215,10 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       status,
       ...(forward.user === undefined ? {} : { user: forward.user }),
     });
+    going.follow(rest, held);
     upstream.pipe(socket);
     socket.pipe(upstream);
+    if (goingAway) going.start();
   };
   upstream.on('data', onAnswer);
 
@@ -244,7 +254,11 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     upstream.destroy();
     close();
   });
-  return { client: socket, upstream };
+  const goAway = (): void => {
+    goingAway = true;
+    if (status === 101) going.start();
+  };
+  return { client: socket, upstream, goAway };
 }
 
 /**
