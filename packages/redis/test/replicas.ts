@@ -26,6 +26,8 @@ export interface Instance {
 /** One application process running `replica-app.ts`. */
 export interface Replica {
   readonly process: ChildProcess;
+  /** Where it listens: `http://127.0.0.1:<port>`. */
+  readonly base: string;
   /** Opens a namespace in it (a manager on Redis and the engine); rejects when that fails. */
   open(namespace: string, redisUrl: string, manager?: unknown): Promise<Instance>;
   /** Opens a namespace that must fail to open; resolves with the answer. */
@@ -76,6 +78,7 @@ export async function startReplica(): Promise<Replica> {
   };
   return {
     process: child,
+    base,
     async open(namespace, redisUrl, manager) {
       const answer = await post('/control/open', { namespace, redisUrl, manager });
       if (answer.status !== 200) throw new Error(`cannot open ${namespace}: ${JSON.stringify(answer.body)}`);
