@@ -97,13 +97,13 @@ export interface AttachableProxy {
   /** The underlying proxy engine. */
   readonly proxy: DdeProxy;
   /**
-   * Drains the proxy for a shutdown (see {@link DdeProxy.close}: new requests and upgrades get a
+   * Drains the proxy for a shutdown (see `DdeProxy.close`: new requests and upgrades get a
    * 503 with `Retry-After` and `Connection: close`, HTTP exchanges in flight finish, WebSocket
    * sessions are closed with code 1001, whatever is left after `drainMs` (default 10 s) is cut),
    * then detaches from the attached servers. The servers keep listening: close them alongside
    * with `closeServer`.
    *
-   * @throws {@link DdeError} `INVALID_OPTION` (synchronously) naming `drainMs` when it is not a
+   * @throws `DdeError` `INVALID_OPTION` (synchronously) naming `drainMs` when it is not a
    *   non-negative number, or an unknown field.
    */
   close(options?: CloseOptions): Promise<void>;
