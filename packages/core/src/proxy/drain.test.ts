@@ -10,8 +10,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { testCleanups } from '../../test/servers.ts';
 import { isDdeError } from '../errors.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { ContainerManager } from '../manager/container-manager.ts';
@@ -20,24 +21,10 @@ import { MemoryBackend } from '../testing/memory-backend.ts';
 import { closeServer } from './close-server.ts';
 import { createProxy, type DdeProxy } from './create-proxy.ts';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
+const cleanups = testCleanups();
+const { listen } = cleanups;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
 
 interface Setup {
   proxy: DdeProxy;

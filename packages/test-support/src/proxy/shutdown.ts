@@ -13,6 +13,17 @@ export interface ShutdownApp {
   readonly proxy: AttachableProxy;
 }
 
+/** The container `tool`: `/slow` answers after 500 ms, anything else at once; WebSockets echo. */
+function slowTool(cleanups: Cleanups, namespace: string): Promise<ContainerManager> {
+  const tool = createServer((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('slow and complete'), 500);
+    else res.end('quick');
+  });
+  const wss = new WebSocketServer({ server: tool });
+  wss.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
+  return toolManager(cleanups, tool, namespace);
+}
+
 /**
  * Runs the SIGTERM recipe of the adapters' READMEs on an application mounting the proxy under
  * `/docker` (`build` makes it around the manager) and checks what its clients see: an open
@@ -24,14 +35,7 @@ export async function expectGracefulShutdown(
   namespace: string,
   build: (manager: ContainerManager) => Promise<ShutdownApp>,
 ): Promise<void> {
-  // The tool: `/slow` answers after 500 ms, anything else at once; WebSockets echo.
-  const tool = createServer((req, res) => {
-    if (req.url === '/slow') setTimeout(() => res.end('slow and complete'), 500);
-    else res.end('quick');
-  });
-  const wss = new WebSocketServer({ server: tool });
-  wss.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
-  const manager = await toolManager(cleanups, tool, namespace);
+  const manager = await slowTool(cleanups, namespace);
   const { server, port, proxy } = await build(manager);
 
   const socket = await openWebSocket(port, '/docker/tool/ws');
@@ -63,11 +67,7 @@ export async function expectRefusedWhileDraining(
   namespace: string,
   build: (manager: ContainerManager) => Promise<ShutdownApp>,
 ): Promise<void> {
-  const tool = createServer((req, res) => {
-    if (req.url === '/slow') setTimeout(() => res.end('slow'), 500);
-    else res.end('quick');
-  });
-  const manager = await toolManager(cleanups, tool, namespace);
+  const manager = await slowTool(cleanups, namespace);
   const { port, proxy } = await build(manager);
   const inFlight = send(port, { path: '/docker/tool/slow' });
   await new Promise((resolve) => setTimeout(resolve, 100));
@@ -77,7 +77,7 @@ export async function expectRefusedWhileDraining(
   expect(refused.headers.connection).toBe('close');
   expect(refused.headers['retry-after']).toBeDefined();
   expect(JSON.parse(refused.text)).toMatchObject({ code: 'SHUTTING_DOWN' });
-  expect((await inFlight).text).toBe('slow');
+  expect((await inFlight).text).toBe('slow and complete');
   await closing;
   expect(() => proxy.close({ drainMs: -1 })).toThrow(expect.objectContaining({ field: 'drainMs' }));
 }
