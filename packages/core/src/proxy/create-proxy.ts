@@ -661,7 +661,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           return;
         }
         if (drain.draining) {
-          writeSocketResponse(socket, 503, SHUTTING_DOWN, drain.refusalHeaders);
+          writeSocketResponse(socket, 503, SHUTTING_DOWN, drain.retryAfter);
           return;
         }
         if (route.phase === 'failed') {
@@ -744,7 +744,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     // Before any await: a client leaving must not crash the process.
     socket.on('error', ignore);
     if (drain.draining) {
-      writeSocketResponse(socket, 503, SHUTTING_DOWN, drain.refusalHeaders);
+      writeSocketResponse(socket, 503, SHUTTING_DOWN, drain.retryAfter);
       return true;
     }
     if (result.kind === 'redirect') {

@@ -54,18 +54,19 @@ export class Drain {
   readonly exchanges: Set<ServerResponse> = new Set();
   /** The proxy is closing: new requests and upgrades get a 503. */
   draining = false;
-  readonly #retryAfter: readonly string[];
+  /** The `Retry-After` header of a 503 during the drain (an upgrade's answer closes anyway). */
+  readonly retryAfter: readonly string[];
   #settled: (() => void) | undefined = undefined;
   #closed: Promise<void> | undefined = undefined;
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(retryAfterSeconds: number) {
-    this.#retryAfter = ['retry-after', String(retryAfterSeconds)];
+    this.retryAfter = ['retry-after', String(retryAfterSeconds)];
   }
 
   /** The headers of a 503 during the drain: retry elsewhere, and do not reuse this connection. */
   get refusalHeaders(): readonly string[] {
-    return [...this.#retryAfter, 'connection', 'close'];
+    return [...this.retryAfter, 'connection', 'close'];
   }
 
   /** Something tracked ended: resolves the close once nothing is left. */
@@ -91,7 +92,7 @@ export class Drain {
       });
       for (const socket of this.pendingUpgrades) {
         socket.once('close', this.ended);
-        writeSocketResponse(socket, 503, SHUTTING_DOWN, this.#retryAfter);
+        writeSocketResponse(socket, 503, SHUTTING_DOWN, this.retryAfter);
       }
       for (const pair of this.sessions) pair.goAway();
       this.ended();
