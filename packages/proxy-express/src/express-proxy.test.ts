@@ -1,6 +1,15 @@
 import { createServer } from 'node:http';
 import { type ContainerManager, hostnameRouter, pathRouter } from '@dde/core';
-import { cleanupsAfterEach, echoOnce, openWebSocket, send, toolManager } from '@dde/test-support';
+import {
+  cleanupsAfterEach,
+  echoOnce,
+  expectGracefulShutdown,
+  expectRefusedWhileDraining,
+  openWebSocket,
+  type ShutdownApp,
+  send,
+  toolManager,
+} from '@dde/test-support';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -15,6 +24,17 @@ async function readyTool(): Promise<ContainerManager> {
   const wss = new WebSocketServer({ server: tool });
   wss.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
   return toolManager(cleanups, tool, 'express-unit');
+}
+
+/** An Express app with the proxy under /docker and WebSockets attached. */
+async function drainable(manager: ContainerManager): Promise<ShutdownApp> {
+  const app = express();
+  const proxy = expressProxy({ manager, router: pathRouter() });
+  app.use(proxy.middleware);
+  const server = proxy.attach(app.listen(0, '127.0.0.1'));
+  const port = await listening(server);
+  cleanups.push(() => proxy.close());
+  return { port, proxy, server };
 }
 
 describe('expressProxy', () => {
@@ -77,5 +97,13 @@ describe('expressProxy', () => {
     await expect(openWebSocket(port, '/not-routed')).rejects.toThrow('status 404');
     await proxy.close();
     expect(server.listenerCount('upgrade')).toBe(0);
+  });
+
+  it('shuts down gracefully with the README recipe: WebSockets get 1001, requests in flight complete', async () => {
+    await expectGracefulShutdown(cleanups, 'express-drain', drainable);
+  });
+
+  it('answers requests arriving while it drains with 503, Retry-After and Connection: close', async () => {
+    await expectRefusedWhileDraining(cleanups, 'express-drain', drainable);
   });
 });

@@ -1,6 +1,14 @@
 import { createServer } from 'node:http';
 import { type ContainerManager, hostnameRouter, pathRouter, type Router } from '@dde/core';
-import { cleanupsAfterEach, echoOnce, openWebSocket, send, toolManager } from '@dde/test-support';
+import {
+  cleanupsAfterEach,
+  echoOnce,
+  expectGracefulShutdown,
+  expectRefusedWhileDraining,
+  openWebSocket,
+  send,
+  toolManager,
+} from '@dde/test-support';
 import Koa from 'koa';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -92,5 +100,13 @@ describe('koaProxy', () => {
     expect(others).toEqual(['/other-ws']);
     await proxy.close();
     expect(server.listenerCount('upgrade')).toBe(1);
+  });
+
+  it('shuts down gracefully with the README recipe: WebSockets get 1001, requests in flight complete', async () => {
+    await expectGracefulShutdown(cleanups, 'koa-drain', (manager) => app(manager));
+  });
+
+  it('answers requests arriving while it drains with 503, Retry-After and Connection: close', async () => {
+    await expectRefusedWhileDraining(cleanups, 'koa-drain', (manager) => app(manager));
   });
 });

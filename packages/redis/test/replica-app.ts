@@ -12,6 +12,7 @@ import {
   ContainerManager,
   type ContainerManagerOptions,
   type ContainerSpec,
+  closeServer,
   createProxy,
   type DdeProxy,
   isDdeError,
@@ -111,9 +112,12 @@ const server = createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
 });
+// The rolling-restart recipe of the root README: stop accepting and drain the server and every
+// proxy (in-flight requests finish, WebSockets get 1001), then close the managers.
 process.on('SIGTERM', () => {
-  server.close();
-  void Promise.all(
-    [...opened.values()].map(({ proxy, manager }) => proxy.close().then(() => manager.close())),
-  ).then(() => process.exit(0));
+  const drainMs = 10_000;
+  void Promise.all([
+    closeServer(server, { drainMs }),
+    ...[...opened.values()].map(({ proxy, manager }) => proxy.close({ drainMs }).then(() => manager.close())),
+  ]).then(() => process.exit(0));
 });

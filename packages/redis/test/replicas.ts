@@ -28,6 +28,8 @@ export interface Replica {
   readonly process: ChildProcess;
   /** The loopback port it serves on (`/<namespace>/docker/<name>/...`, WebSocket upgrades included). */
   readonly port: number;
+  /** Where it listens: `http://127.0.0.1:<port>`. */
+  readonly base: string;
   /** Opens a namespace in it (a manager on Redis and the engine); rejects when that fails. */
   open(namespace: string, redisUrl: string, manager?: unknown): Promise<Instance>;
   /** Opens a namespace that must fail to open; resolves with the answer. */
@@ -79,6 +81,7 @@ export async function startReplica(): Promise<Replica> {
   return {
     process: child,
     port,
+    base,
     async open(namespace, redisUrl, manager) {
       const answer = await post('/control/open', { namespace, redisUrl, manager });
       if (answer.status !== 200) throw new Error(`cannot open ${namespace}: ${JSON.stringify(answer.body)}`);

@@ -39,6 +39,8 @@ export type { ProxyAdapter, ScenarioApp } from './proxy/scenarios.ts';
 export { describeProxyScenarios } from './proxy/scenarios.ts';
 export type { ServedManager } from './proxy/serve.ts';
 export { serveManager } from './proxy/serve.ts';
+export type { ShutdownApp } from './proxy/shutdown.ts';
+export { expectGracefulShutdown, expectRefusedWhileDraining } from './proxy/shutdown.ts';
 export {
   buildHttpdImage,
   buildNodeScriptImage,

@@ -1,29 +1,16 @@
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { testCleanups } from '../../test/servers.ts';
 import { ContainerManager } from '../manager/container-manager.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
 import { attachableProxy } from './attach.ts';
 import { createProxy } from './create-proxy.ts';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = testCleanups();
+const { listen } = cleanups;
 
 /** A WebSocket echo tool, registered as container `name` (ready). */
 async function echoContainer(backend: MemoryBackend, manager: ContainerManager, name: string): Promise<void> {
@@ -97,10 +84,8 @@ describe('attachableProxy', () => {
     const second = attachableProxy(createProxy({ manager, router: pathRouter({ prefix: '/b' }) }));
     first.attach(server);
     second.attach(server);
-    cleanups.push(
-      () => first.close(),
-      () => second.close(),
-    );
+    cleanups.push(() => first.close());
+    cleanups.push(() => second.close());
     const port = await listen(server);
     expect(server.listenerCount('upgrade')).toBe(1);
     expect(await answerHead(port, upgrade('/a/one/', 'websocket'))).toMatch(/^HTTP\/1\.1 101 /);

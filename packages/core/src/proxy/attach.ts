@@ -3,6 +3,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { DdeProxy } from './create-proxy.ts';
 import { writeSocketResponse } from './pages.ts';
+import type { CloseOptions } from './shutdown.ts';
 
 type AnyServer = HttpServer | HttpsServer;
 /** Node >= 24.9 decides per request whether an `Upgrade` header makes it an upgrade. */
@@ -95,8 +96,17 @@ export interface AttachableProxy {
   attach<S extends HttpServer | HttpsServer>(server: S): S;
   /** The underlying proxy engine. */
   readonly proxy: DdeProxy;
-  /** Detaches from attached servers and closes open WebSocket sessions. */
-  close(): Promise<void>;
+  /**
+   * Drains the proxy for a shutdown (see `DdeProxy.close`: new requests and upgrades get a
+   * 503 with `Retry-After` and `Connection: close`, HTTP exchanges in flight finish, WebSocket
+   * sessions are closed with code 1001, whatever is left after `drainMs` (default 10 s) is cut),
+   * then detaches from the attached servers. The servers keep listening: close them alongside
+   * with `closeServer`.
+   *
+   * @throws `DdeError` `INVALID_OPTION` (synchronously) naming `drainMs` when it is not a
+   *   non-negative number, or an unknown field.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** Wraps a proxy engine with `attach` and `close`, for framework adapters to add their middleware to. */
@@ -108,9 +118,11 @@ export function attachableProxy(proxy: DdeProxy): AttachableProxy {
       detachers.push(attachUpgrades(server, proxy));
       return server;
     },
-    async close() {
-      for (const detach of detachers.splice(0)) detach();
-      await proxy.close();
+    close(options) {
+      // Detached only once drained: an upgrade arriving meanwhile gets the proxy's 503.
+      return proxy.close(options).then(() => {
+        for (const detach of detachers.splice(0)) detach();
+      });
     },
   };
 }

@@ -36,6 +36,7 @@ import {
   writeSocketResponse,
 } from './pages.ts';
 import { SafeHistory } from './safe-history.ts';
+import { type CloseOptions, Drain, SHUTTING_DOWN } from './shutdown.ts';
 
 /**
  * What the proxy reads from the manager: a {@link ContainerManager} is one. The hot path only
@@ -231,11 +232,20 @@ export interface DdeProxy {
    */
   recognises(req: IncomingMessage, url?: string): boolean;
   /**
-   * Closes open WebSocket sessions and upgrades still waiting for authorization or a lookup,
-   * resolving once their sockets have closed (and their history records are written); later
-   * upgrades get a 503. HTTP requests are still served. The manager (and its pools) stays open.
+   * Drains the proxy for a shutdown (a rolling upgrade): from now on, requests for containers
+   * get a 503 with `Retry-After` and `Connection: close` (a load balancer retries them on another
+   * instance), and so do new upgrades and those still waiting for authorization or a lookup;
+   * forwarded HTTP exchanges run to their end, their responses carrying `Connection: close` when
+   * not started yet; open WebSocket sessions get a close frame with code 1001 (Going Away) on both
+   * sides, sent between two frames, then end. After `drainMs` (default 10 s) whatever is left is
+   * cut. Resolves once everything has closed and its history record is written. Requests the
+   * router does not recognise still go to `next`. The manager (and its pools) stays open: close
+   * it afterwards. Stop the server accepting connections alongside (`closeServer`).
+   *
+   * @throws {@link DdeError} `INVALID_OPTION` (synchronously) naming `drainMs` when it is not a
+   *   non-negative number, or an unknown field.
    */
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** The readiness endpoint under every container (see {@link RESERVED_PATH_PREFIX}). */
@@ -256,10 +266,9 @@ const READY_PATH = `${RESERVED_PATH_PREFIX}ready`;
 export function createProxy(options: ProxyOptions): DdeProxy {
   const settings = resolveOptions(options);
   const { manager, router } = options;
-  const sessions = new Set<UpgradedPair>();
-  /** Upgrades waiting for authorization or a lookup, cut when the proxy closes. */
-  const pendingUpgrades = new Set<Duplex>();
-  let closing = false;
+  /** Sessions, waiting upgrades and exchanges in flight, and the graceful close. */
+  const drain = new Drain(settings.pages.retryAfterSeconds);
+  const { sessions, pendingUpgrades } = drain;
   /** Whether the log already says that a body parser runs before the proxy. */
   let warnedBodyRead = false;
   const logger = manager.logger ?? silentLogger;
@@ -273,6 +282,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     rewriteCookiePath: settings.rewriteCookiePath,
     history,
     metrics: manager.metrics,
+    drain,
   };
 
   function serve(req: IncomingMessage, res: ServerResponse, match: RouteMatch, route: Route): void {
@@ -542,6 +552,10 @@ export function createProxy(options: ProxyOptions): DdeProxy {
       answerOther(req, res, result);
       return;
     }
+    if (drain.draining) {
+      sendError(req, res, 503, 'SHUTTING_DOWN', SHUTTING_DOWN, drain.refusalHeaders);
+      return;
+    }
     // A pipelined request waiting for the responses before it on its connection (Node assigns
     // the socket when its turn comes) is handled then, one at a time, as nginx does: otherwise one
     // write of many small requests would open as many connections to the container at once.
@@ -646,8 +660,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           socket.destroy();
           return;
         }
-        if (closing) {
-          writeSocketResponse(socket, 503, 'The proxy is shutting down.');
+        if (drain.draining) {
+          writeSocketResponse(socket, 503, SHUTTING_DOWN, drain.retryAfter);
           return;
         }
         if (route.phase === 'failed') {
@@ -697,6 +711,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           opened: () => manager.openedWebSocket(route.name),
           onClose: () => {
             if (pair) sessions.delete(pair);
+            drain.ended();
           },
         });
         pendingUpgrades.delete(socket);
@@ -728,8 +743,8 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     if (result === undefined) return false;
     // Before any await: a client leaving must not crash the process.
     socket.on('error', ignore);
-    if (closing) {
-      writeSocketResponse(socket, 503, 'The proxy is shutting down.');
+    if (drain.draining) {
+      writeSocketResponse(socket, 503, SHUTTING_DOWN, drain.retryAfter);
       return true;
     }
     if (result.kind === 'redirect') {
@@ -769,24 +784,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     handleRequest,
     handleUpgrade,
     recognises: (req, url) => router.match(requestHost(req), url ?? req.url ?? '/') !== undefined,
-    async close(): Promise<void> {
-      closing = true;
-      const closed: Promise<void>[] = [];
-      // Resolves once every socket has closed, so the sessions' records are written (a history
-      // closed right after must not miss them).
-      const cut = (socket: Duplex): void => {
-        if (!socket.closed) closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
-        socket.destroy();
-      };
-      for (const socket of pendingUpgrades) cut(socket);
-      pendingUpgrades.clear();
-      for (const pair of sessions) {
-        cut(pair.upstream);
-        cut(pair.client);
-      }
-      sessions.clear();
-      await Promise.all(closed);
-    },
+    close: (closeOptions) => drain.close(closeOptions),
   };
 }
 

@@ -12,6 +12,7 @@ import type { ResponseRewrite, UpstreamRequestHead } from './headers.ts';
 import { clientResponseHeaders, type KnownAuthorities, knownAuthorities } from './headers.ts';
 import { cutResponse, sendError } from './pages.ts';
 import type { SafeHistory } from './safe-history.ts';
+import type { Drain } from './shutdown.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -29,6 +30,8 @@ export interface ForwardSettings {
   readonly rewriteCookiePath: boolean;
   readonly history: SafeHistory;
   readonly metrics: DdeMetrics | undefined;
+  /** Exchanges in flight, waited for (then cut) when the proxy closes. */
+  readonly drain: Drain;
 }
 
 /** One request to forward. */
@@ -167,6 +170,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     forward.res.on('close', this.#onClose);
     // In flight until #finish: a long response is activity before its record exists.
     (forward.route as Mutable<Route>).inFlightRequests++;
+    settings.drain.exchanges.add(forward.res);
   }
 
   /** Finished: the response ended or failed, or the client left. */
@@ -248,6 +252,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     // writeHead lets replace them; but the application's session cookie must survive the tool's
     // own cookies, and its `Vary: Origin` (CORS) the tool's `Vary`: these go out alongside.
     if (res.hasHeader('set-cookie')) keepAlongside(res, out, 'set-cookie');
+    // The proxy is closing: the client should not send its next request on this connection.
+    if (settings.drain.draining) res.shouldKeepAlive = false;
     if (res.hasHeader('vary')) keepAlongside(res, out, 'vary');
     // A reason phrase Node refuses, or a header it refuses, throws: the exchange fails with 502.
     if (statusText === '') res.writeHead(status, out);
@@ -326,6 +332,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     };
     if (user !== undefined) record.user = user;
     this.#settings.history.recordFor(route, record);
+    this.#settings.drain.exchanges.delete(res);
+    this.#settings.drain.ended();
   }
 }
 

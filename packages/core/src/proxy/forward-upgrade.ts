@@ -10,6 +10,7 @@ import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstre
 import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
 import { headerLines, writeSocketResponse } from './pages.ts';
 import type { SafeHistory } from './safe-history.ts';
+import { GoingAway } from './ws-drain.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
 export interface ForwardUpgrade {
@@ -40,6 +41,11 @@ export interface ForwardUpgrade {
 export interface UpgradedPair {
   readonly client: Duplex;
   readonly upstream: Socket;
+  /**
+   * Closes the session with code 1001 both ways at the next frame boundaries (see
+   * {@link GoingAway}); a session still in its handshake does so right after the `101`.
+   */
+  goAway(): void;
 }
 
 /** The most a client may send before its upgrade is accepted; reading pauses beyond it. */
@@ -173,6 +179,10 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   let answerHeadBytes = 0;
   let closed = false;
   let countClosed: (() => void) | undefined;
+  const going = new GoingAway(socket, upstream, (next) => {
+    reader.onRead = next;
+  });
+  let goingAway = false;
 
   const close = (): void => {
     if (closed) return;
@@ -208,6 +218,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
 
   /** Container to client after the `101`: views of the session's own buffer, copies of the shared one. */
   const relay = (chunk: Buffer, shared: boolean): boolean => {
+    going.toClient.feed(chunk);
     if (shared) return socket.write(Buffer.from(chunk)) || pauseUntilDrained();
     const queued = socket.writableLength;
     socket.write(chunk, ownWritten);
@@ -270,7 +281,9 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       status,
       ...(forward.user === undefined ? {} : { user: forward.user }),
     });
+    going.follow(rest, held);
     socket.pipe(upstream);
+    if (goingAway) going.start();
     return true;
   };
   reader.onRead = onAnswer;
@@ -308,7 +321,11 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     upstream.destroy();
     close();
   });
-  return { client: socket, upstream };
+  const goAway = (): void => {
+    goingAway = true;
+    if (status === 101) going.start();
+  };
+  return { client: socket, upstream, goAway };
 }
 
 /**

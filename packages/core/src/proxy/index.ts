@@ -1,4 +1,5 @@
 export { type AttachableProxy, attachableProxy, attachUpgrades } from './attach.ts';
+export { closeServer } from './close-server.ts';
 export {
   type AuthorizeContext,
   createProxy,
@@ -12,3 +13,4 @@ export {
   type RouteSource,
 } from './create-proxy.ts';
 export type { PleaseWaitOptions } from './pages.ts';
+export { type CloseOptions, DEFAULT_DRAIN_MS } from './shutdown.ts';

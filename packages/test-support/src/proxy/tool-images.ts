@@ -42,7 +42,8 @@ export async function buildHttpdImage(docker: Dockerode, tag: string, namespace:
 /**
  * The tool server of {@link buildNodeToolImage}, written with Node's built-ins only:
  * - `GET /redirect`: 302 to `/target?from=redirect` with two cookies (`Path=/`, `Path=/app`);
- * - any other request: JSON `{ method, url, headers, length, sha256 }` of what it received;
+ * - any other request: JSON `{ method, url, headers, length, sha256 }` of what it received,
+ *   `delayMs` ms after its body ended when the query has `delayMs=<n>` (a request in flight);
  * - WebSocket upgrades (RFC 6455 handshake by hand): echoes text and binary frames, answers
  *   pings, closes on close; the handshake answer carries `x-echo-path`.
  */
@@ -63,8 +64,11 @@ const server = createServer((req, res) => {
   req.on('data', (chunk) => { hash.update(chunk); length += chunk.length; });
   req.on('end', () => {
     const body = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, length, sha256: hash.digest('hex') });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    const delayMs = Number(new URL(req.url, 'http://tool').searchParams.get('delayMs') ?? 0);
+    setTimeout(() => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    }, delayMs);
   });
 });
 
