@@ -27,6 +27,7 @@ describe('DdeError', () => {
     expect(httpStatusOf('CONFLICT')).toBe(409);
     expect(httpStatusOf('LIMIT_EXCEEDED')).toBe(429);
     expect(httpStatusOf('UPSTREAM_TIMEOUT')).toBe(504);
+    expect(httpStatusOf('UPSTREAM_BUSY')).toBe(503);
     expect(httpStatusOf('FORBIDDEN')).toBe(403);
   });
 

@@ -16,6 +16,8 @@
  * - `FORBIDDEN`: the authorization hook denied the request.
  * - `UPSTREAM_UNAVAILABLE`: the container refused or reset the proxied connection.
  * - `UPSTREAM_TIMEOUT`: the container did not answer in time.
+ * - `UPSTREAM_BUSY`: the container's connections are all in use and its queue is full
+ *   (`pool.connections`, `pool.maxQueuedRequests`); retry shortly.
  * - `TIMEOUT`: an operation's deadline passed.
  * - `ABORTED`: the caller aborted the operation.
  * - `STATE_UNAVAILABLE`: the state shared by several instances (e.g. Redis) cannot be reached, so a
@@ -37,6 +39,7 @@ export type DdeErrorCode =
   | 'FORBIDDEN'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_BUSY'
   | 'TIMEOUT'
   | 'ABORTED'
   | 'STATE_UNAVAILABLE';
@@ -58,6 +61,7 @@ const HTTP_STATUS: Readonly<Record<DdeErrorCode, number>> = {
   FORBIDDEN: 403,
   UPSTREAM_UNAVAILABLE: 502,
   UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_BUSY: 503,
   TIMEOUT: 504,
   ABORTED: 499,
   STATE_UNAVAILABLE: 503,

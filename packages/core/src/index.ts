@@ -87,6 +87,7 @@ export {
 } from './spec.ts';
 export type {
   UpstreamClient,
+  UpstreamPoolOptions,
   UpstreamPoolStats,
   UpstreamRequestOptions,
   UpstreamResponse,

@@ -7,6 +7,7 @@ import {
   MemoryHistory,
   type ProxyOptions,
   pathRouter,
+  type UpstreamPoolOptions,
 } from '@dde/core';
 import { DockerBackend } from '../docker-backend.ts';
 
@@ -28,10 +29,12 @@ export async function faultStack(
   namespace: string,
   image: string,
   proxyOptions: Partial<ProxyOptions> = {},
+  pool?: UpstreamPoolOptions,
 ): Promise<FaultStack> {
   const manager = new ContainerManager({
     backend: new DockerBackend({ namespace }),
     history: new MemoryHistory(),
+    ...(pool && { pool }),
   });
   await manager.start();
   const proxy = createProxy({ manager, router: pathRouter(), ...proxyOptions });

@@ -12,7 +12,7 @@ import type { Route } from '../manager/route-table.ts';
 import type { RouteMatch, RouteResult, Router } from '../routing/router.ts';
 import { RESERVED_PATH_PREFIX } from '../routing/router.ts';
 import { DEFAULT_MAX_HEADER_BYTES, type UpstreamPool } from '../upstream/pool.ts';
-import { type ForwardSettings, forwardHttp } from './forward-http.ts';
+import { BUSY_RETRY_AFTER, busyMessage, type ForwardSettings, forwardHttp } from './forward-http.ts';
 import type { UpgradedPair } from './forward-upgrade.ts';
 import { EarlyBytes, forwardUpgrade } from './forward-upgrade.ts';
 import {
@@ -694,6 +694,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           writeSocketResponse(socket, 400, 'Bad request: an upgrade request cannot carry a body.');
           return;
         }
+        // A session holds one of the container's connections (pool.connections) for its life.
+        if (!admitsSession(route)) {
+          writeSocketResponse(socket, 503, busyMessage(route.name), BUSY_RETRY_AFTER);
+          return;
+        }
         let pair: UpgradedPair | undefined;
         pair = forwardUpgrade({
           req,
@@ -789,6 +794,11 @@ export function createProxy(options: ProxyOptions): DdeProxy {
 }
 
 function ignore(): void {}
+
+/** Whether the route's pool has room for one more WebSocket session (no pool: nothing to cap). */
+function admitsSession(route: Route): boolean {
+  return (route.pool as UpstreamPool | undefined)?.admitsTunnel() ?? true;
+}
 
 /** A promise, from this realm or not (a hook may return any thenable). */
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ContainerManager } from '../manager/container-manager.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
+import type { UpstreamPoolOptions } from '../upstream/pool.ts';
 import { createProxy, type ProxyOptions } from './create-proxy.ts';
 
 // The proxy's answers to faults of a tool that speaks raw bytes (the fault suite in
@@ -47,11 +48,11 @@ async function rawTool(respond: (path: string, socket: Socket) => string | undef
   return { port: (server.address() as AddressInfo).port, open: () => open.size };
 }
 
-async function proxyTo(toolPort: number, options: Partial<ProxyOptions> = {}) {
+async function proxyTo(toolPort: number, options: Partial<ProxyOptions> = {}, pool?: UpstreamPoolOptions) {
   const backend = new MemoryBackend({ namespace: 'faults-unit' });
   backend.setUpstream('tool', { host: '127.0.0.1', port: toolPort });
   backend.add({ name: 'tool' }, { silent: true });
-  const manager = new ContainerManager({ backend, reconcileIntervalMs: 0 });
+  const manager = new ContainerManager({ backend, reconcileIntervalMs: 0, ...(pool && { pool }) });
   cleanups.push(() => manager.close());
   await manager.start();
   await manager.waitUntilReady('tool', { signal: AbortSignal.timeout(3000) });
@@ -139,6 +140,59 @@ describe('proxy faults', () => {
     expect(await answered).toMatch(/^HTTP\/1\.1 200/);
   });
 
+  it('caps connections to a container: the rest queue, and a full queue gets a prompt 503', async () => {
+    const tool = await rawTool(() => 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    const { port, manager } = await proxyTo(
+      tool.port,
+      { requestBufferBytes: 16 },
+      { connections: 3, maxQueuedRequests: 4 },
+    );
+    // Bodies above requestBufferBytes stream, so each holds a connection while it drips.
+    const slow = Array.from({ length: 10 }, () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      cleanups.push(() => socket.destroy());
+      let text = '';
+      const answered = new Promise<{ text: string }>((resolve) =>
+        socket.on('data', (chunk) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\r\n\r\n')) resolve({ text });
+        }),
+      );
+      socket.write(
+        `POST /docker/tool/up HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n${'a'.repeat(20)}`,
+      );
+      return { socket, answered };
+    });
+    // 3 connected, 4 queued: the other 3 are answered as soon as they arrive, bodies unfinished.
+    const answered: { text: string }[] = [];
+    for (const client of slow) void client.answered.then((reply) => answered.push(reply));
+    const pool = manager.get('tool')?.pool;
+    for (let waited = 0; answered.length < 3 || (pool?.stats.queued ?? 0) < 4; waited += 20) {
+      if (waited > 5_000) throw new Error(`${answered.length} answered, ${pool?.stats.queued} queued`);
+      await sleep(20);
+    }
+    await sleep(100);
+    expect(answered).toHaveLength(3);
+    expect(tool.open()).toBe(3);
+    for (const reply of answered) {
+      expect(reply.text).toMatch(/^HTTP\/1\.1 503 /);
+      expect(reply.text).toMatch(/\r\nretry-after: 1\r\n/i);
+      expect(reply.text).toMatch(/all its connections in use/);
+    }
+    // A WebSocket session would hold a connection too: refused the same way.
+    const upgrade = await exchange(
+      port,
+      'GET /docker/tool/ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    );
+    expect(upgrade.text).toMatch(/^HTTP\/1\.1 503 [\s\S]*retry-after: 1\r\n/i);
+    // Once the bodies arrive, the queued requests get the freed connections, still at most 3.
+    for (const client of slow) client.socket.write('a'.repeat(80));
+    const answers = await Promise.all(slow.map((client) => client.answered));
+    expect(answers.filter((reply) => reply.text.startsWith('HTTP/1.1 200'))).toHaveLength(7);
+    expect(tool.open()).toBeLessThanOrEqual(3);
+  });
+
   it('refuses requestBufferBytes that is not a byte count, and defaults the body timeout to 60 s', async () => {
     const tool = await rawTool(() => undefined);
     await expect(proxyTo(tool.port, { requestBufferBytes: -1 })).rejects.toThrow(/requestBufferBytes/);
@@ -219,3 +273,7 @@ describe('proxy faults', () => {
     await removed;
   });
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

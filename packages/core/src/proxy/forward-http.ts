@@ -298,17 +298,22 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
       this.#finish(this.#status);
       return;
     }
-    // 504 for UPSTREAM_TIMEOUT, 502 for UPSTREAM_UNAVAILABLE: the one code-to-status mapping.
+    // 504 for UPSTREAM_TIMEOUT, 503 for UPSTREAM_BUSY, 502 for UPSTREAM_UNAVAILABLE: the one
+    // code-to-status mapping.
     const status = error.httpStatus;
-    sendError(
-      req,
-      res,
-      status,
-      error.code,
-      status === 504
-        ? `Gateway timeout: the tool in container ${route.name} did not answer in time.`
-        : `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`,
-    );
+    if (status === 503) {
+      sendError(req, res, 503, error.code, busyMessage(route.name), BUSY_RETRY_AFTER);
+    } else {
+      sendError(
+        req,
+        res,
+        status,
+        error.code,
+        status === 504
+          ? `Gateway timeout: the tool in container ${route.name} did not answer in time.`
+          : `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`,
+      );
+    }
     this.#finish(status);
   }
 
@@ -335,6 +340,17 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#settings.drain.exchanges.delete(res);
     this.#settings.drain.ended();
   }
+}
+
+/** What a client turned away by a full connection queue is told to wait, in seconds. */
+export const BUSY_RETRY_AFTER: readonly string[] = ['retry-after', '1'];
+
+/** The answer to a request (or WebSocket handshake) a busy container cannot take now. */
+export function busyMessage(name: string): string {
+  return (
+    `Service unavailable: the tool in container ${name} has all its connections in use and ` +
+    'too many requests waiting; retry shortly.'
+  );
 }
 
 /** Whether the response's `Content-Type` is `text/event-stream` (parameters aside). */

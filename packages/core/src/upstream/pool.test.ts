@@ -123,7 +123,7 @@ describe('UpstreamPool: requests and reuse', () => {
       expect(response.body.toString()).toBe('hello');
     }
     expect(server.connections()).toBe(1);
-    expect(client.stats).toEqual({ connections: 1, idle: 1, queued: 0 });
+    expect(client.stats).toEqual({ connections: 1, idle: 1, queued: 0, tunnels: 0 });
     expect(client.origin).toBe(`http://127.0.0.1:${server.port}`);
   });
 
@@ -175,6 +175,67 @@ describe('UpstreamPool: requests and reuse', () => {
     expect(responses.every((response) => response.status === 200)).toBe(true);
     expect(most).toBe(2);
     expect(server.connections()).toBe(2);
+  });
+
+  it('refuses requests beyond a full queue at once with UPSTREAM_BUSY, serving the rest', async () => {
+    const server = await httpServer((_req, res) => setTimeout(() => res.end('done'), 100));
+    const client = pool(server.port, { connections: 2, maxQueuedRequests: 3 });
+    const started = Date.now();
+    const outcomes = Array.from({ length: 8 }, () =>
+      client.request({ path: '/' }).then(
+        (response) => response.status,
+        (error: DdeError) => ({ code: error.code, status: error.httpStatus, ms: Date.now() - started }),
+      ),
+    );
+    expect(client.stats).toMatchObject({ connections: 2, queued: 3 });
+    const results = await Promise.all(outcomes);
+    expect(results.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    for (const refused of results.slice(5)) {
+      expect(refused).toMatchObject({ code: 'UPSTREAM_BUSY', status: 503 });
+      // Answered before the first response could have freed a connection.
+      expect((refused as { ms: number }).ms).toBeLessThan(100);
+    }
+    expect(server.connections()).toBe(2);
+  });
+
+  it('counts WebSocket sessions against the cap, closing an idle connection to make room', async () => {
+    const server = await httpServer((_req, res) => res.end('ok'));
+    const client = pool(server.port, { connections: 2, maxQueuedRequests: 0 });
+    await Promise.all([client.request({ path: '/' }), client.request({ path: '/' })]);
+    expect(client.stats).toMatchObject({ connections: 2, idle: 2 });
+    const tunnel = (): Socket => {
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      client.track(socket);
+      return socket;
+    };
+    // Room is made by closing idle connections, the least recently used first.
+    expect(client.admitsTunnel()).toBe(true);
+    const first = tunnel();
+    expect(client.admitsTunnel()).toBe(true);
+    const second = tunnel();
+    expect(client.stats).toMatchObject({ connections: 0, tunnels: 2 });
+    // No room left: no third session, and no request either (no queue).
+    expect(client.admitsTunnel()).toBe(false);
+    await expect(client.request({ path: '/' })).rejects.toMatchObject({ code: 'UPSTREAM_BUSY' });
+    // A session that ends frees its place.
+    first.destroy();
+    await new Promise((resolve) => first.once('close', resolve));
+    expect((await client.request({ path: '/' })).status).toBe(200);
+    second.destroy();
+  });
+
+  it('starts a queued request as soon as a WebSocket session ends', async () => {
+    const server = await httpServer((_req, res) => res.end('ok'));
+    const client = pool(server.port, { connections: 1 });
+    expect(client.admitsTunnel()).toBe(true);
+    const session = connect(server.port, '127.0.0.1');
+    session.on('error', () => {});
+    client.track(session);
+    const queued = client.request({ path: '/' });
+    expect(client.stats).toMatchObject({ connections: 0, queued: 1, tunnels: 1 });
+    session.destroy();
+    expect((await queued).status).toBe(200);
   });
 
   it('closes idle connections after the keep-alive time, sooner when the server hints so', async () => {
@@ -440,6 +501,19 @@ describe('UpstreamPool: failures', () => {
     expect(() => new UpstreamPool('127.0.0.1', 1, { connections: 0 })).toThrow(
       expect.objectContaining({ field: 'pool.connections' }),
     );
+    expect(() => new UpstreamPool('127.0.0.1', 1, { connections: 2.5 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', field: 'pool.connections' }),
+    );
+    expect(() => new UpstreamPool('127.0.0.1', 1, { maxQueuedRequests: -1 })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        field: 'pool.maxQueuedRequests',
+        message: expect.stringMatching(/whole number from 0 up/),
+      }),
+    );
+    expect(
+      new UpstreamPool('127.0.0.1', 1, { connections: Number.POSITIVE_INFINITY }).stats.connections,
+    ).toBe(0);
   });
 });
 

@@ -8,8 +8,21 @@ import type { ResponseHead } from './response-parser.ts';
 
 /** Settings of an {@link UpstreamClient}'s keep-alive pool. */
 export interface UpstreamPoolOptions {
-  /** Most connections to the upstream; further requests wait for one. Default unlimited. */
+  /**
+   * Most connections open to the upstream at once, WebSocket sessions included (one container's
+   * pool, so this caps what one container is asked to serve at once); further requests wait in a
+   * queue for one. `Infinity` for no cap. Default 256: far above what a browser opens to one
+   * host (6), so a tool shared by a class of users is not starved, yet bounded so a flood of slow
+   * clients cannot open a thousand connections to one tool.
+   */
   connections?: number;
+  /**
+   * Most requests waiting for a connection once `connections` are all busy. A request beyond
+   * them fails at once with `UPSTREAM_BUSY` (the proxy answers 503 with `Retry-After`) instead
+   * of waiting; a queued request that gets no connection within its head timeout (the proxy's
+   * `upstreamTimeoutMs`) fails with `UPSTREAM_TIMEOUT` (504). 0 for no queue. Default 1024.
+   */
+  maxQueuedRequests?: number;
   /** How long an idle connection stays open, in ms. Default 4000 (below Node's 5 s server default). */
   keepAliveTimeoutMs?: number;
   /** How long connecting may take, in ms. Default 10000. */
@@ -58,6 +71,8 @@ export interface UpstreamPoolStats {
   readonly idle: number;
   /** Requests waiting for a connection. */
   readonly queued: number;
+  /** WebSocket sessions to the upstream (they count against `connections`). */
+  readonly tunnels: number;
 }
 
 /**
@@ -108,6 +123,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   readonly connectTimeoutMs: number;
   readonly maxHeaderBytes: number;
   readonly #maxConnections: number;
+  readonly #maxQueued: number;
   readonly #connections = new Set<UpstreamConnection>();
   /** Idle connections, the most recently released last. */
   readonly #idle: UpstreamConnection[] = [];
@@ -131,12 +147,18 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
     this.connectTimeoutMs = settings.connectTimeoutMs;
     this.maxHeaderBytes = settings.maxHeaderBytes;
     this.#maxConnections = settings.connections;
+    this.#maxQueued = settings.maxQueuedRequests;
     this.#shortestTimeoutMs = Math.min(this.keepAliveTimeoutMs, this.connectTimeoutMs);
     this.#tickMs = tickFor(this.#shortestTimeoutMs);
   }
 
   get stats(): UpstreamPoolStats {
-    return { connections: this.#connections.size, idle: this.#idle.length, queued: this.#queue.length };
+    return {
+      connections: this.#connections.size,
+      idle: this.#idle.length,
+      queued: this.#queue.length,
+      tunnels: this.#tunnels.size,
+    };
   }
 
   /**
@@ -156,7 +178,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
     }
     const idle = this.#idle.pop();
     if (idle !== undefined) idle.start(exchange);
-    else if (this.#connections.size < this.#maxConnections) this.#open().start(exchange);
+    else if (this.#hasRoom()) this.#open().start(exchange);
     else this.#enqueue(exchange, false);
     return exchange;
   }
@@ -242,8 +264,26 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   }
 
   /**
-   * Ties a socket opened to the same upstream outside the pool (a WebSocket session) to it:
-   * {@link UpstreamPool.destroy} destroys it too; a pool already destroyed does so at once.
+   * Whether one more connection (a WebSocket session) fits under `connections`; when only idle
+   * keep-alive connections stand in the way, the least recently used one closes to make room.
+   * A session refused here is answered 503 at once rather than queued: it would wait for a slot
+   * that other long-lived sessions may hold for hours.
+   */
+  admitsTunnel(): boolean {
+    if (this.#closing) return false;
+    if (this.#hasRoom()) return true;
+    const idle = this.#idle.shift();
+    if (idle === undefined) return false;
+    // Counted out now: its 'close' (and so `removed`) comes later.
+    this.#connections.delete(idle);
+    idle.destroy();
+    return true;
+  }
+
+  /**
+   * Ties a socket opened to the same upstream outside the pool (a WebSocket session) to it: it
+   * counts against `connections` while open, and {@link UpstreamPool.destroy} destroys it too; a
+   * pool already destroyed does so at once.
    */
   track(socket: Socket): void {
     if (this.#destroyed) {
@@ -251,7 +291,10 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
       return;
     }
     this.#tunnels.add(socket);
-    socket.once('close', () => this.#tunnels.delete(socket));
+    socket.once('close', () => {
+      this.#tunnels.delete(socket);
+      this.#startQueued();
+    });
   }
 
   release(connection: UpstreamConnection): void {
@@ -273,11 +316,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
     this.#connections.delete(connection);
     const index = this.#idle.lastIndexOf(connection);
     if (index !== -1) this.#idle.splice(index, 1);
-    if (this.#queue.length > 0 && !this.#closing && this.#connections.size < this.#maxConnections) {
-      const next = this.#queue.shift() as Exchange;
-      next.onAbortQueued = undefined;
-      this.#open().start(next);
-    }
+    this.#startQueued();
     if (this.#connections.size === 0) {
       if (this.#timer !== undefined) clearInterval(this.#timer);
       this.#timer = undefined;
@@ -290,7 +329,7 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   retry(exchange: Exchange): void {
     if (this.#closing) {
       exchange.fail(this.#closedError());
-    } else if (this.#connections.size < this.#maxConnections) {
+    } else if (this.#hasRoom()) {
       this.#open().start(exchange);
     } else {
       this.#enqueue(exchange, true);
@@ -301,6 +340,19 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
     if (ms < this.#shortestTimeoutMs) this.#noteTimeout(ms);
   }
 
+  /** Whether another connection may open: sessions count against the cap too. */
+  #hasRoom(): boolean {
+    return this.#connections.size + this.#tunnels.size < this.#maxConnections;
+  }
+
+  /** A connection or session closed: the longest-waiting request gets a fresh connection. */
+  #startQueued(): void {
+    if (this.#queue.length === 0 || this.#closing || !this.#hasRoom()) return;
+    const next = this.#queue.shift() as Exchange;
+    next.onAbortQueued = undefined;
+    this.#open().start(next);
+  }
+
   #open(): UpstreamConnection {
     const connection = new UpstreamConnection(this);
     this.#connections.add(connection);
@@ -309,6 +361,17 @@ export class UpstreamPool implements ConnectionOwner, UpstreamClient {
   }
 
   #enqueue(exchange: Exchange, first: boolean): void {
+    // A replayed exchange (`first`) already held a place: it is never the one refused.
+    if (!first && this.#queue.length >= this.#maxQueued) {
+      exchange.fail(
+        new DdeError(
+          'UPSTREAM_BUSY',
+          `Upstream busy: ${this.authority} has ${this.#maxConnections} connections in use and ` +
+            `${this.#queue.length} requests waiting (pool.connections, pool.maxQueuedRequests).`,
+        ),
+      );
+      return;
+    }
     exchange.onAbortQueued = this.#dequeue;
     if (first) this.#queue.unshift(exchange);
     else this.#queue.push(exchange);
@@ -381,6 +444,7 @@ export const DEFAULT_MAX_HEADER_BYTES: number = 64 * 1024;
 
 const POOL_FIELDS: FieldList<UpstreamPoolOptions> = {
   connections: true,
+  maxQueuedRequests: true,
   keepAliveTimeoutMs: true,
   connectTimeoutMs: true,
   maxHeaderBytes: true,
@@ -390,11 +454,30 @@ const POOL_FIELDS: FieldList<UpstreamPoolOptions> = {
 export function validatePoolOptions(options: UpstreamPoolOptions): Required<UpstreamPoolOptions> {
   refuseUnknownFields(options, POOL_FIELDS, 'pool', invalidOption, 'pool.');
   return {
-    connections: positive('pool.connections', options.connections ?? Number.POSITIVE_INFINITY),
+    connections: wholeCount('pool.connections', options.connections ?? DEFAULT_MAX_CONNECTIONS, 1),
+    maxQueuedRequests: wholeCount('pool.maxQueuedRequests', options.maxQueuedRequests ?? 1024, 0),
     keepAliveTimeoutMs: positive('pool.keepAliveTimeoutMs', options.keepAliveTimeoutMs ?? 4000),
     connectTimeoutMs: positive('pool.connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
     maxHeaderBytes: positive('pool.maxHeaderBytes', options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES),
   };
+}
+
+/** Connections one pool opens to its container unless `pool.connections` says otherwise. */
+const DEFAULT_MAX_CONNECTIONS = 256;
+
+/** A whole number from `min` up, or `Infinity`. */
+function wholeCount(field: string, value: number, min: number): number {
+  if (
+    typeof value !== 'number' ||
+    !(Number.isSafeInteger(value) || value === Number.POSITIVE_INFINITY) ||
+    value < min
+  ) {
+    throw invalidOption(
+      field,
+      `must be a whole number from ${min} up (or Infinity for no limit), got ${String(value)}`,
+    );
+  }
+  return value;
 }
 
 /** The sweep interval for a timeout: an eighth of it, between 10 ms and 1 s. */
