@@ -72,6 +72,7 @@ export async function nginxTarget(workers: number): Promise<Target> {
       return {
         httpUrl: url,
         wsUrl: url.replace('http:', 'ws:'),
+        pid: child.process.pid,
         cpuTime: () => processTreeCpuTime(child.process.pid ?? -1),
         stop: async () => {
           await child.stop();
