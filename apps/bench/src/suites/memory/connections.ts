@@ -76,48 +76,39 @@ async function inWaves<T>(count: number, wave: number, open: () => Promise<T>): 
   return all;
 }
 
-/** `count` idle keep-alive connections to `url`, each after one answered GET. */
-export async function holdKeepAlive(url: string, count: number, wave = 50): Promise<HeldConnections> {
-  const target = new URL(url);
-  const sockets = await inWaves(count, wave, () => keepAliveRequest(target));
+/** Counts the closes of `connections`; `close` closes one that is still open and resolves once it has. */
+function held<
+  T extends { on(event: 'error', f: () => void): unknown; once(event: 'close', f: () => void): unknown },
+>(connections: readonly T[], close: (connection: T) => Promise<unknown> | undefined): HeldConnections {
   let closed = 0;
-  for (const socket of sockets) {
-    socket.on('error', () => {});
-    socket.once('close', () => closed++);
+  for (const connection of connections) {
+    connection.on('error', () => {});
+    connection.once('close', () => closed++);
   }
   return {
-    open: () => count - closed,
-    async closeAll() {
-      await Promise.all(
-        sockets.map((socket) =>
-          socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve).destroy()),
-        ),
-      );
+    open: () => connections.length - closed,
+    closeAll: async () => {
+      await Promise.all(connections.map(close));
     },
   };
 }
 
+/** `count` idle keep-alive connections to `url`, each after one answered GET. */
+export async function holdKeepAlive(url: string, count: number, wave = 50): Promise<HeldConnections> {
+  const target = new URL(url);
+  return held(await inWaves(count, wave, () => keepAliveRequest(target)), (socket) =>
+    socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve).destroy()),
+  );
+}
+
 /** `count` idle WebSockets to `url`, each after one echoed message. */
 export async function holdWebSockets(url: string, count: number, wave = 50): Promise<HeldConnections> {
-  const sockets = await inWaves(count, wave, () => echoedWebSocket(url));
-  let closed = 0;
-  for (const ws of sockets) {
-    ws.on('error', () => {});
-    ws.once('close', () => closed++);
-  }
-  return {
-    open: () => count - closed,
-    async closeAll() {
-      await Promise.all(
-        sockets.map((ws) =>
-          ws.readyState === WebSocket.CLOSED
-            ? undefined
-            : new Promise((resolve) => {
-                ws.once('close', resolve);
-                ws.terminate();
-              }),
-        ),
-      );
-    },
-  };
+  return held(await inWaves(count, wave, () => echoedWebSocket(url)), (ws) =>
+    ws.readyState === WebSocket.CLOSED
+      ? undefined
+      : new Promise((resolve) => {
+          ws.once('close', resolve);
+          ws.terminate();
+        }),
+  );
 }
