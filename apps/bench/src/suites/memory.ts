@@ -48,13 +48,14 @@ function connectionCount(): number {
   return n;
 }
 
-/** The peers; each must run in a process of its own (its RunningTarget has a `pid`). */
+/** The peers (`--only` picks some); each must run in a process of its own (its RunningTarget has a `pid`). */
 async function peers(context: SuiteContext): Promise<Target[]> {
-  return [
+  const all = [
     ddeChildTarget('koa', context.namespace),
     ddeChildTarget('core', context.namespace),
     await nginxTarget(context.config.nginxWorkers),
   ];
+  return all.filter((peer) => context.config.only?.has(peer.id) ?? true);
 }
 
 async function reading(running: RunningTarget, pid: number) {
