@@ -29,11 +29,24 @@ export function parseProcStat(line: string): [ppid: number, utime: number, stime
   return [Number(fields[1]), Number(fields[11]), Number(fields[12])];
 }
 
-/**
- * CPU time of a process and all its live descendants (nginx's workers), from /proc; undefined
- * where there is no /proc (not Linux).
- */
-export async function processTreeCpuTime(pid: number): Promise<CpuTime | undefined> {
+/** `pid` and every descendant of it in a pid -> parent pid map. */
+export function treeOf(parents: ReadonlyMap<number, number>, pid: number): Set<number> {
+  const tree = new Set([pid]);
+  // Parents before children is not guaranteed: repeat until no new descendant turns up.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [child, ppid] of parents) {
+      if (tree.has(ppid) && !tree.has(child)) {
+        tree.add(child);
+        grew = true;
+      }
+    }
+  }
+  return tree;
+}
+
+/** Every live process's stat fields by pid; undefined where there is no /proc (not Linux). */
+async function readProcStats(): Promise<Map<number, [number, number, number]> | undefined> {
   let entries: string[];
   try {
     entries = await readdir('/proc');
@@ -49,20 +62,30 @@ export async function processTreeCpuTime(pid: number): Promise<CpuTime | undefin
         if (line !== undefined) stats.set(Number(name), parseProcStat(line));
       }),
   );
+  return stats;
+}
+
+function parentsOf(stats: Map<number, [number, number, number]>): Map<number, number> {
+  return new Map([...stats].map(([child, [ppid]]) => [child, ppid]));
+}
+
+/** A process and its live descendants (nginx's workers), from /proc; undefined without /proc. */
+export async function processTree(pid: number): Promise<Set<number> | undefined> {
+  const stats = await readProcStats();
+  if (stats === undefined) return undefined;
+  return treeOf(parentsOf(stats), pid);
+}
+
+/**
+ * CPU time of a process and all its live descendants (nginx's workers), from /proc; undefined
+ * where there is no /proc (not Linux).
+ */
+export async function processTreeCpuTime(pid: number): Promise<CpuTime | undefined> {
+  const stats = await readProcStats();
+  if (stats === undefined) return undefined;
   let userTicks = 0;
   let systemTicks = 0;
-  const tree = new Set([pid]);
-  // Parents before children is not guaranteed: repeat until no new descendant turns up.
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [child, [ppid]] of stats) {
-      if (tree.has(ppid) && !tree.has(child)) {
-        tree.add(child);
-        grew = true;
-      }
-    }
-  }
-  for (const member of tree) {
+  for (const member of treeOf(parentsOf(stats), pid)) {
     const stat = stats.get(member);
     if (stat === undefined) continue;
     userTicks += stat[1];

@@ -110,3 +110,94 @@ describe('koaProxy', () => {
     await expectRefusedWhileDraining(cleanups, 'koa-drain', (manager) => app(manager));
   });
 });
+
+describe('koaProxy as the first middleware (requests it recognises skip Koa)', () => {
+  /** An app with the proxy first, counting the contexts Koa creates. */
+  async function firstApp(options: { userOf?: () => string; attach?: boolean } = {}) {
+    const manager = await readyTool();
+    const koa = new Koa();
+    let contexts = 0;
+    const createContext = koa.createContext.bind(koa);
+    koa.createContext = (req, res) => {
+      contexts++;
+      return createContext(req, res);
+    };
+    const errors: string[] = [];
+    koa.on('error', (error: Error) => errors.push(error.message));
+    const proxy = koaProxy({
+      manager,
+      router: pathRouter(),
+      ...(options.userOf ? { userOf: options.userOf } : {}),
+    });
+    koa.use(proxy.middleware);
+    koa.use((ctx) => {
+      if (ctx.path === '/hello') ctx.body = 'hello from koa';
+    });
+    const server = koa.listen(0, '127.0.0.1');
+    const koaListener = server.listeners('request')[0];
+    if (options.attach !== false) proxy.attach(server);
+    const port = await listening(server);
+    cleanups.push(() => proxy.close());
+    return { koa, port, proxy, server, koaListener, errors, contexts: () => contexts };
+  }
+
+  it('serves them without a Koa context once a first request has shown the proxy is first', async () => {
+    const { port, contexts } = await firstApp();
+    expect((await send(port, { path: '/docker/tool/a' })).text).toBe('tool saw GET /a');
+    expect(contexts()).toBe(1);
+    expect((await send(port, { path: '/docker/tool/b?c' })).text).toBe('tool saw GET /b?c');
+    expect((await send(port, { method: 'POST', path: '/docker/tool/p', body: 'b' })).text).toBe(
+      'tool saw POST /p',
+    );
+    expect((await send(port, { path: '/docker/missing/' })).status).toBe(404);
+    expect(contexts()).toBe(1);
+    // Everything else still goes through Koa.
+    expect((await send(port, { path: '/hello' })).text).toBe('hello from koa');
+    expect((await send(port, { path: '/nothing' })).status).toBe(404);
+    expect(contexts()).toBe(3);
+  });
+
+  it('gives the server back to Koa on close', async () => {
+    const { port, proxy, server, koaListener, contexts } = await firstApp();
+    await send(port, { path: '/docker/tool/a' });
+    expect(server.listeners('request')).toHaveLength(1);
+    expect(server.listeners('request')[0]).not.toBe(koaListener);
+    await proxy.close();
+    expect(server.listeners('request')).toEqual([koaListener]);
+    expect((await send(port, { path: '/docker/tool/c' })).text).toBe('tool saw GET /c');
+    expect(contexts()).toBe(2);
+  });
+
+  it('leaves the server to Koa when other middleware comes first', async () => {
+    const { port, server } = await app(await readyTool());
+    const [listener] = server.listeners('request');
+    await send(port, { path: '/docker/tool/a' });
+    await send(port, { path: '/docker/tool/b' });
+    expect(server.listeners('request')).toEqual([listener]);
+  });
+
+  it('leaves servers it was not attached to alone', async () => {
+    const { port, server, koaListener, contexts } = await firstApp({ attach: false });
+    await send(port, { path: '/docker/tool/a' });
+    await send(port, { path: '/docker/tool/b' });
+    expect(server.listeners('request')).toEqual([koaListener]);
+    expect(contexts()).toBe(2);
+  });
+
+  it('hands a request whose handling threw to Koa, which answers 500 and emits the error once', async () => {
+    let calls = 0;
+    const { port, errors, contexts } = await firstApp({
+      userOf: () => {
+        calls++;
+        if (calls > 1) throw new Error('userOf failed');
+        return 'alice';
+      },
+    });
+    expect((await send(port, { path: '/docker/tool/a' })).status).toBe(200);
+    const failed = await send(port, { path: '/docker/tool/b' });
+    expect(failed.status).toBe(500);
+    expect(errors).toEqual(['userOf failed']);
+    expect(calls).toBe(2);
+    expect(contexts()).toBe(2);
+  });
+});

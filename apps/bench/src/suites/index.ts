@@ -3,6 +3,7 @@
  * its own module under `suites/` and is registered here.
  */
 import { bodiesSuite } from './bodies.ts';
+import { memorySuite } from './memory.ts';
 import type { Suite, SuiteId } from './types.ts';
 import { wsSuite } from './ws.ts';
 
@@ -10,4 +11,5 @@ import { wsSuite } from './ws.ts';
 export const SUITES: Partial<Record<Exclude<SuiteId, 'proxy'>, Suite>> = {
   ws: wsSuite,
   bodies: bodiesSuite,
+  memory: memorySuite,
 };

@@ -34,6 +34,7 @@ export async function childProxy(
   return {
     httpUrl: url,
     wsUrl: url.replace('http:', 'ws:'),
+    pid: child.process.pid,
     cpuTime: () => processTreeCpuTime(child.process.pid ?? -1),
     stop: async () => {
       await child.stop();

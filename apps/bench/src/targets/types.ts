@@ -17,6 +17,8 @@ export interface RunningTarget {
   readonly wsUrl?: string;
   /** Whether the proxy runs in this process (so an in-process CPU profile covers it). */
   readonly inProcess?: boolean;
+  /** The proxy's process when it runs in one of its own (its descendants count with it), for memory figures. */
+  readonly pid?: number;
   /** Cumulative CPU time of the proxy's process(es); absent for the direct baseline. */
   cpuTime?(): Promise<CpuTime | undefined>;
   /** Stops what was started for this target. */
