@@ -114,10 +114,13 @@ export function koaProxy(options: KoaProxyOptions): KoaProxy {
       if (!attached.has(server)) attached.set(server, undefined);
       return attachable.attach(server);
     },
-    async close() {
-      for (const restore of attached.values()) restore?.();
-      attached.clear();
-      await attachable.close();
+    close(options) {
+      // Drains first (a bad option throws at once, before anything changes); fronted servers
+      // keep sending requests to the proxy meanwhile, which refuses them with 503 as Koa's would.
+      return attachable.close(options).then(() => {
+        for (const restore of attached.values()) restore?.();
+        attached.clear();
+      });
     },
     middleware,
   };
