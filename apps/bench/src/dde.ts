@@ -27,7 +27,7 @@ export interface DdeUnderTest {
 }
 
 /** Listens on 127.0.0.1 (a free port) and returns a stop that also drops open connections. */
-async function serve(server: Server): Promise<{ port: number; stop: () => Promise<void> }> {
+export async function serve(server: Server): Promise<{ port: number; stop: () => Promise<void> }> {
   // Upgraded (WebSocket) sockets are not tracked by the server: keep them to close them.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
