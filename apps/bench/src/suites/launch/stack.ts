@@ -26,7 +26,6 @@ export interface DdeStack {
 export async function startStack(options: {
   namespace: string;
   docker?: Docker;
-
   manager?: Omit<ContainerManagerOptions, 'backend'>;
   /** Serve a proxy too. Default true. */
   proxy?: boolean;
