@@ -16,12 +16,10 @@ import { containersByState, total } from './launch/engine.ts';
 import { getStatus, nowMs, pollUntil200 } from './launch/poll.ts';
 import { type DdeStack, startStack } from './launch/stack.ts';
 import { mapLimit, ms, ratio, summarize } from './launch/stats.ts';
-import { buildHttpdImage, TOOL_PORT } from './launch/tools.ts';
+import { buildHttpdImage, HTTPD_RESERVATION_MB, LAUNCH_DEADLINE_MS, TOOL_PORT } from './launch/tools.ts';
 import type { BarChart, Cell, Suite, SuiteCheck, SuiteContext } from './types.ts';
 
-const RESERVATION_MB = 8;
 const RETRY_MS = 100;
-const DEADLINE_MS = 300_000;
 // Removals and checks after a burst: at most this many engine calls at once.
 const CLEANUP_CONCURRENCY = 16;
 
@@ -69,12 +67,12 @@ async function baselineBurst(
           name: `${baselineNs}-b${size}-${i}`,
           image,
           network,
-          memoryReservationMb: RESERVATION_MB,
+          memoryReservationMb: HTTPD_RESERVATION_MB,
         });
         ids.push(container.id);
         const first = await pollUntil200(
           `http://${container.ip}:${TOOL_PORT}/`,
-          AbortSignal.timeout(DEADLINE_MS),
+          AbortSignal.timeout(LAUNCH_DEADLINE_MS),
         );
         readyMs.push(first.at - t0);
       } catch (error) {
@@ -127,7 +125,7 @@ async function ddeBurst(
               image,
               port: TOOL_PORT,
               owner: `student-${i}`,
-              memoryReservationMb: RESERVATION_MB,
+              memoryReservationMb: HTTPD_RESERVATION_MB,
             });
             waitMs.push(attempt - t0);
             break;
@@ -138,7 +136,7 @@ async function ddeBurst(
           }
         }
         launched.push(name);
-        await manager.waitUntilReady(name, { signal: AbortSignal.timeout(DEADLINE_MS) });
+        await manager.waitUntilReady(name, { signal: AbortSignal.timeout(LAUNCH_DEADLINE_MS) });
         readyMs.push(nowMs() - t0);
       } catch (error) {
         failures.push(`${name}: ${(error as Error).message}`);
@@ -177,14 +175,14 @@ export const burst: Suite = async (context) => {
     startStack({
       namespace,
       manager: {
-        capacity: { memoryBudgetMb: largest * RESERVATION_MB },
+        capacity: { memoryBudgetMb: largest * HTTPD_RESERVATION_MB },
         ...(limit === undefined ? {} : { limits: { maxConcurrentStarts: limit } }),
       },
     });
   // One unmeasured launch creates dde's network (the baseline joins it) and warms the engine.
   const warm = await managerFor(undefined);
   await warm.manager.launch({ name: `${namespace}-warm`, image, port: TOOL_PORT });
-  await warm.manager.waitUntilReady(`${namespace}-warm`, { signal: AbortSignal.timeout(DEADLINE_MS) });
+  await warm.manager.waitUntilReady(`${namespace}-warm`, { signal: AbortSignal.timeout(LAUNCH_DEADLINE_MS) });
   await warm.manager.remove(`${namespace}-warm`);
   const network = warm.backend.network;
   await warm.close();
@@ -251,7 +249,7 @@ function report(sizes: readonly number[], runs: readonly BurstRun[]) {
     id: 'burst' as const,
     title: 'Burst: many launches at once',
     description:
-      `Bursts of ${sizes.join(' and ')} launches at once of a busybox httpd tool (${RESERVATION_MB} MB reservation ` +
+      `Bursts of ${sizes.join(' and ')} launches at once of a busybox httpd tool (${HTTPD_RESERVATION_MB} MB reservation ` +
       'each, distinct owners, a memory budget that fits the largest burst) through one ContainerManager on a real ' +
       "DockerBackend, until every route is ready; the baseline starts as many with `docker run -d` semantics on dde's " +
       'network and polls each until it answers. `maxConcurrentStarts` refuses launches beyond the limit with ' +

@@ -17,16 +17,20 @@ import { containersByState, total } from './launch/engine.ts';
 import { nowMs } from './launch/poll.ts';
 import { startStack } from './launch/stack.ts';
 import { mapLimit, ms, ratio } from './launch/stats.ts';
-import { buildHttpdImage, buildNodeToolImage, TOOL_PORT } from './launch/tools.ts';
+import {
+  buildHttpdImage,
+  buildNodeToolImage,
+  HTTPD_RESERVATION_MB,
+  LAUNCH_DEADLINE_MS,
+  TOOL_PORT,
+} from './launch/tools.ts';
 import { countingDocker } from './scale/engine-calls.ts';
 import { heapAfterGc } from './scale/heap.ts';
 import type { Cell, LineChart, Suite, SuiteCheck, SuiteResult } from './types.ts';
 
-const RESERVATION_MB = 8;
 const MEASURED_RESERVATION_MB = 128;
 // Launches and removals under way at once: the engine serialises much of the work anyway.
 const CONCURRENCY = 16;
-const DEADLINE_MS = 300_000;
 
 /** Throughput to the one measured tool with `live` containers running. */
 export interface ScalePoint {
@@ -55,8 +59,8 @@ function allReady(manager: ContainerManager, count: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       manager.off('phase', check);
-      reject(new Error(`not every adopted route was ready within ${DEADLINE_MS} ms`));
-    }, DEADLINE_MS);
+      reject(new Error(`not every adopted route was ready within ${LAUNCH_DEADLINE_MS} ms`));
+    }, LAUNCH_DEADLINE_MS);
     const check = (): void => {
       if (!ready()) return;
       clearTimeout(timer);
@@ -88,13 +92,17 @@ export const scale: Suite = async (context) => {
   const stack = await startStack({
     namespace,
     docker: counting.docker,
-    manager: { capacity: { memoryBudgetMb: count * RESERVATION_MB + MEASURED_RESERVATION_MB } },
+    manager: { capacity: { memoryBudgetMb: count * HTTPD_RESERVATION_MB + MEASURED_RESERVATION_MB } },
   });
   const { manager } = stack;
   const names = Array.from({ length: count }, (_, i) => `${namespace}-s${i}`);
-  const launch = async (name: string, from = image, memoryReservationMb = RESERVATION_MB): Promise<void> => {
+  const launch = async (
+    name: string,
+    from = image,
+    memoryReservationMb = HTTPD_RESERVATION_MB,
+  ): Promise<void> => {
     await manager.launch({ name, image: from, port: TOOL_PORT, memoryReservationMb });
-    await manager.waitUntilReady(name, { signal: AbortSignal.timeout(DEADLINE_MS) });
+    await manager.waitUntilReady(name, { signal: AbortSignal.timeout(LAUNCH_DEADLINE_MS) });
   };
   const target = names[0] as string;
   // Node needs more than the crowd's 8 MB: the Docker backend's default limit of 4x the
@@ -288,7 +296,7 @@ function report(f: ScaleFigures): SuiteResult {
     id: 'scale',
     title: `Scale: ${f.count} live containers`,
     description:
-      `Up to ${f.count} live containers (${RESERVATION_MB} MB reservation each, a budget that fits them): the ` +
+      `Up to ${f.count} live containers (${HTTPD_RESERVATION_MB} MB reservation each, a budget that fits them): the ` +
       'measured tool is the bench upstream (Node, keep-alive, 1 KiB answers), the others busybox httpd, ' +
       `launched through one ContainerManager on a real DockerBackend, ${CONCURRENCY} at a time. At each step, ` +
       `${f.generator} with ${f.connections} connections for ${f.seconds} s (after a warm-up) against the measured ` +

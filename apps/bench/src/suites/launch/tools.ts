@@ -8,6 +8,12 @@ import { buildUpstreamImage } from '../../upstream/image.ts';
 /** Port both tools listen on. */
 export const TOOL_PORT = 80;
 
+/** Memory reservation of one busybox httpd tool, in MB (it uses about 1). */
+export const HTTPD_RESERVATION_MB = 8;
+
+/** How long the burst and scale suites wait for one launch to be ready, in ms. */
+export const LAUNCH_DEADLINE_MS = 300_000;
+
 /**
  * busybox `httpd` serving one small page: about 1 MB of memory, ready as soon as it runs, the
  * smallest real web tool (burst and scale start hundreds of it).
