@@ -38,6 +38,20 @@ describe('readConfig', () => {
     expect(() => readConfig(['--suite', 'coldstrat'], {})).toThrow(/--suite: unknown suite "coldstrat"/);
   });
 
+  it("reads the launch suites' sizes", () => {
+    expect(readConfig([], {})).toMatchObject({
+      launches: 10,
+      listenDelayMs: 500,
+      burstSizes: [50, 100],
+      burstStartLimits: [4, 16],
+      scaleCount: 500,
+    });
+    const config = readConfig(['--burst', '5, 10', '--scale', '20'], { BENCH_LAUNCHES: '3' });
+    expect(config).toMatchObject({ burstSizes: [5, 10], scaleCount: 20, launches: 3 });
+    expect(() => readConfig(['--burst', '5,,10'], {})).toThrow(/--burst must list whole numbers/);
+    expect(() => readConfig(['--burst-limits', '0'], {})).toThrow(/--burst-limits must list whole numbers/);
+  });
+
   it('returns undefined for --help', () => {
     expect(readConfig(['--help'], {})).toBeUndefined();
   });

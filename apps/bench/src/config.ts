@@ -36,6 +36,16 @@ export interface BenchConfig {
   readonly cpuProf: boolean;
   /** Only these target ids, when set. */
   readonly only: ReadonlySet<string> | undefined;
+  /** coldstart: launches per tool and contestant. */
+  readonly launches: number;
+  /** coldstart: the slow tool listens this many ms after it starts. */
+  readonly listenDelayMs: number;
+  /** burst: how many launches at once, one burst per size. */
+  readonly burstSizes: readonly number[];
+  /** burst: the `maxConcurrentStarts` settings to measure (besides none). */
+  readonly burstStartLimits: readonly number[];
+  /** scale: live containers. */
+  readonly scaleCount: number;
 }
 
 /** The `--help` text. */
@@ -57,6 +67,11 @@ export const USAGE = `Usage: npm run bench -w @dde/bench -- [options]   (or BENC
   --caddy-procs <n>      Caddy's GOMAXPROCS                 (BENCH_CADDY_PROCS, default 1)
   --cpu-prof             CPU profiles of dde's measured runs in results/profiles/  (BENCH_CPU_PROF=1)
   --only <ids>           comma-separated subset of: direct,dde-core,dde-koa,dde-express,nginx,caddy,chp
+  --launches <n>         coldstart: launches per tool and contestant (BENCH_LAUNCHES, default 10)
+  --listen-delay <ms>    coldstart: the slow tool's listen delay   (BENCH_LISTEN_DELAY, default 500)
+  --burst <sizes>        burst: launches at once, comma-separated  (BENCH_BURST, default 50,100)
+  --burst-limits <ns>    burst: maxConcurrentStarts settings       (BENCH_BURST_LIMITS, default 4,16)
+  --scale <n>            scale: live containers                    (BENCH_SCALE, default 500)
 `;
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -70,6 +85,17 @@ function integer(name: string, value: string | undefined, fallback: number): num
   const n = positive(name, value, fallback);
   if (!Number.isInteger(n)) throw new Error(`--${name} must be a whole number, got "${value}"`);
   return n;
+}
+
+function integers(name: string, value: string | undefined, fallback: readonly number[]): number[] {
+  if (value === undefined || value === '') return [...fallback];
+  return value.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (part.trim() === '' || !Number.isInteger(n) || n < 1) {
+      throw new Error(`--${name} must list whole numbers >= 1 separated by commas, got "${value}"`);
+    }
+    return n;
+  });
 }
 
 function readSuites(value: string | undefined): SuiteId[] {
@@ -108,6 +134,11 @@ export function readConfig(
       'frame-mib': flag,
       'transfer-repeats': flag,
       only: flag,
+      launches: flag,
+      'listen-delay': flag,
+      burst: flag,
+      'burst-limits': flag,
+      scale: flag,
       'cpu-prof': { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -139,5 +170,10 @@ export function readConfig(
     caddyProcs: integer('caddy-procs', values['caddy-procs'] ?? env.BENCH_CADDY_PROCS, 1),
     cpuProf: values['cpu-prof'] ?? (env.BENCH_CPU_PROF === '1' || env.BENCH_CPU_PROF === 'true'),
     only: only ? new Set(only.split(',').map((id) => id.trim())) : undefined,
+    launches: integer('launches', values.launches ?? env.BENCH_LAUNCHES, 10),
+    listenDelayMs: integer('listen-delay', values['listen-delay'] ?? env.BENCH_LISTEN_DELAY, 500),
+    burstSizes: integers('burst', values.burst ?? env.BENCH_BURST, [50, 100]),
+    burstStartLimits: integers('burst-limits', values['burst-limits'] ?? env.BENCH_BURST_LIMITS, [4, 16]),
+    scaleCount: integer('scale', values.scale ?? env.BENCH_SCALE, 500),
   };
 }

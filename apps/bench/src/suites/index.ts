@@ -3,7 +3,10 @@
  * its own module under `suites/` and is registered here.
  */
 import { bodiesSuite } from './bodies.ts';
+import { burst } from './burst.ts';
+import { coldstart } from './coldstart.ts';
 import { memorySuite } from './memory.ts';
+import { scale } from './scale.ts';
 import type { Suite, SuiteId } from './types.ts';
 import { wsSuite } from './ws.ts';
 
@@ -11,5 +14,8 @@ import { wsSuite } from './ws.ts';
 export const SUITES: Partial<Record<Exclude<SuiteId, 'proxy'>, Suite>> = {
   ws: wsSuite,
   bodies: bodiesSuite,
+  coldstart,
+  burst,
+  scale,
   memory: memorySuite,
 };

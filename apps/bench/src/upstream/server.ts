@@ -13,6 +13,8 @@ import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 const PORT = Number(process.env.PORT ?? 80);
+// A tool that is slow to come up (the coldstart suite): listen this many ms after starting.
+const LISTEN_DELAY_MS = Number(process.env.LISTEN_DELAY_MS ?? 0);
 const BODY = Buffer.alloc(1024, 'x');
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -201,6 +203,17 @@ function encodeFrame(opcode: number, payload: Buffer, fin = true): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-server.listen(PORT, '0.0.0.0');
+/** What the upstream prints once it listens: the coldstart suite reads it from the container's log. */
+const LISTENING_MARKER = 'dde-bench-upstream listening at ';
+
+function listen(): void {
+  server.listen(PORT, '0.0.0.0', () => {
+    // Epoch ms with a fraction: the container shares the host's clock, so the bench can tell
+    // when the tool began to answer.
+    process.stdout.write(`${LISTENING_MARKER}${performance.timeOrigin + performance.now()}\n`);
+  });
+}
+if (LISTEN_DELAY_MS > 0) setTimeout(listen, LISTEN_DELAY_MS);
+else listen();
 // PID 1 in a container gets no default signal handlers: exit promptly on stop.
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

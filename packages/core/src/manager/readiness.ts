@@ -12,12 +12,38 @@ export interface ProbeOptions {
   readonly attemptTimeoutMs?: number;
 }
 
-const FIRST_DELAY_MS = 50;
-const MAX_DELAY_MS = 1000;
+/** Shortest pause between two probes of one container, in ms. */
+export const PROBE_MIN_INTERVAL_MS = 20;
+/** Longest pause between two probes during the first {@link PROBE_FAST_PHASE_MS}, in ms. */
+export const PROBE_FAST_INTERVAL_MS = 50;
+/** How long probing stays fast, in ms: most web tools answer within it. */
+export const PROBE_FAST_PHASE_MS = 10_000;
+/** Longest pause between two probes of one container, in ms. */
+export const PROBE_MAX_INTERVAL_MS = 1000;
+// Beyond its floor and ceiling, the pause grows by this share of the time probing has taken.
+const PROBE_GROWTH = 1 / 25;
+
+/**
+ * The pause before the next probe, `elapsedMs` after probing began. For the first 10 s, 4% of
+ * the time taken so far, between 20 and 50 ms: the proxy knows a tool answers within a few tens
+ * of milliseconds (20 ms for one up within half a second). After that it backs off by the same
+ * 4% to one probe a second, reached 34 s in: a slow tool (a JVM, a notebook) costs about 270
+ * probes over its first 35 s, then one a second. A refused connection, the usual answer while a
+ * tool boots, costs the engine nothing and the tool a SYN.
+ */
+export function probeInterval(elapsedMs: number): number {
+  if (elapsedMs < PROBE_FAST_PHASE_MS) {
+    return Math.min(PROBE_FAST_INTERVAL_MS, Math.max(PROBE_MIN_INTERVAL_MS, elapsedMs * PROBE_GROWTH));
+  }
+  return Math.min(
+    PROBE_MAX_INTERVAL_MS,
+    PROBE_FAST_INTERVAL_MS + (elapsedMs - PROBE_FAST_PHASE_MS) * PROBE_GROWTH,
+  );
+}
 
 /**
  * GETs `path` through `client` until it answers 200 (true), the deadline passes (false) or
- * the signal aborts (false). Backs off from 50 ms to 1 s between attempts, so a tool that comes
+ * the signal aborts (false). Waits {@link probeInterval} between attempts, so a tool that comes
  * up quickly is seen quickly and a slow one is not hammered.
  */
 export async function probeReadiness(
@@ -26,7 +52,7 @@ export async function probeReadiness(
   options: ProbeOptions,
 ): Promise<boolean> {
   const { deadline, signal } = options;
-  let delay = FIRST_DELAY_MS;
+  const began = Date.now();
   for (let attempt = 1; !signal.aborted; attempt++) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return false;
@@ -46,9 +72,9 @@ export async function probeReadiness(
     }
     if (signal.aborted) return false;
     options.onAttempt?.(attempt);
-    const wait = Math.min(delay, deadline - Date.now());
+    const now = Date.now();
+    const wait = Math.min(probeInterval(now - began), deadline - now);
     if (wait > 0) await sleep(wait, signal);
-    delay = Math.min(delay * 2, MAX_DELAY_MS);
   }
   return false;
 }
