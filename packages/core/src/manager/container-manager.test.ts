@@ -367,6 +367,40 @@ describe('ContainerManager', () => {
     expect(manager.get('never')?.phase).toBe('failed');
   });
 
+  it('serves many waitUntilReady calls without a listener each', async () => {
+    let ready = false;
+    const { upstream } = await upstreamServer((_req, res) => {
+      res.statusCode = ready ? 200 : 503;
+      res.end();
+    });
+    const backend = new MemoryBackend({ namespace: 'waiters' });
+    const manager = managerFor(backend);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const names = Array.from({ length: 30 }, (_, i) => `class-${i}`);
+      for (const name of names) backend.setUpstream(name, upstream);
+      await Promise.all(names.map((name) => manager.launch({ name, image: 'tool' })));
+      // Three waiters per name, 90 in all, and a name that goes away while waited for.
+      const waiting = names.flatMap((name) =>
+        [1, 2, 3].map(() => manager.waitUntilReady(name, { signal: AbortSignal.timeout(5000) })),
+      );
+      const settling = Promise.allSettled(waiting);
+      const gone = rejection(manager.waitUntilReady('class-0', { signal: AbortSignal.timeout(5000) }));
+      expect(manager.listenerCount('phase') + manager.listenerCount('removed')).toBe(0);
+      await manager.remove('class-0');
+      expect(isDdeError(await gone) && ((await gone) as { code: string }).code).toBe('NOT_FOUND');
+      ready = true;
+      const settled = await settling;
+      expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(87);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('probes a container that timed out again once it answers at another address', async () => {
     const { upstream: broken } = await upstreamServer((_req, res) => {
       res.statusCode = 500;

@@ -223,6 +223,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #lookups = new Map<string, Promise<RouteEntry | undefined>>();
   readonly #refreshing = new Map<string, { again: boolean }>();
   readonly #launches = new Map<string, PendingLaunch>();
+  /** The pending `waitUntilReady` checks by container name. */
+  readonly #waiters = new Map<string, Set<() => void>>();
   /** Prometheus metrics, when configured. */
   readonly metrics: DdeMetrics | undefined;
   readonly #capacity: CapacityOptions | undefined;
@@ -578,9 +580,13 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       this.#table.get(name) ?? (await abortable(this.lookup(name), signal, `Waiting for ${name}`));
     if (route === undefined) throw notFound(name);
     return new Promise<Route>((resolve, reject) => {
+      // One waiter set per name, not a listener per waiter: a class launching at once would
+      // otherwise make every phase change call every waiter (and warn past 10 listeners).
+      const waiters = this.#waiters.get(name) ?? new Set<() => void>();
+      this.#waiters.set(name, waiters);
       const cleanup = (): void => {
-        this.off('phase', check);
-        this.off('removed', check);
+        waiters.delete(check);
+        if (waiters.size === 0 && this.#waiters.get(name) === waiters) this.#waiters.delete(name);
         signal?.removeEventListener('abort', onAbort);
       };
       const onAbort = (): void => {
@@ -601,11 +607,16 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
           );
         }
       };
-      this.on('phase', check);
-      this.on('removed', check);
+      waiters.add(check);
       signal?.addEventListener('abort', onAbort, { once: true });
       check();
     });
+  }
+
+  /** Lets the `waitUntilReady` calls for `name` look at its route again. */
+  #wakeWaiters(name: string): void {
+    const waiters = this.#waiters.get(name);
+    if (waiters !== undefined) for (const check of [...waiters]) check();
   }
 
   /**
@@ -1077,6 +1088,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       previous: announced ? previous : undefined,
       route: entry,
     });
+    this.#wakeWaiters(entry.name);
   }
 
   /**
@@ -1090,6 +1102,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#table.delete(entry);
     const forgotten = this.#forgetHistory(entry.name);
     this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
+    this.#wakeWaiters(entry.name);
     return forgotten;
   }
 
