@@ -18,7 +18,12 @@ if (namespace === undefined || name === undefined || port === undefined) {
 const send = (message: unknown) => process.send?.(message);
 process.on('disconnect', () => process.exit(0));
 
-const manager = new ContainerManager({ backend: new DockerBackend({ namespace }) });
+// The suite holds 1,000 WebSockets to one container: above the default cap of connections per
+// container (pool.connections, 256, sessions included), which it does not measure.
+const manager = new ContainerManager({
+  backend: new DockerBackend({ namespace }),
+  pool: { connections: Number.POSITIVE_INFINITY },
+});
 await manager.start();
 await manager.waitUntilReady(name, { signal: AbortSignal.timeout(60_000) });
 const router = pathRouter({ prefix: '/docker' });
