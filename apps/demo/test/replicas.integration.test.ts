@@ -16,13 +16,23 @@ const imagePrefix = `dr-demo-${id}`;
 const tool = `live-${id}`;
 
 type WebSocket = Awaited<ReturnType<typeof openWebSocket>>;
+/** A message of the demo's live tool. */
+type Message = { type?: string; text?: string; count?: number };
 
-/** The next text message of a WebSocket that `accept` takes. */
-function nextMessage(socket: WebSocket, accept: (message: { type?: string; text?: string }) => boolean) {
-  return new Promise<{ type?: string; text?: string }>((resolve, reject) => {
+/**
+ * The next text message of a WebSocket that `accept` takes, within 10 s. Call it before sending
+ * what provokes the message: one that arrived earlier is not seen.
+ */
+function nextMessage(socket: WebSocket, accept: (message: Message) => boolean) {
+  return new Promise<Message>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off('message', onMessage);
+      reject(new Error('no matching WebSocket message within 10 s'));
+    }, 10_000);
     const onMessage = (data: Buffer): void => {
-      const message = JSON.parse(data.toString()) as { type?: string; text?: string };
+      const message = JSON.parse(data.toString()) as Message;
       if (!accept(message)) return;
+      clearTimeout(timer);
       socket.off('message', onMessage);
       resolve(message);
     };
@@ -120,10 +130,13 @@ await describeWithDockerAndRedis(
         host: new URL(two.url).host,
       });
       try {
-        const state = nextMessage(socket, (message) => message.type === 'state');
+        // The tool sends its state as the socket opens, possibly before a listener is on: ask
+        // for it again (an increment broadcasts it) rather than race for the first one.
+        const state = nextMessage(socket, (message) => message.type === 'state' && message.count === 1);
+        socket.send(JSON.stringify({ type: 'increment' }));
+        expect(await state).toMatchObject({ type: 'state', count: 1 });
         const echo = nextMessage(socket, (message) => message.type === 'echo');
         socket.send(JSON.stringify({ type: 'say', text: 'through instance 2' }));
-        expect(await state).toMatchObject({ type: 'state' });
         expect(await echo).toMatchObject({ type: 'echo', text: 'through instance 2' });
       } finally {
         socket.close();

@@ -62,7 +62,11 @@ export function send(port: number, outgoing: Outgoing): Promise<Reply> {
   });
 }
 
-/** Opens a WebSocket through `127.0.0.1:port`; rejects with `status <code>` when refused. */
+/**
+ * Opens a WebSocket through `127.0.0.1:port`; rejects with `status <code>` when refused. A message
+ * the server sends as the socket opens may be emitted before the caller's listener is on: wait
+ * for messages the test provokes after opening.
+ */
 export function openWebSocket(
   port: number,
   path: string,
