@@ -11,6 +11,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { testCleanups } from '../../test/servers.ts';
@@ -37,7 +38,12 @@ interface Setup {
   add(name: string, tool: Server): Promise<void>;
 }
 
-async function setup(): Promise<Setup> {
+/**
+ * `wrapClient`: the proxy gets each upgraded client socket wrapped in a plain `Duplex` (as a
+ * framework or a TLS layer in JavaScript may hand it), which it relays with a pipe instead of
+ * reading it into reused buffers.
+ */
+async function setup(options: { wrapClient?: boolean } = {}): Promise<Setup> {
   const backend = new MemoryBackend({ namespace: 'drain-unit' });
   const history = new MemoryHistory();
   const manager = new ContainerManager({ backend, reconcileIntervalMs: 0, negativeCacheMs: 0, history });
@@ -47,7 +53,12 @@ async function setup(): Promise<Setup> {
   cleanups.push(() => proxy.close({ drainMs: 0 }));
   const server = createServer((req, res) => proxy.handleRequest(req, res, () => res.end('app')));
   server.on('upgrade', (req, socket, head) => {
-    if (!proxy.handleUpgrade(req, socket, head)) socket.destroy();
+    let client: Duplex = socket;
+    if (options.wrapClient) {
+      client = Duplex.from({ readable: socket, writable: socket });
+      client.on('close', () => socket.destroy());
+    }
+    if (!proxy.handleUpgrade(req, client, head)) socket.destroy();
   });
   const port = await listen(server);
   return {
@@ -175,25 +186,31 @@ describe('proxy close({ drainMs })', () => {
     await expect(connect(port, '/docker/ws/')).rejects.toThrow('status 503');
   });
 
-  it('waits for a frame under way in either direction before slipping in the close frame', async () => {
-    const { proxy, port, add } = await setup();
-    const tool = await echoTool();
-    await add('big', tool.server);
-    const socket = await connect(port, '/docker/big/');
-    const clientClosed = closed(socket);
-    const received: Buffer[] = [];
-    socket.on('message', (data: Buffer) => received.push(data));
-    const toContainer = Buffer.alloc(8 * 1024 * 1024, 7);
-    socket.send(toContainer);
-    // Mid-relay: both frames are 8 MiB, far more than one chunk.
-    await sleep(5);
-    const closing = proxy.close({ drainMs: 10_000 });
-    expect((await clientClosed).code).toBe(1001);
-    await closing;
-    await expect.poll(() => tool.closes).toEqual([1001]);
-    expect(tool.received).toHaveLength(1);
-    expect(tool.received[0]?.equals(toContainer)).toBe(true);
-  });
+  it.each([
+    ['', false],
+    [' (a client stream that is no net.Socket: piped)', true],
+  ])(
+    'waits for a frame under way in either direction before slipping in the close frame%s',
+    async (_, wrapClient) => {
+      const { proxy, port, add } = await setup({ wrapClient });
+      const tool = await echoTool();
+      await add('big', tool.server);
+      const socket = await connect(port, '/docker/big/');
+      const clientClosed = closed(socket);
+      const received: Buffer[] = [];
+      socket.on('message', (data: Buffer) => received.push(data));
+      const toContainer = Buffer.alloc(8 * 1024 * 1024, 7);
+      socket.send(toContainer);
+      // Mid-relay: both frames are 8 MiB, far more than one chunk.
+      await sleep(5);
+      const closing = proxy.close({ drainMs: 10_000 });
+      expect((await clientClosed).code).toBe(1001);
+      await closing;
+      await expect.poll(() => tool.closes).toEqual([1001]);
+      expect(tool.received).toHaveLength(1);
+      expect(tool.received[0]?.equals(toContainer)).toBe(true);
+    },
+  );
 
   it('lets a frame from the container under way reach the client whole before the close frame', async () => {
     const { proxy, port, add } = await setup();

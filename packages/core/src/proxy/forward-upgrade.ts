@@ -10,6 +10,7 @@ import { type ResponseHead, ResponseParseError, ResponseParser } from '../upstre
 import { clientResponseHeaders, type ResponseRewrite, rewriteCookiePath } from './headers.ts';
 import { headerLines, writeSocketResponse } from './pages.ts';
 import type { SafeHistory } from './safe-history.ts';
+import { type ReadHandler, readThrough, SessionReader } from './session-reads.ts';
 import { GoingAway } from './ws-drain.ts';
 
 /** Everything one forwarded upgrade (WebSocket) needs. */
@@ -50,43 +51,6 @@ export interface UpgradedPair {
 
 /** The most a client may send before its upgrade is accepted; reading pauses beyond it. */
 const MAX_EARLY_BYTES = 64 * 1024;
-
-/** Bytes read from a container at a time: Node's own read size. */
-const READ_BYTES = 64 * 1024;
-/** A read at least this large says bytes are streaming: the session gets a read buffer of its own. */
-const BULK_READ_BYTES = 16 * 1024;
-/**
- * One read buffer for the container side of every session that is not streaming: reads are
- * handled one at a time, and what is read into it is copied before anything keeps it.
- */
-let sharedReadBuffer: Buffer | undefined;
-
-/**
- * Reads the container's side of a session with `net.connect`'s `onread`, instead of Node
- * allocating a fresh 64 KiB `ArrayBuffer` for every read (and collecting them): that
- * allocation was most of the relay's own CPU (bench README, `Suite: ws`). Small reads land in
- * the shared buffer and are copied (small copies come from Node's buffer pool); once reads are
- * large, the session reads into a buffer of its own and writes views of it to the client,
- * pausing while the client still holds one. Idle sessions hold no buffer.
- */
-class UpstreamReader {
-  #own: Buffer | undefined = undefined;
-  /** Handles each read; returns false to pause reading. */
-  onRead: (chunk: Buffer, shared: boolean) => boolean = () => true;
-
-  /** The buffer for the next read (Node asks right after each read). */
-  readonly buffer = (): Buffer => {
-    if (this.#own !== undefined) return this.#own;
-    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BYTES);
-    return sharedReadBuffer;
-  };
-
-  readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
-    const shared = buffer !== this.#own;
-    if (shared && bytes >= BULK_READ_BYTES) this.#own = Buffer.allocUnsafe(READ_BYTES);
-    return this.onRead((buffer as Buffer).subarray(0, bytes), shared);
-  };
-}
 
 /**
  * Holds what a client sends between its upgrade request and the container's `101`: a
@@ -155,7 +119,7 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const started = Date.now();
   // Half-open allowed: a side that finishes sending (TCP FIN) may still receive, as a direct
   // connection would; each end is passed on, and both sockets close once both ended.
-  const reader = new UpstreamReader();
+  const reader = new SessionReader();
   const upstream = connect({
     host: upstreamAddress.host,
     port: upstreamAddress.port,
@@ -216,23 +180,8 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
   const unavailable = (): void =>
     fail(502, `Bad gateway: the tool in container ${route.name} refused or dropped the connection.`);
 
-  /** Container to client after the `101`: views of the session's own buffer, copies of the shared one. */
-  const relay = (chunk: Buffer, shared: boolean): boolean => {
-    going.toClient.feed(chunk);
-    if (shared) return socket.write(Buffer.from(chunk)) || pauseUntilDrained();
-    const queued = socket.writableLength;
-    socket.write(chunk, ownWritten);
-    if (socket.writableLength <= queued) return true; // written at once
-    // The client's write still holds the view: nothing is read into the buffer until it is done.
-    holding = true;
-    return false;
-  };
-  let holding = false;
-  const ownWritten = (): void => {
-    if (!holding) return;
-    holding = false;
-    upstream.resume();
-  };
+  /** Container to client after the `101`. */
+  const relay = relayer(upstream, socket, going.toClient.feed);
   const pauseUntilDrained = (): false => {
     socket.once('drain', resumeReading);
     return false;
@@ -281,8 +230,19 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
       status,
       ...(forward.user === undefined ? {} : { user: forward.user }),
     });
-    going.follow(rest, held);
-    socket.pipe(upstream);
+    // Client to container: the client's socket reads into reused buffers too where Node lets
+    // it; elsewhere a pipe, the frame follower listening beside it.
+    const clientReader = new SessionReader();
+    if (readThrough(socket, clientReader, upstream)) {
+      clientReader.onRead = relayer(socket, upstream, going.toUpstream.feed);
+      going.follow(rest, held, (next) => {
+        clientReader.onRead = next;
+      });
+      socket.on('end', () => upstream.end());
+    } else {
+      going.follow(rest, held, undefined);
+      socket.pipe(upstream);
+    }
     if (goingAway) going.start();
     return true;
   };
@@ -326,6 +286,36 @@ export function forwardUpgrade(forward: ForwardUpgrade): UpgradedPair {
     if (status === 101) going.start();
   };
   return { client: socket, upstream, goAway };
+}
+
+/**
+ * Passes the reads of `from` on to `to` after the `101`, telling `follow` about each: views of
+ * the session's own read buffer are written as they are, reading paused until a write that did
+ * not finish at once is done (it still holds the view); reads in the shared buffer are copied.
+ */
+function relayer(from: Duplex, to: Duplex, follow: (chunk: Buffer) => void): ReadHandler {
+  let holding = false;
+  const written = (): void => {
+    if (!holding) return;
+    holding = false;
+    from.resume();
+  };
+  const drained = (): void => {
+    from.resume();
+  };
+  return (chunk, shared) => {
+    follow(chunk);
+    if (shared) {
+      if (to.write(Buffer.from(chunk))) return true;
+      to.once('drain', drained);
+      return false;
+    }
+    const queued = to.writableLength;
+    to.write(chunk, written);
+    if (to.writableLength <= queued) return true; // written at once
+    holding = true;
+    return false;
+  };
 }
 
 /**
