@@ -17,7 +17,7 @@ import { autocannonGenerator } from './load/autocannon.ts';
 import type { LoadGenerator } from './load/types.ts';
 import { wrkGenerator } from './load/wrk.ts';
 import { describeMachine, type MachineInfo } from './machine.ts';
-import { log, measureHttp, measureWs } from './measure.ts';
+import { log, measureHttp, measureWs, primeInProcess } from './measure.ts';
 import { findExecutable } from './processes.ts';
 import {
   type BenchResult,
@@ -28,6 +28,7 @@ import {
   renderMarkdown,
   renderText,
 } from './report.ts';
+import { roundOrder } from './rounds.ts';
 import { SUITES } from './suites/index.ts';
 import { renderSuiteMarkdown, writeCharts, writeReport, writeSuiteResult } from './suites/write.ts';
 import { caddyTarget } from './targets/caddy.ts';
@@ -59,7 +60,8 @@ async function main(): Promise<void> {
   const docker = new Docker();
   const machine = await describeMachine(docker);
   for (const id of config.suites) {
-    const namespace = `bench-${randomBytes(4).toString('hex')}`;
+    // BENCH_NAMESPACE_PREFIX: runs sharing an engine keep apart by label (default `bench`).
+    const namespace = `${process.env.BENCH_NAMESPACE_PREFIX || 'bench'}-${randomBytes(4).toString('hex')}`;
     if (id === 'proxy') {
       await runProxySuite(config, docker, namespace, machine);
       continue;
@@ -112,16 +114,18 @@ async function runProxySuite(
     warmupSeconds: config.warmupSeconds,
     messageBytes: config.wsMessageBytes,
   };
-  // Rounds interleave the targets, so a burst of outside load hits one round of each at most.
+  await primeInProcess(httpTargets, dde.upstream, httpRun);
+  // Rounds interleave the targets, so a burst of outside load hits one round of each at most,
+  // and each round starts one target later, so no target is always the first one measured.
   const httpRounds = httpTargets.map((): Measurement[] => []);
   const wsRounds = wsTargets.map((): Measurement[] => []);
   for (let round = 1; round <= config.rounds; round++) {
     if (config.rounds > 1) log(`-- round ${round} of ${config.rounds}`);
-    for (const [i, target] of httpTargets.entries()) {
-      httpRounds[i]?.push(await measureHttp(target, dde.upstream, httpRun));
+    for (const i of roundOrder(httpTargets.length, round)) {
+      httpRounds[i]?.push(await measureHttp(httpTargets[i] as Target, dde.upstream, httpRun));
     }
-    for (const [i, target] of wsTargets.entries()) {
-      wsRounds[i]?.push(await measureWs(target, dde.upstream, wsRun));
+    for (const i of roundOrder(wsTargets.length, round)) {
+      wsRounds[i]?.push(await measureWs(wsTargets[i] as Target, dde.upstream, wsRun));
     }
   }
   const http = httpRounds.map(medianOfRounds);

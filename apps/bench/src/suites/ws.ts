@@ -8,6 +8,7 @@
 import { measureTransfer } from '../load/transfer.ts';
 import type { LoadResult } from '../load/types.ts';
 import { measureWsEcho } from '../load/ws-echo.ts';
+import { roundOrder } from '../rounds.ts';
 import { caddyTarget } from '../targets/caddy.ts';
 import { directTarget } from '../targets/direct.ts';
 import { nginxTarget } from '../targets/nginx.ts';
@@ -154,10 +155,27 @@ export const wsSuite: Suite = async (ctx) => {
     rawRelayTarget,
     onreadRelayTarget,
   ]);
+  // As in the proxy suite, the bench process warms up before any of its own targets is measured
+  // (bench README, "Order: the first one measured").
+  for (const target of targets) {
+    await onTarget(ctx, target, dde.upstream, async (running) => {
+      if (!running.inProcess || running.wsUrl === undefined) return;
+      const seconds = config.warmupSeconds + config.seconds;
+      ctx.log(`${target.label}: priming the bench process, ${seconds} s unmeasured`);
+      await measureWsEcho(running.wsUrl, {
+        connections: config.wsConnections,
+        seconds,
+        warmupSeconds: 0,
+        messageBytes: config.wsMessageBytes,
+      });
+    });
+  }
   const rounds = targets.map((): PeerOutcome<WsRound>[] => []);
   for (let round = 1; round <= config.rounds; round++) {
     if (config.rounds > 1) ctx.log(`-- round ${round} of ${config.rounds}`);
-    for (const [i, target] of targets.entries()) rounds[i]?.push(await measureRound(ctx, target, dde));
+    for (const i of roundOrder(targets.length, round)) {
+      rounds[i]?.push(await measureRound(ctx, targets[i] as Target, dde));
+    }
   }
   const streamBytes = config.transferMB * MB;
   const peers: WsPeer[] = targets.map((t, i) => ({ id: t.id, label: t.label, rounds: rounds[i] ?? [] }));
