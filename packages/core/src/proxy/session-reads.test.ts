@@ -69,6 +69,31 @@ describe('readThrough', () => {
     expect(accepted.readableLength).toBe(0);
   });
 
+  it('lets the own buffer go once the session is back to small reads, and takes one again for the next stream', async () => {
+    const { accepted, client, model } = await acceptedPair();
+    const reader = new SessionReader();
+    const reads = recorder(reader);
+    expect(readThrough(accepted, reader, model)).toBe(true);
+    const stream = async (bytes: number) => {
+      const before = received(reads);
+      client.write(Buffer.alloc(bytes, 1));
+      await expect.poll(() => received(reads), { timeout: 5000 }).toBe(before + bytes);
+    };
+    await stream(1024 * 1024);
+    const firstOwn = reads.find((read) => !read.shared)?.memory;
+    expect(firstOwn?.byteLength).toBe(OWN_READ_BYTES);
+    // Chat: one small message at a time, each read on its own.
+    for (let i = 0; i < 10; i++) await stream(100);
+    const chat = reads.slice(-10);
+    // The first ones still land in the own buffer; once it is let go, in the shared one.
+    expect(chat.slice(0, 8).every((read) => read.memory === firstOwn)).toBe(true);
+    expect(chat.slice(8).every((read) => read.shared)).toBe(true);
+    await stream(1024 * 1024);
+    const secondOwn = reads.slice(-3).find((read) => !read.shared)?.memory;
+    expect(secondOwn?.byteLength).toBe(OWN_READ_BYTES);
+    expect(secondOwn).not.toBe(firstOwn);
+  });
+
   it('passes on first what the socket had buffered before the switch, then reads the rest', async () => {
     const { accepted, client, model } = await acceptedPair();
     accepted.resume();

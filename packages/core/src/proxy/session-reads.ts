@@ -16,6 +16,8 @@ const SHARED_READ_BYTES = 64 * 1024;
 export const OWN_READ_BYTES = 256 * 1024;
 /** A read at least this large says bytes are streaming: the session gets a read buffer of its own. */
 const BULK_READ_BYTES = 16 * 1024;
+/** This many smaller reads in a row say the streaming is over: the own buffer is let go. */
+const SMALL_READS_TO_RELEASE = 8;
 /**
  * One read buffer for every session that is not streaming: reads are handled one at a time,
  * and what is read into it is copied before anything keeps it.
@@ -28,10 +30,13 @@ let sharedReadBuffer: Buffer | undefined;
  * that allocation (and the fresh pages each one faults in) was most of the relay's own CPU.
  * Small reads land in the shared buffer and are copied; once reads are large, the session reads
  * into a buffer of its own, whose views the handler writes on, pausing while a write still holds
- * one. Idle sessions hold no buffer.
+ * one. A session back to small messages lets its buffer go (a write may still hold a view of it:
+ * it is never read into again), so idle sessions hold no buffer.
  */
 export class SessionReader {
   #own: Buffer | undefined = undefined;
+  /** Reads below {@link BULK_READ_BYTES} in a row into the own buffer. */
+  #smallReads = 0;
   /** Handles each read; returns false to pause reading. */
   onRead: ReadHandler = () => true;
 
@@ -44,7 +49,13 @@ export class SessionReader {
 
   readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
     const shared = buffer !== this.#own;
-    if (shared && bytes >= BULK_READ_BYTES) this.#own = Buffer.allocUnsafe(OWN_READ_BYTES);
+    if (bytes >= BULK_READ_BYTES) {
+      this.#smallReads = 0;
+      if (shared) this.#own = Buffer.allocUnsafe(OWN_READ_BYTES);
+    } else if (!shared && ++this.#smallReads >= SMALL_READS_TO_RELEASE) {
+      this.#own = undefined;
+      this.#smallReads = 0;
+    }
     return this.onRead((buffer as Buffer).subarray(0, bytes), shared);
   };
 }
