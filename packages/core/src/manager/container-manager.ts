@@ -31,14 +31,18 @@ import type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } 
 import {
   capacityCandidates,
   cullCandidates,
+  DEFAULT_MAX_QUEUED_STARTS,
+  DEFAULT_MAX_START_WAIT_MS,
   lastActiveMs,
   reservedMb,
   validatePolicies,
 } from './policies.ts';
+import { provisionalInfo, QueuedRoute } from './queued-route.ts';
 import { probeReadiness, sleep } from './readiness.ts';
 import type { ContainerPhase, Route, RouteFailure, UpstreamPoolOptions } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
 import { SharedActivity } from './shared-activity.ts';
+import { StartQueue } from './start-queue.ts';
 
 /** Options of {@link ContainerManager}. */
 export interface ContainerManagerOptions {
@@ -81,7 +85,10 @@ export interface ContainerManagerOptions {
   closeBackend?: boolean;
   /** A memory budget with LRU eviction. Default: none. */
   capacity?: CapacityOptions;
-  /** Count limits (per owner, total, concurrent starts). Default: none. */
+  /**
+   * Count limits (per owner, total, concurrent starts; launches beyond the concurrent starts
+   * wait for a slot, first come first served). Default: none.
+   */
   limits?: LimitOptions;
   /** Idle culling and maximum lifetime. Default: none. */
   culling?: CullingOptions;
@@ -153,8 +160,8 @@ export interface RemoveOptions extends OperationOptions {
 /** A launch under way: later launches of the same spec join it. */
 interface PendingLaunch {
   readonly specHash: string;
-  /** Settles once capacity and limits admitted the launch and its route exists. */
-  readonly admitted: Promise<RouteEntry>;
+  /** Settles once the launch has a route: admitted, or queued for a start slot. */
+  readonly routed: Promise<RouteEntry>;
   /** Settles when the container runs (or the launch failed). */
   readonly done: Promise<ContainerInfo>;
 }
@@ -183,6 +190,9 @@ const REMEMBERED_DESTROYED_IDS = 1024;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 // Without pushed events, a container that exits while probed is noticed by inspecting it.
 const PROBE_REFRESH_EVERY_MS = 2000;
+// A launch waiting for a start slot tries again this often by itself (slots that free on
+// another instance without this one seeing a container change: a failed launch, an expiry).
+const START_RETRY_MS = 1000;
 // A launch that lost the engine's name race looks for the winner this many more times.
 const SAME_SPEC_ATTEMPTS = 5;
 
@@ -208,6 +218,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** What the instances sharing the namespace decide together. */
   readonly coordination: Coordination;
   readonly #admission: Admission;
+  readonly #starts: StartQueue;
   readonly #shared: SharedActivity;
   readonly #table: RouteTable;
   readonly #logger: Logger;
@@ -282,6 +293,12 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       closing: this.#closing.signal,
       refreshBusy: () => this.#shared.publish(),
     });
+    this.#starts = new StartQueue({
+      maxLength: this.#limits?.maxQueuedStarts ?? DEFAULT_MAX_QUEUED_STARTS,
+      maxWaitMs: this.#limits?.maxStartWaitMs ?? DEFAULT_MAX_START_WAIT_MS,
+      retryMs: START_RETRY_MS,
+      limit: this.#limits?.maxConcurrentStarts ?? 0,
+    });
     this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
     this.metrics?.countContainersWith(() => {
@@ -341,7 +358,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     if (known) return Promise.resolve(known);
     if (!isValidName(name) || this.#closing.signal.aborted) return Promise.resolve(undefined);
     const launching = this.#launches.get(name);
-    if (launching) return launching.admitted;
+    if (launching) return launching.routed;
     const until = this.#negative.get(name);
     if (until !== undefined) {
       if (until > Date.now()) return Promise.resolve(undefined);
@@ -435,7 +452,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** Registers the launch (so that others join it), then admits and runs it. */
   #begin(plan: LaunchPlan, spec: ContainerSpec, options: LaunchOptions, onDemand = false): PendingLaunch {
     const name = plan.spec.name;
-    const admitted = this.#admit(plan);
+    let onRoute: (entry: RouteEntry) => void = () => {};
+    const routedFirst = new Promise<RouteEntry>((resolve) => {
+      onRoute = resolve;
+    });
+    const admitted = this.#admit(plan, options.signal, onRoute);
+    // The route as soon as it exists (queued), or the refusal.
+    const routed = Promise.race([routedFirst, admitted]);
+    routed.catch(() => {});
     const done = admitted.then(
       (entry) =>
         this.#run(plan, spec, options, entry, onDemand).then(
@@ -445,6 +469,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
           },
           (error: unknown) => {
             this.#admission.settled(plan, false);
+            this.#starts.wake();
             throw error;
           },
         ),
@@ -453,7 +478,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         throw error;
       },
     );
-    const pending: PendingLaunch = { specHash: plan.labels[LABELS.specHash] ?? '', admitted, done };
+    const pending: PendingLaunch = { specHash: plan.labels[LABELS.specHash] ?? '', routed, done };
     this.#launches.set(name, pending);
     const forget = (): void => {
       if (this.#launches.get(name) === pending) this.#launches.delete(name);
@@ -465,31 +490,54 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** Starts a container for a request to a declared but absent name; resolves with its route. */
   #startOnDemand(name: string, spec: ContainerSpec): Promise<RouteEntry> {
     const pending = this.#launches.get(name);
-    if (pending) return pending.admitted;
+    if (pending) return pending.routed;
     const plan = planLaunch({ ...spec, name }, this.backend);
     this.#logger.info({ name }, 'starting container on demand');
     const started = this.#begin(plan, { ...spec, name }, {}, true);
     started.done.catch(() => {}); // the route shows the failure
-    return started.admitted;
+    return started.routed;
   }
 
   /**
    * Checks the limits and the memory budget (evicting LRU containers when needed), then adds
    * the provisional route. One admission at a time, across every instance sharing the namespace.
+   * Without a free start slot the launch waits in the start queue with a `queued` route.
    */
-  #admit(plan: LaunchPlan): Promise<RouteEntry> {
-    const spec = plan.spec;
-    return this.#admission.admit(plan, () => {
-      throwIfAborted(this.#closing.signal, `Launching ${spec.name}`);
-      this.#negative.delete(spec.name);
-      let entry = this.#table.get(spec.name);
-      if (entry === undefined) {
-        entry = this.#table.add(new RouteEntry(provisionalInfo(plan, this.backend.namespace), 'creating'));
-        this.#emitPhase(entry);
-      }
-      entry.launching = true;
-      return entry;
+  #admit(
+    plan: LaunchPlan,
+    signal: AbortSignal | undefined,
+    onRoute: (entry: RouteEntry) => void,
+  ): Promise<RouteEntry> {
+    const name = plan.spec.name;
+    const queue = new QueuedRoute(this.#table, plan, this.backend.namespace, (entry, phase) =>
+      phase === undefined ? this.#emitPhase(entry) : this.#setPhase(entry, phase),
+    );
+    const addRoute = (): RouteEntry => {
+      throwIfAborted(this.#closing.signal, `Launching ${name}`);
+      this.#negative.delete(name);
+      return queue.admitted();
+    };
+    const admitted = this.#starts.admit(name, (mayStart) => this.#admission.admit(plan, addRoute, mayStart), {
+      signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
+      onQueued: (position) => onRoute(queue.queued(position)),
+      onPosition: (position) => queue.moved(position),
+      undo: (entry) => {
+        this.#admission.settled(plan, false);
+        entry.launching = false;
+        if (entry.info.id === '') this.#removeEntry(entry);
+      },
     });
+    return admitted.then(
+      (entry) => {
+        onRoute(entry);
+        return entry;
+      },
+      (error: unknown) => {
+        const left = queue.left();
+        if (left !== undefined) this.#removeEntry(left);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -626,14 +674,22 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   async remove(name: string, options: RemoveOptions = {}): Promise<boolean> {
     const reason = options.reason ?? 'manual';
     const entry = this.#table.get(name);
+    // A launch still waiting for a start slot leaves the queue without starting.
+    const dequeued = this.#starts.cancel(
+      name,
+      new DdeError(
+        'ABORTED',
+        `Launching ${name} was cancelled: the container was removed while it waited to start`,
+      ),
+    );
     entry?.probe?.abort();
     // Its exchanges and WebSocket sessions end now, not when the engine has stopped it.
     if (entry !== undefined && !entry.launching) this.#table.disconnect(entry);
     this.#removing.set(name, reason);
-    let removed: boolean;
+    let removed = dequeued;
     let forgotten: Promise<void> | undefined;
     try {
-      removed = await this.backend.remove(name, options);
+      removed = (await this.backend.remove(name, options)) || removed;
     } finally {
       const current = this.#table.get(name);
       if (current && !current.launching) {
@@ -847,6 +903,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
+    this.#starts.close(new DdeError('ABORTED', 'The container manager closed before the launch could start'));
     if (this.#timer) clearInterval(this.#timer);
     if (this.#cullTimer) clearInterval(this.#cullTimer);
     this.#shared.stop();
@@ -1089,6 +1146,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       route: entry,
     });
     this.#wakeWaiters(entry.name);
+    // A start slot may have freed.
+    if (entry.phase === 'ready' || entry.phase === 'failed') this.#starts.wake();
   }
 
   /**
@@ -1103,6 +1162,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const forgotten = this.#forgetHistory(entry.name);
     this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
     this.#wakeWaiters(entry.name);
+    this.#starts.wake();
     return forgotten;
   }
 
@@ -1132,31 +1192,6 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
 }
 
 const PAUSED: RouteFailure = { reason: 'paused', exitCode: undefined, message: 'the container is paused' };
-
-/** What the route shows while a launch has not reported the container yet. */
-function provisionalInfo(plan: LaunchPlan, namespace: string): ContainerInfo {
-  const spec = plan.spec;
-  return {
-    name: spec.name,
-    id: '',
-    image: spec.image,
-    namespace,
-    state: 'created',
-    exitCode: undefined,
-    createdAt: new Date(),
-    startedAt: undefined,
-    finishedAt: undefined,
-    port: spec.port,
-    upstream: undefined,
-    readiness: { ...spec.readiness },
-    owner: spec.owner,
-    memoryReservationMb: spec.memoryReservationMb,
-    memoryLimitMb: spec.memoryLimitMb,
-    cpus: spec.cpus,
-    specHash: plan.labels[LABELS.specHash] ?? '',
-    labels: { ...spec.labels },
-  };
-}
 
 function exited(exitCode: number | undefined, why?: string): RouteFailure {
   const what =
