@@ -134,8 +134,10 @@ export class Admission {
   /** The launch ended: its reservation stays briefly (until every table shows it) or goes. */
   settled(plan: LaunchPlan, launched: boolean): void {
     const { coordination, logger } = this.#context;
+    // Launched, it is still starting (probing) for every instance whose table does not show it
+    // yet: one that does counts it by its phase instead, and frees its start slot once ready.
     const done = launched
-      ? coordination.reserve(reservationOf(plan, false), LAUNCHED_RESERVATION_MS)
+      ? coordination.reserve(reservationOf(plan, true), LAUNCHED_RESERVATION_MS)
       : coordination.release(plan.spec.name);
     // Either way the reservation expires by itself: a failure here costs nothing but time.
     done.catch((error: unknown) => {

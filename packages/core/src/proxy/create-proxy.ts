@@ -330,6 +330,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           status: 'starting',
           name: route.name,
           phase: route.phase,
+          queuePosition: route.queuePosition,
           retryAfter: settings.pages.retryAfterSeconds,
         },
         ['retry-after', String(settings.pages.retryAfterSeconds)],
@@ -366,7 +367,12 @@ export function createProxy(options: ProxyOptions): DdeProxy {
     if (path === READY_PATH) {
       const status = route.phase === 'ready' ? 'ready' : route.phase === 'failed' ? 'failed' : 'starting';
       const code = status === 'ready' ? 200 : status === 'failed' ? 502 : 503;
-      sendJson(req, res, code, { name: route.name, status, phase: route.phase });
+      sendJson(req, res, code, {
+        name: route.name,
+        status,
+        phase: route.phase,
+        queuePosition: route.queuePosition,
+      });
       return;
     }
     if (settings.logsPath !== undefined && path === settings.logsPath) {
