@@ -298,6 +298,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       maxWaitMs: this.#limits?.maxStartWaitMs ?? DEFAULT_MAX_START_WAIT_MS,
       retryMs: START_RETRY_MS,
       limit: this.#limits?.maxConcurrentStarts ?? 0,
+      // Launches already waiting outlast a shared store's outage (within maxStartWaitMs).
+      passing: (error) => isDdeError(error) && error.code === 'STATE_UNAVAILABLE',
     });
     this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
@@ -425,7 +427,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * name, joins that container; a different spec under a taken name is a `CONFLICT`. Under a
    * memory budget the least recently used containers are evicted first; when that cannot make
    * room it fails with `CAPACITY_EXCEEDED` (or starts over budget, if so configured). Count
-   * limits fail with `LIMIT_EXCEEDED`. An invalid spec throws before anything is created.
+   * limits fail with `LIMIT_EXCEEDED`, but for `limits.maxConcurrentStarts`: beyond it the launch
+   * waits for a start slot in phase `queued`, first come first served (failing with
+   * `LIMIT_EXCEEDED` past `limits.maxQueuedStarts` or `limits.maxStartWaitMs`; with `ABORTED`
+   * when removed or the manager closes meanwhile). An invalid spec throws before anything is
+   * created.
    */
   async launch(spec: ContainerSpec, options: LaunchOptions = {}): Promise<ContainerInfo> {
     const plan = planLaunch(spec, this.backend);

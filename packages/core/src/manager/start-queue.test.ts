@@ -205,6 +205,25 @@ describe('StartQueue', () => {
     expect(starts.length).toBe(0);
   });
 
+  it('keeps a waiting launch waiting through a passing error; refuses a new one with it', async () => {
+    const slots = new Slots(1);
+    const unreachable = new DdeError('STATE_UNAVAILABLE', 'Redis is away');
+    const starts = queue({ retryMs: 20, passing: (error) => error === unreachable });
+    await starts.admit('a', slots.attempt('a'));
+    let away = false;
+    const refuse = () => (away ? unreachable : undefined);
+    const b = starts.admit('b', slots.attempt('b', refuse));
+    await settle();
+    away = true;
+    slots.release(starts);
+    await settle();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a few retries, all failing
+    expect(await rejection(starts.admit('c', slots.attempt('c', refuse)))).toBe(unreachable);
+    expect(starts.position('b')).toBe(1);
+    away = false;
+    expect(await b).toBe('b');
+  });
+
   it('retries the head every retryMs, for slots freed where no wake comes from', async () => {
     const slots = new Slots(1);
     const starts = queue({ retryMs: 20 });

@@ -23,6 +23,11 @@ export interface StartQueueOptions {
   readonly retryMs: number;
   /** The limit being queued for, for messages (`limits.maxConcurrentStarts`). */
   readonly limit: number;
+  /**
+   * Whether an attempt's error is passing (the shared state is unreachable): a launch already
+   * waiting keeps waiting and tries again; one that arrives meanwhile is refused with it.
+   */
+  readonly passing?: (error: unknown) => boolean;
 }
 
 /** Options of one {@link StartQueue.admit}. */
@@ -195,11 +200,11 @@ export class StartQueue {
       if (refused === undefined && outcome !== NO_START_SLOT) waiter.launch.undo?.(outcome);
       return 'left';
     }
-    if (refused !== undefined) {
+    if (refused !== undefined && !(waiter.queued && this.#options.passing?.(refused.error) === true)) {
       this.#leave(waiter, refused.error);
       return 'left';
     }
-    if (outcome !== NO_START_SLOT) {
+    if (refused === undefined && outcome !== NO_START_SLOT) {
       this.#remove(waiter);
       waiter.cleanup();
       waiter.resolve(outcome);
