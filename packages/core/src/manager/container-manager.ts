@@ -36,6 +36,15 @@ import {
   type RemoveOptions,
   type WaitOptions,
 } from './manager-options.ts';
+import {
+  abortable,
+  conflict,
+  exited,
+  launchFailure,
+  nonNegative,
+  notFound,
+  PAUSED,
+} from './manager-support.ts';
 import type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } from './policies.ts';
 import {
   capacityCandidates,
@@ -46,6 +55,9 @@ import {
   reservedMb,
   validatePolicies,
 } from './policies.ts';
+
+export { declaredTools } from './declared-tools.ts';
+
 import { provisionalInfo, QueuedRoute } from './queued-route.ts';
 import { probeReadiness, sleep } from './readiness.ts';
 import type { ContainerPhase, Route, RouteFailure } from './route-table.ts';
@@ -1087,69 +1099,5 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       const oldest = this.#destroyedIds.values().next().value;
       if (oldest !== undefined) this.#destroyedIds.delete(oldest);
     }
-  }
-}
-
-const PAUSED: RouteFailure = { reason: 'paused', exitCode: undefined, message: 'the container is paused' };
-
-function exited(exitCode: number | undefined, why?: string): RouteFailure {
-  const what =
-    exitCode === undefined ? 'the container stopped' : `the container exited with code ${exitCode}`;
-  return { reason: 'exited', exitCode, message: why ? `${what}: ${why}` : what };
-}
-
-function conflict(name: string, why: string): DdeError {
-  return new DdeError('CONFLICT', `Container ${name} ${why}: choose another name`, { field: 'name' });
-}
-
-function launchFailure(error: unknown): RouteFailure {
-  return {
-    reason: 'launch-failed',
-    exitCode: undefined,
-    message: error instanceof Error ? error.message : String(error),
-  };
-}
-
-/**
- * The `onDemand` option for a fixed set of tools: each name starts its template (the
- * template's own `name`, if any, is replaced by the requested one).
- *
- * @example
- * ```ts
- * new ContainerManager({ backend, onDemand: declaredTools({ notebook: { image: 'jupyter/base', port: 8888 } }) });
- * ```
- */
-export function declaredTools(
-  templates: Readonly<Record<string, Omit<ContainerSpec, 'name'>>>,
-): (name: string) => ContainerSpec | undefined {
-  return (name) => {
-    const template = Object.hasOwn(templates, name) ? templates[name] : undefined;
-    return template === undefined ? undefined : { ...template, name };
-  };
-}
-
-function notFound(name: string): DdeError {
-  return new DdeError('NOT_FOUND', `No managed container named ${name}`);
-}
-
-function nonNegative(field: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0)
-    throw invalidOption(field, `must be a number of ms >= 0, got ${value}`);
-  return value;
-}
-
-async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (signal === undefined) return promise;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError(signal, what));
-        signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
