@@ -292,7 +292,7 @@ export function describeLifecycleConformance(title: string, fixture: LifecycleFi
       });
     });
 
-    describeStartQueueCases({ setup, storeOf, cleanups });
+    describeStartQueueCases({ setup, storeOf, cleanups, failure });
 
     describe('culling and purging', () => {
       it('culls idle containers periodically, sparing one kept alive by a WebSocket', async () => {

@@ -21,6 +21,8 @@ export interface LifecycleKit {
   storeOf(namespace: string): Pick<ContainerManagerOptions, 'history' | 'coordination'>;
   /** Run after each test, last first. */
   readonly cleanups: (() => unknown)[];
+  /** The error `promise` rejects with (fails the test when it resolves). */
+  failure(promise: Promise<unknown>): Promise<DdeError>;
 }
 
 const STARTING: ReadonlySet<ContainerPhase> = new Set(['pulling', 'creating', 'starting', 'probing']);
@@ -28,15 +30,6 @@ const STARTING: ReadonlySet<ContainerPhase> = new Set(['pulling', 'creating', 's
 const NEVER_READY = { upstreamFor: () => ({ host: '127.0.0.1', port: 1 }) };
 
 const spec = (name: string, extra: Record<string, unknown> = {}) => ({ name, image: 'tool:1', ...extra });
-
-async function failure(promise: Promise<unknown>): Promise<DdeError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as DdeError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const tick = (ms = 10): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,6 +66,7 @@ class StartWatch {
 
 /** The start queue of `limits.maxConcurrentStarts`, whatever store holds the shared state. */
 export function describeStartQueueCases(kit: LifecycleKit): void {
+  const { failure } = kit;
   describe('start queue (maxConcurrentStarts)', () => {
     it('makes launches beyond the limit wait, queued, and starts them all first come, first served', async () => {
       const { manager } = await kit.setup({ limits: { maxConcurrentStarts: 2 } }, { stepDelayMs: 30 });
