@@ -11,7 +11,7 @@ import type {
 } from '../backend.ts';
 import type { Coordination } from '../coordination/coordination.ts';
 import { MemoryCoordination } from '../coordination/memory-coordination.ts';
-import { abortError, DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
+import { DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
 import { refuseUnknownFields } from '../known-fields.ts';
@@ -60,6 +60,7 @@ export { declaredTools } from './declared-tools.ts';
 
 import { provisionalInfo, QueuedRoute } from './queued-route.ts';
 import { probeReadiness, sleep } from './readiness.ts';
+import { ReadyWaiters } from './ready-waiters.ts';
 import type { ContainerPhase, Route, RouteFailure } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
 import { SharedActivity } from './shared-activity.ts';
@@ -139,8 +140,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #lookups = new Map<string, Promise<RouteEntry | undefined>>();
   readonly #refreshing = new Map<string, { again: boolean }>();
   readonly #launches = new Map<string, PendingLaunch>();
-  /** The pending `waitUntilReady` checks by container name. */
-  readonly #waiters = new Map<string, Set<() => void>>();
+  /** The pending `waitUntilReady` calls. */
+  readonly #ready = new ReadyWaiters((name) => this.#table.get(name));
   /** Prometheus metrics, when configured. */
   readonly metrics: DdeMetrics | undefined;
   readonly #capacity: CapacityOptions | undefined;
@@ -538,44 +539,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const route =
       this.#table.get(name) ?? (await abortable(this.lookup(name), signal, `Waiting for ${name}`));
     if (route === undefined) throw notFound(name);
-    return new Promise<Route>((resolve, reject) => {
-      // One waiter set per name, not a listener per waiter: a class launching at once would
-      // otherwise make every phase change call every waiter (and warn past 10 listeners).
-      const waiters = this.#waiters.get(name) ?? new Set<() => void>();
-      this.#waiters.set(name, waiters);
-      const cleanup = (): void => {
-        waiters.delete(check);
-        if (waiters.size === 0 && this.#waiters.get(name) === waiters) this.#waiters.delete(name);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const onAbort = (): void => {
-        cleanup();
-        reject(abortError(signal as AbortSignal, `Waiting for ${name} to be ready`));
-      };
-      const check = (): void => {
-        if (this.#table.get(name) !== route) {
-          cleanup();
-          reject(new DdeError('NOT_FOUND', `Container ${name} went away before it was ready`));
-        } else if (route.phase === 'ready') {
-          cleanup();
-          resolve(route);
-        } else if (route.phase === 'failed') {
-          cleanup();
-          reject(
-            new DdeError('LAUNCH_FAILED', `Container ${name} failed: ${route.failure?.message ?? 'unknown'}`),
-          );
-        }
-      };
-      waiters.add(check);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      check();
-    });
-  }
-
-  /** Lets the `waitUntilReady` calls for `name` look at its route again. */
-  #wakeWaiters(name: string): void {
-    const waiters = this.#waiters.get(name);
-    if (waiters !== undefined) for (const check of [...waiters]) check();
+    return this.#ready.wait(name, route, signal);
   }
 
   /**
@@ -1056,7 +1020,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       previous: announced ? previous : undefined,
       route: entry,
     });
-    this.#wakeWaiters(entry.name);
+    this.#ready.wake(entry.name);
     // A start slot may have freed.
     if (entry.phase === 'ready' || entry.phase === 'failed') this.#starts.wake();
   }
@@ -1072,7 +1036,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#table.delete(entry);
     const forgotten = this.#forgetHistory(entry.name);
     this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
-    this.#wakeWaiters(entry.name);
+    this.#ready.wake(entry.name);
     this.#starts.wake();
     return forgotten;
   }
