@@ -159,6 +159,19 @@ describe('StartQueue', () => {
     expect(slots.started).toEqual(['a', 'd']);
   });
 
+  it('lets the next in line try at once when the first leaves', async () => {
+    const slots = new Slots(1);
+    const starts = queue();
+    await starts.admit('a', slots.attempt('a'));
+    const b = starts.admit('b', slots.attempt('b'));
+    const c = starts.admit('c', slots.attempt('c'));
+    await settle();
+    slots.free = 1; // freed without a wake (retryMs is a minute)
+    starts.cancel('b', new Error('removed'));
+    await rejection(b);
+    expect(await c).toBe('c');
+  });
+
   it('gives back the slot of a launch cancelled while its attempt took one', async () => {
     const slots = new Slots(0);
     const starts = queue();

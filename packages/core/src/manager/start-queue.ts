@@ -242,6 +242,8 @@ export class StartQueue {
       if (behind?.queued) behind.launch.onPosition?.(i + 1);
     }
     if (this.#waiters.length === 0) this.#stopRetrying();
+    // A new first in line tries at once (the pump, when running, gets to it by itself).
+    else if (index === 0 && !this.#pumping) this.wake();
   }
   #retryLater(): void {
     if (this.#timer !== undefined) return;
