@@ -430,7 +430,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       return queue.admitted();
     };
     const admitted = this.#starts.admit(name, (mayStart) => this.#admission.admit(plan, addRoute, mayStart), {
-      signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]),
+      // The launch's own signal only: close() empties the queue itself (one listener per waiter on
+      // the manager's signal would warn past 10).
+      signal,
       onQueued: (position) => onRoute(queue.queued(position)),
       onPosition: (position) => queue.moved(position),
       undo: (entry) => {
