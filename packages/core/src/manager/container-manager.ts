@@ -17,7 +17,7 @@ import { MemoryHistory } from '../history/memory-history.ts';
 import { refuseUnknownFields } from '../known-fields.ts';
 import { LABELS } from '../labels.ts';
 import { evictionOrder } from '../lifecycle/capacity.ts';
-import type { CullDecision, CullPolicy } from '../lifecycle/culling.ts';
+import type { CullDecision } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { OccasionalWarning, silentLogger } from '../lifecycle/logger.ts';
@@ -58,6 +58,7 @@ import {
 
 export { declaredTools } from './declared-tools.ts';
 
+import { type CullContext, cullSelected } from './cull-selected.ts';
 import { provisionalInfo, QueuedRoute } from './queued-route.ts';
 import { probeReadiness, sleep } from './readiness.ts';
 import { ReadyWaiters } from './ready-waiters.ts';
@@ -598,7 +599,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closing.signal])
       : this.#closing.signal;
-    return this.#shared.cull(() => this.#cullSelected(this.#culling ?? {}, false, options), periodic, signal);
+    return this.#shared.cull(
+      () => cullSelected(this.#cullContext, this.#culling ?? {}, false, options),
+      periodic,
+      signal,
+    );
   }
 
   /**
@@ -615,52 +620,22 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         .map((decision) => decision.name)
         .sort();
     }
-    const removed = await this.#cullSelected({ idleTimeoutMs: idleMs }, true, options, true);
+    const removed = await cullSelected(this.#cullContext, { idleTimeoutMs: idleMs }, true, options, true);
     return removed.map((decision) => decision.name);
   }
 
-  /**
-   * Removes the containers `policy` selects. Each removal takes an engine call, during which
-   * the next candidates may become active: each is decided again just before its removal. A
-   * removal that fails is logged and the others go on.
-   */
-  async #cullSelected(
-    policy: CullPolicy,
-    includeStarting: boolean,
-    options: OperationOptions,
-    sorted = false,
-  ): Promise<CullDecision[]> {
-    const selected = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history, includeStarting, this.#logger, this.#busyElsewhere),
-      policy,
-      Date.now(),
-    ).map((decision) => decision.name);
-    if (sorted) selected.sort();
-    const removed: CullDecision[] = [];
-    for (const name of selected) {
-      throwIfAborted(options.signal, 'Culling containers');
-      const entry = this.#table.get(name);
-      // Already on its way out (an earlier culling round still waiting for the engine): removing
-      // it again would count the removal twice.
-      if (entry === undefined || this.#removing.has(name)) continue;
-      const [decision] = selectForCulling(
-        cullCandidates([entry], this.history, includeStarting, this.#logger, this.#busyElsewhere),
-        policy,
-        Date.now(),
-      );
-      if (decision === undefined) continue;
-      try {
-        if (await this.remove(name, { ...options, reason: decision.reason })) removed.push(decision);
-      } catch (error) {
-        // One container that cannot be removed must not stop the culling of the others.
-        if (options.signal?.aborted) throw error;
-        this.#logger.warn({ name, error }, 'cannot remove container');
-      }
-    }
-    return removed;
-  }
-
   readonly #busyElsewhere = (name: string): boolean => this.coordination.busyElsewhere(name);
+
+  /** What culling needs of the manager. */
+  readonly #cullContext: CullContext = {
+    entries: () => this.#table.entries(),
+    get: (name) => this.#table.get(name),
+    history: () => this.history,
+    logger: () => this.#logger,
+    busyElsewhere: this.#busyElsewhere,
+    removing: (name) => this.#removing.has(name),
+    remove: (name, options) => this.remove(name, options),
+  };
 
   /** Removes every container carrying the label `key=value`. Returns the names removed. */
   async purgeByLabel(key: string, value: string, options: OperationOptions = {}): Promise<string[]> {
