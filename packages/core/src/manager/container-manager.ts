@@ -459,7 +459,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * Whether a launch of `spec` would be admitted now, without launching or evicting anything:
    * throws what {@link ContainerManager.launch} would (`INVALID_SPEC`, `LIMIT_EXCEEDED`,
    * `CAPACITY_EXCEEDED`) and otherwise returns the containers LRU eviction would remove. Weighs
-   * this instance's routes only: launches other instances are admitting are not counted.
+   * this instance's routes only: launches other instances are admitting are not counted. A full
+   * `limits.maxConcurrentStarts` is no refusal: the launch would wait for a start slot.
    */
   checkAdmission(spec: ContainerSpec): string[] {
     return [...(this.#admission.check(planLaunch(spec, this.backend))?.evict ?? [])];
