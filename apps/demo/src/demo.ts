@@ -15,6 +15,7 @@ import { createDockerClient, DockerBackend, resolveEngine } from '@dde/backend-d
 import type { ContainerManagerOptions, History, Logger, Router } from '@dde/core';
 import {
   ContainerManager,
+  closeServer,
   DdeMetrics,
   FileHistory,
   formatDuration,
@@ -35,6 +36,8 @@ import { RemovalLog } from './launch/removals.ts';
 import { ToolImages } from './tools/images.ts';
 import { createApp } from './web/app.ts';
 
+/** How long stopping the demo waits for requests under way and WebSockets to end. */
+const DRAIN_MS = 2000;
 /** A started demo. */
 export interface RunningDemo {
   /** Where people open it. */
@@ -153,9 +156,10 @@ export async function startDemo(
     const server = createServer(app.callback());
     proxy.attach(server);
     await listen(server, config.port, config.host);
+    // Requests under way (a please-wait poll, a slow download) and WebSockets get a moment to
+    // end (WebSockets with 1001), then are cut.
     cleanups.push(async () => {
-      await proxy.close();
-      await closeServer(server);
+      await Promise.all([proxy.close({ drainMs: DRAIN_MS }), closeServer(server, { drainMs: DRAIN_MS })]);
     });
     const port = (server.address() as AddressInfo).port;
     return {
@@ -287,13 +291,4 @@ function listen(server: Server, port: number, host: string): Promise<void> {
     );
     server.listen(port, host, () => resolve());
   });
-}
-
-async function closeServer(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  // Open requests (a please-wait poll, a slow download) get a moment, then are cut.
-  const timer = setTimeout(() => server.closeAllConnections(), 2000);
-  await closed;
-  clearTimeout(timer);
 }

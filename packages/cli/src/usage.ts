@@ -159,10 +159,12 @@ Examples:
   dde purge --label course=biology-101
 `,
   proxy: `Usage: dde proxy [--port <port>] [--host <addr>] [--prefix /docker | --hostname-suffix <suffix>]
-                 [--history <file>] [--metrics] [--network <name>]
+                 [--history <file>] [--metrics] [--network <name>] [--drain <time>]
 
 Serve the namespace's containers: http://HOST:PORT/docker/<name>/... (path routing, default)
-or http://<name>.<suffix>:PORT/... (hostname routing), WebSockets included. Stops on Ctrl-C.
+or http://<name>.<suffix>:PORT/... (hostname routing), WebSockets included. Stops on Ctrl-C or
+SIGTERM, gracefully: requests under way finish, WebSockets are closed with code 1001 (going
+away), and what is left after the drain time is cut. A second Ctrl-C stops at once.
 
 Options:
       --port <port>               port to listen on (default 8000)
@@ -172,6 +174,7 @@ Options:
       --history <file>            record activity as JSON lines in this file
       --metrics                   serve Prometheus metrics at /metrics
       --network <name>            the Docker network the containers joined (dde run --network)
+      --drain <time>              how long a stop waits for requests and WebSockets (default 10s)
 
 Examples:
   dde proxy --port 8000

@@ -47,7 +47,13 @@ export {
   buildNodeToolImage,
   NODE_TOOL_SCRIPT,
 } from './proxy/tool-images.ts';
-export { describeWithDockerAndRedis, redisAvailable, startRedis, type TestRedis } from './redis.ts';
+export {
+  describeWithDockerAndRedis,
+  describeWithRedis,
+  redisAvailable,
+  startRedis,
+  type TestRedis,
+} from './redis.ts';
 export type { LocalRegistry } from './registry.ts';
 export { REGISTRY_BINARY, registryAvailable, startRegistry } from './registry.ts';
 export type { SshServer, SshServerOptions } from './ssh-server.ts';

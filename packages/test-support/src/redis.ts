@@ -74,6 +74,19 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 /**
+ * A `describe` that needs a Redis server: `factory` gets a getter of the throwaway Redis started
+ * before the suite's tests (and stopped after them). Without redis-server it skips locally;
+ * under `CI=true` it fails the run.
+ */
+export function describeWithRedis(title: string, factory: (redis: () => TestRedis) => void): void {
+  if (!redisAvailable()) {
+    describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
+    return;
+  }
+  describe(title, () => redisForSuite(factory));
+}
+
+/**
  * A `describe` that needs a Docker Engine and a Redis server: `factory` gets the engine and a
  * getter of the throwaway Redis started before the suite's tests (and stopped after them).
  * Without either it skips locally; under `CI=true` a missing one fails the run.
@@ -86,18 +99,21 @@ export async function describeWithDockerAndRedis(
     describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
     return;
   }
-  await describeWithDocker(title, (docker) => {
-    let redis: TestRedis | undefined;
-    beforeAll(async () => {
-      redis = await startRedis();
-    });
-    afterAll(async () => {
-      await redis?.stop();
-    });
-    factory(docker, () => {
-      if (redis === undefined)
-        throw new Error('the Redis server starts in beforeAll: use it in a test or hook');
-      return redis;
-    });
+  await describeWithDocker(title, (docker) => redisForSuite((redis) => factory(docker, redis)));
+}
+
+/** Starts a Redis server before the current suite's tests and stops it after them. */
+function redisForSuite(factory: (redis: () => TestRedis) => void): void {
+  let redis: TestRedis | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  factory(() => {
+    if (redis === undefined)
+      throw new Error('the Redis server starts in beforeAll: use it in a test or hook');
+    return redis;
   });
 }

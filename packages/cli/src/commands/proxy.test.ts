@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { type AddressInfo, connect } from 'node:net';
+import { type Duplex, PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MemoryBackend } from '@dde/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,31 +13,73 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-/** `dde proxy ...args` in-process over an in-memory backend with one ready tool; resolves with its URL. */
-async function startProxy(...args: string[]): Promise<string> {
-  const tool = createServer((req, res) => res.end(`tool saw ${req.url}`));
+/** A `dde proxy` running in-process. */
+interface RunningProxy {
+  /** Its URL, as printed on stdout. */
+  origin: string;
+  /** What it printed on stderr so far. */
+  stderr(): string;
+  /** Ctrl-C: aborts its signal and resolves with its exit code. */
+  stop(): Promise<number>;
+}
+
+/**
+ * `dde proxy ...args` in-process over an in-memory backend with one ready tool (`/slow` answers
+ * after 300 ms, a WebSocket upgrade is accepted and held open).
+ */
+async function startProxy(...args: string[]): Promise<RunningProxy> {
+  const tool = createServer((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('slow answer'), 300);
+    else res.end(`tool saw ${req.url}`);
+  });
+  const upgraded = new Set<Duplex>();
+  tool.on('upgrade', (_req, socket: Duplex) => {
+    upgraded.add(socket);
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    socket.on('error', () => socket.destroy());
+  });
   tool.listen(0, '127.0.0.1');
   await once(tool, 'listening');
-  cleanups.push(() => new Promise((resolve) => tool.close(resolve)));
+  cleanups.push(() => {
+    tool.closeAllConnections();
+    for (const socket of upgraded) socket.destroy();
+    return new Promise((resolve) => tool.close(resolve));
+  });
   const backend = new MemoryBackend({ namespace: 'cli-proxy' });
   backend.setUpstream('web', { host: '127.0.0.1', port: (tool.address() as AddressInfo).port });
   backend.add({ name: 'web' }, { silent: true });
 
   const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let stderrText = '';
+  stderr.on('data', (chunk) => {
+    stderrText += chunk;
+  });
   const stopper = new AbortController();
   const exited = main(['proxy', '--port', '0', ...args], {
     stdout,
-    stderr: new PassThrough(),
+    stderr,
     env: {},
     signal: stopper.signal,
     backend: () => backend,
   });
-  cleanups.push(async () => {
+  const stop = (): Promise<number> => {
     stopper.abort();
-    expect(await exited).toBe(0);
-  });
+    return exited;
+  };
+  cleanups.push(async () => expect(await stop()).toBe(0));
   const [line] = (await once(stdout, 'data')) as [Buffer];
-  return line.toString().trim();
+  return { origin: line.toString().trim(), stderr: () => stderrText, stop };
+}
+
+/** Fetches until the tool answers (the proxy probes it first: 503 until then). */
+async function fetchReady(url: string): Promise<Response> {
+  let response = await fetch(url);
+  while (response.status === 503) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    response = await fetch(url);
+  }
+  return response;
 }
 
 /** `dde proxy ...args` in-process over an empty in-memory backend, without a stop signal. */
@@ -99,13 +141,8 @@ describe('dde proxy', () => {
   });
 
   it('answers requests outside the containers with a 404 naming where they are (path routing)', async () => {
-    const origin = await startProxy();
-    let response = await fetch(`${origin}/docker/web/a?b=1`);
-    // The tool is probed first: 503 until it answers.
-    while (response.status === 503) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      response = await fetch(`${origin}/docker/web/a?b=1`);
-    }
+    const { origin } = await startProxy();
+    const response = await fetchReady(`${origin}/docker/web/a?b=1`);
     expect(await response.text()).toBe('tool saw /a?b=1');
     for (const path of ['/', '/favicon.ico']) {
       const response = await fetch(`${origin}${path}`);
@@ -115,12 +152,47 @@ describe('dde proxy', () => {
   });
 
   it('answers other hosts with a 404 naming the hostnames, with the port (hostname routing)', async () => {
-    const origin = await startProxy('--hostname-suffix', 'docker.localhost');
+    const { origin } = await startProxy('--hostname-suffix', 'docker.localhost');
     const { port } = new URL(origin);
     const response = await fetch(`${origin}/`);
     expect(response.status).toBe(404);
     expect(await response.text()).toBe(
       `Not found. Containers are served at http://<name>.docker.localhost:${port}/\n`,
     );
+  });
+
+  it('stops gracefully on Ctrl-C: a request under way finishes, a WebSocket gets 1001, then it exits 0', async () => {
+    const proxy = await startProxy('--drain', '5s');
+    await fetchReady(`${proxy.origin}/docker/web/`);
+    const { port } = new URL(proxy.origin);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(
+      'GET /docker/web/ws HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +
+        'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
+    );
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+    });
+    while (!received.includes('\r\n\r\n')) await once(socket, 'data');
+    const slow = fetch(`${proxy.origin}/docker/web/slow`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    const code = await proxy.stop();
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await (await slow).text()).toBe('slow answer');
+    // The close frame dde sent the client: FIN + close opcode, code 1001 (0x03e9).
+    const frames = received.subarray(received.indexOf('\r\n\r\n') + 4);
+    expect(frames.subarray(0, 1)[0]).toBe(0x88);
+    expect(frames.readUInt16BE(2)).toBe(1001);
+    expect(proxy.stderr()).toMatch(/stopping \(drains for up to 5s\)/);
+    socket.destroy();
+  });
+
+  it('refuses a --drain that is not a duration, before listening', async () => {
+    const refused = await proxyOnce('--port', '0', '--drain', 'soon');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--drain.*"soon" is not a duration/);
   });
 });

@@ -4,16 +4,21 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import {
   ContainerManager,
+  closeServer,
   createProxy,
   DdeMetrics,
   FileHistory,
   hostnameRouter,
+  parseDuration,
   pathRouter,
 } from '@dde/core';
 import { parseCommand } from '../args.ts';
 import type { CommandContext } from '../context.ts';
 import { writeLine } from '../context.ts';
 import { CliFailure, UsageError, wholeNumber } from '../usage.ts';
+
+/** How long a stop waits for requests under way and WebSockets to end (nginx's graceful quit). */
+const DEFAULT_DRAIN_MS = 10_000;
 
 /** A valid container name standing for any in the not-found hint. */
 const SAMPLE_NAME = 'container-name';
@@ -34,6 +39,7 @@ export async function proxy(context: CommandContext, args: string[]): Promise<nu
   const port = wholeNumber('--port', values.port, 'proxy') ?? 8000;
   if (port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`, 'proxy');
   const host = values.host ?? '127.0.0.1';
+  const drainMs = values.drain === undefined ? DEFAULT_DRAIN_MS : parseDuration(values.drain, '--drain');
   // Listen first: a busy port or an address this machine does not have fails at once, before
   // the engine is contacted and anything that would keep the process alive is started.
   const server = createServer();
@@ -82,9 +88,10 @@ export async function proxy(context: CommandContext, args: string[]): Promise<nu
   );
   const signal = context.io.signal;
   if (signal && !signal.aborted) await once(signal, 'abort');
-  server.close();
-  server.closeAllConnections();
-  await handler.close();
+  // Graceful, for rolling restarts: requests under way finish, WebSockets get a close frame
+  // (1001), whatever is left is cut after the drain time. A second Ctrl-C exits at once (bin.ts).
+  writeLine(context.io.stderr, `dde proxy: stopping (drains for up to ${values.drain ?? '10s'})`);
+  await Promise.all([closeServer(server, { drainMs }), handler.close({ drainMs })]);
   await manager.close();
   return 0;
 }
@@ -125,4 +132,5 @@ const PROXY_OPTIONS = {
   history: { type: 'string' },
   metrics: { type: 'boolean' },
   network: { type: 'string' },
+  drain: { type: 'string' },
 } as const;

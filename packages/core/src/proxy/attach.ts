@@ -1,8 +1,8 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { DdeProxy } from './create-proxy.ts';
 import { writeSocketResponse } from './pages.ts';
+import type { DdeProxy } from './proxy-options.ts';
 import type { CloseOptions } from './shutdown.ts';
 
 type AnyServer = HttpServer | HttpsServer;

@@ -18,8 +18,8 @@ import { hostnameRouter } from '../routing/hostname-router.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import type { Router } from '../routing/router.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
-import type { ProxyOptions } from './create-proxy.ts';
 import { createProxy } from './create-proxy.ts';
+import type { ProxyOptions } from './proxy-options.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

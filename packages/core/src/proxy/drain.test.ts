@@ -20,7 +20,8 @@ import { ContainerManager } from '../manager/container-manager.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
 import { closeServer } from './close-server.ts';
-import { createProxy, type DdeProxy } from './create-proxy.ts';
+import { createProxy } from './create-proxy.ts';
+import type { DdeProxy } from './proxy-options.ts';
 
 const cleanups = testCleanups();
 const { listen } = cleanups;

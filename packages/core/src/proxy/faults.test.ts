@@ -5,7 +5,8 @@ import { ContainerManager } from '../manager/container-manager.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
 import type { UpstreamPoolOptions } from '../upstream/pool.ts';
-import { createProxy, type ProxyOptions } from './create-proxy.ts';
+import { createProxy } from './create-proxy.ts';
+import type { ProxyOptions } from './proxy-options.ts';
 
 // The proxy's answers to faults of a tool that speaks raw bytes (the fault suite in
 // backend-docker runs the same against real containers).

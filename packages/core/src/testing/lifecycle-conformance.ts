@@ -330,7 +330,10 @@ export function describeLifecycleConformance(title: string, fixture: LifecycleFi
 
       it('decides again for each container just before removing it (removals take time)', async () => {
         const { manager, history, backend } = await setup({ culling: { idleTimeoutMs: 200 } });
-        for (const name of ['first', 'socket', 'touched', 'streaming']) await manager.launch(spec(name));
+        const names = ['first', 'socket', 'touched', 'streaming'];
+        for (const name of names) await manager.launch(spec(name));
+        // Culling spares containers still starting: on a loaded machine probing can take a while.
+        await Promise.all(names.map((name) => manager.waitUntilReady(name)));
         const remove = backend.remove.bind(backend);
         let removing: () => void = () => {};
         const started = new Promise<void>((resolve) => {
@@ -343,7 +346,12 @@ export function describeLifecycleConformance(title: string, fixture: LifecycleFi
         });
         await new Promise((resolve) => setTimeout(resolve, 250));
         const culling = manager.cull();
-        await started;
+        // A round that removes nothing must fail here, not hang.
+        const firstEvent = await Promise.race([
+          started.then(() => 'removing'),
+          culling.then((culled) => `a round without removal: ${JSON.stringify(culled)}`),
+        ]);
+        expect(firstEvent).toBe('removing');
         // While 'first' is being removed, the others become active.
         manager.openedWebSocket('socket');
         touch(history, 'touched', Date.now());
