@@ -254,6 +254,50 @@ else
       }
     });
 
+    it('launches beyond maxConcurrentStarts on three instances wait: never more starting than the limit, every one starts', async () => {
+      const limit = 2;
+      const instances = await Promise.all(
+        [0, 1, 2].map(() => instance({ limits: { maxConcurrentStarts: limit } })),
+      );
+      // The tool answers a second after it runs: each start holds its slot that long.
+      const slow = (name: string) =>
+        tool(name, { command: ['sh', '-c', 'sleep 1; exec httpd -f -p 80 -h /www'] });
+      const names = Array.from({ length: 9 }, (_, index) => `queue-${index}`);
+      // Starting: a container of the namespace that no instance says is ready (or failed) yet.
+      let most = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const listed = await containers();
+          const settled = await Promise.all(
+            listed.map(async (name) => {
+              const answers = await Promise.all(
+                instances.map((on) =>
+                  on.get(`${name}/.dde/ready`).then(
+                    (response) => response.status,
+                    () => 0,
+                  ),
+                ),
+              );
+              return answers.some((status) => status === 200 || status === 502);
+            }),
+          );
+          most = Math.max(most, settled.filter((done) => !done).length);
+          await sleep(50);
+        }
+      })();
+      const outcomes = await Promise.all(
+        names.map((name, index) => (instances[index % 3] as Instance).launch(slow(name))),
+      );
+      await Promise.all(names.map((name, index) => served(instances[index % 3] as Instance, name)));
+      sampling = false;
+      await sampler;
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(names.map(() => 200));
+      expect(await containers()).toEqual([...names].sort());
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(limit);
+    });
+
     it('killing A (SIGKILL) mid-traffic leaves B serving, and B culls', async () => {
       const culling = { idleTimeoutMs: 3000, intervalMs: 500 };
       dedicated.push(...(await Promise.all([startReplica(), startReplica()])));

@@ -2,13 +2,14 @@
  * Suite `burst`: a class of 50 or 100 opening their tools at once. Every launch goes through
  * one manager (distinct owners, a memory budget that fits them all); the figure is the time
  * until every tool is ready, against the same number of `docker run` in parallel, each polled
- * until it answers. Then with `maxConcurrentStarts`: the limit refuses launches beyond it
- * (`LIMIT_EXCEEDED`, a 429 through the proxy) rather than queueing them, so the clients here
- * retry every 100 ms, as a please-wait page would (only faster), and the table shows how long
- * each waited to be admitted. After each burst the engine is checked: every container running,
- * and none left once they are removed.
+ * until it answers. Then with `maxConcurrentStarts`: launches beyond the limit wait in the
+ * manager's start queue (phase `queued`, first come first served) and start as slots free, so
+ * every client calls `launch()` once, without retrying; the table shows how long each waited in
+ * the queue and the most containers that were starting at once. After each burst the engine is
+ * checked: every container running, and none left once they are removed.
  */
 
+import type { ContainerPhase, PhaseChange } from '@dde/core';
 import { isDdeError } from '@dde/core';
 import type Docker from 'dockerode';
 import { baselineNamespace, dockerRemove, dockerRun } from './launch/docker-run.ts';
@@ -19,7 +20,7 @@ import { mapLimit, ms, ratio, summarize } from './launch/stats.ts';
 import { buildHttpdImage, HTTPD_RESERVATION_MB, LAUNCH_DEADLINE_MS, TOOL_PORT } from './launch/tools.ts';
 import type { BarChart, Cell, Suite, SuiteCheck, SuiteContext } from './types.ts';
 
-const RETRY_MS = 100;
+const STARTING: ReadonlySet<ContainerPhase> = new Set(['pulling', 'creating', 'starting', 'probing']);
 // Removals and checks after a burst: at most this many engine calls at once.
 const CLEANUP_CONCURRENCY = 16;
 
@@ -33,9 +34,13 @@ export interface BurstRun {
   readonly allReadyMs: number;
   /** Per launch: its call to ready, ms. */
   readonly readyMs: number[];
-  /** Per launch: its first call to the call that was admitted, ms. */
+  /** Per launch: its call to its admission (leaving the start queue), ms. */
   readonly waitMs: number[];
-  /** Launches refused with `LIMIT_EXCEEDED` (and retried). */
+  /** Launches that waited in the start queue. */
+  readonly queued: number;
+  /** The most containers starting at once (admitted, not yet ready). */
+  readonly mostStarting: number;
+  /** Launches refused with `LIMIT_EXCEEDED` (none should be: they queue). */
   readonly refusals: number;
   /** Launches that failed for another reason (not retried). */
   readonly failures: string[];
@@ -46,8 +51,6 @@ export interface BurstRun {
   /** Containers the engine still listed after removing them all. */
   readonly orphans: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function baselineBurst(
   docker: Docker,
@@ -90,6 +93,8 @@ async function baselineBurst(
     allReadyMs,
     readyMs,
     waitMs: [],
+    queued: 0,
+    mostStarting: 0,
     refusals: 0,
     failures,
     notServed: 0,
@@ -113,27 +118,40 @@ async function ddeBurst(
   const readyMs: number[] = [];
   const waitMs: number[] = [];
   const launched: string[] = [];
-  const t0 = nowMs();
+  // Admission (the route leaves `queued` for `creating`) and the starts under way, from the
+  // manager's phase events.
+  const queued = new Set<string>();
+  const starting = new Set<string>();
+  let mostStarting = 0;
+  let t0 = nowMs();
+  const onPhase = ({ name, phase }: PhaseChange): void => {
+    if (phase === 'queued') queued.add(name);
+    else if (phase === 'creating') {
+      waitMs.push(nowMs() - t0);
+      starting.add(name);
+      mostStarting = Math.max(mostStarting, starting.size);
+    } else if (!STARTING.has(phase)) starting.delete(name);
+  };
+  const onRemoved = ({ name }: { name: string }): void => {
+    starting.delete(name);
+  };
+  manager.on('phase', onPhase);
+  manager.on('removed', onRemoved);
+  t0 = nowMs();
   await Promise.all(
     names.map(async (name, i) => {
       try {
-        for (;;) {
-          const attempt = nowMs();
-          try {
-            await manager.launch({
-              name,
-              image,
-              port: TOOL_PORT,
-              owner: `student-${i}`,
-              memoryReservationMb: HTTPD_RESERVATION_MB,
-            });
-            waitMs.push(attempt - t0);
-            break;
-          } catch (error) {
-            if (!isDdeError(error) || error.code !== 'LIMIT_EXCEEDED') throw error;
-            refusals++;
-            await sleep(RETRY_MS);
-          }
+        try {
+          await manager.launch({
+            name,
+            image,
+            port: TOOL_PORT,
+            owner: `student-${i}`,
+            memoryReservationMb: HTTPD_RESERVATION_MB,
+          });
+        } catch (error) {
+          if (isDdeError(error) && error.code === 'LIMIT_EXCEEDED') refusals++;
+          throw error;
         }
         launched.push(name);
         await manager.waitUntilReady(name, { signal: AbortSignal.timeout(LAUNCH_DEADLINE_MS) });
@@ -144,6 +162,8 @@ async function ddeBurst(
     }),
   );
   const allReadyMs = nowMs() - t0;
+  manager.off('phase', onPhase);
+  manager.off('removed', onRemoved);
   const engineAfterBurst = await containersByState(context.docker, context.namespace);
   const statuses = await mapLimit(launched, CLEANUP_CONCURRENCY, (name) => getStatus(stack.url(name)));
   const notServed = statuses.filter((status) => status !== 200).length;
@@ -155,6 +175,8 @@ async function ddeBurst(
     allReadyMs,
     readyMs,
     waitMs,
+    queued: queued.size,
+    mostStarting,
     refusals,
     failures,
     notServed,
@@ -218,6 +240,8 @@ function report(sizes: readonly number[], runs: readonly BurstRun[]) {
       run.waitMs.length > 0 ? ms(wait.median) : null,
       run.waitMs.length > 0 ? ms(wait.p95) : null,
       run.waitMs.length > 0 ? ms(wait.max) : null,
+      run.contestant.startsWith('docker') ? null : run.queued,
+      run.contestant.startsWith('docker') ? null : run.mostStarting,
       run.refusals,
       run.orphans,
     ];
@@ -231,6 +255,14 @@ function report(sizes: readonly number[], runs: readonly BurstRun[]) {
       measured: `${run.readyMs.length - run.notServed}/${run.size}${run.failures.length > 0 ? ` (${run.failures.length} failed)` : ''}`,
       met: run.failures.length === 0 && run.notServed === 0 && run.readyMs.length === run.size,
     });
+    if (run.maxConcurrentStarts !== undefined) {
+      checks.push({
+        name: `${run.size} launches at once (${run.contestant}): queued, not refused; limit kept`,
+        target: `0 refused, at most ${run.maxConcurrentStarts} starting at once`,
+        measured: `${run.refusals} refused (${run.queued} queued), at most ${run.mostStarting} starting at once`,
+        met: run.refusals === 0 && run.mostStarting <= run.maxConcurrentStarts,
+      });
+    }
     checks.push({
       name: `${run.size} launches at once (${run.contestant}): engine state`,
       target: `${run.size} running after the burst, 0 left after removal`,
@@ -252,9 +284,10 @@ function report(sizes: readonly number[], runs: readonly BurstRun[]) {
       `Bursts of ${sizes.join(' and ')} launches at once of a busybox httpd tool (${HTTPD_RESERVATION_MB} MB reservation ` +
       'each, distinct owners, a memory budget that fits the largest burst) through one ContainerManager on a real ' +
       "DockerBackend, until every route is ready; the baseline starts as many with `docker run -d` semantics on dde's " +
-      'network and polls each until it answers. `maxConcurrentStarts` refuses launches beyond the limit with ' +
-      `\`LIMIT_EXCEEDED\` (429 through the proxy) instead of queueing them: the clients retry every ${RETRY_MS} ms, ` +
-      'and "wait" is how long a launch waited to be admitted. After each burst every tool is fetched through the Koa ' +
+      'network and polls each until it answers. With `maxConcurrentStarts`, launches beyond the limit wait in the ' +
+      "manager's start queue (first come, first served) and every client calls `launch()` once, without retrying: " +
+      '"wait" is how long a launch waited to be admitted (its route leaving `queued`), "queued" how many waited, ' +
+      '"most starting" the most containers starting at once. After each burst every tool is fetched through the Koa ' +
       'proxy and the engine is asked what runs; after removing them all, what is left.',
     tables: [
       {
@@ -269,7 +302,9 @@ function report(sizes: readonly number[], runs: readonly BurstRun[]) {
           'wait, median',
           'wait p95',
           'wait max',
-          'refusals',
+          'queued',
+          'most starting',
+          'refused',
           'left after removal',
         ],
         rows,

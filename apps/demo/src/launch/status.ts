@@ -60,6 +60,7 @@ const STEPS: readonly Omit<LaunchStep, 'state'>[] = [
 
 const PHASE_STEP: Readonly<Record<'image' | ContainerPhase, number>> = {
   image: 0,
+  queued: 1,
   pulling: 1,
   creating: 1,
   starting: 2,
@@ -70,6 +71,7 @@ const PHASE_STEP: Readonly<Record<'image' | ContainerPhase, number>> = {
 
 const HEADLINE: Readonly<Record<'image' | ContainerPhase, string>> = {
   image: 'Preparing the tool image…',
+  queued: 'Waiting for a start slot: other tools are starting…',
   pulling: 'Pulling the image…',
   creating: 'Creating the container…',
   starting: 'Starting the container…',
@@ -118,7 +120,10 @@ export async function launchStatus(
     owner: job?.details.owner ?? route?.info.owner,
     publicUrl: job?.details.publicUrl ?? publicUrlOf(name),
     phase,
-    headline: HEADLINE[phase],
+    headline:
+      phase === 'queued' && route?.queuePosition !== undefined
+        ? `Waiting for a start slot (number ${route.queuePosition} in line): other tools are starting…`
+        : HEADLINE[phase],
     failure,
     build: phase === 'image' ? job?.build : undefined,
     steps,

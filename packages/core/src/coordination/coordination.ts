@@ -11,7 +11,10 @@ export interface Reservation {
   readonly owner: string | undefined;
   /** Memory the container reserves, in MB. */
   readonly memoryReservationMb: number;
-  /** True while the container is starting (counts against `maxConcurrentStarts`). */
+  /**
+   * True while the container is starting (counts against `maxConcurrentStarts`): from its
+   * admission until every instance's route table shows it (then its phase there counts).
+   */
   readonly starting: boolean;
 }
 

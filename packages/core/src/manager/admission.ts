@@ -10,6 +10,7 @@ import type { LaunchPlan } from '../plan.ts';
 import type { CapacityOptions, LimitOptions, LimitSubject } from './policies.ts';
 import { capacityCandidates, capacityExceeded, checkLimits } from './policies.ts';
 import type { RouteEntry } from './route-table.ts';
+import { NO_START_SLOT } from './start-queue.ts';
 
 /** What {@link Admission} needs of its manager. */
 export interface AdmissionContext {
@@ -53,11 +54,13 @@ export class Admission {
 
   /**
    * Admits the launch of `plan` under the admission lock (evicting when needed), reserves it
-   * and runs `addRoute` before releasing the lock. Throws `LIMIT_EXCEEDED`, `CAPACITY_EXCEEDED`,
+   * and runs `addRoute` before releasing the lock. Answers {@link NO_START_SLOT}, admitting
+   * nothing, when `limits.maxConcurrentStarts` has no slot free or `mayStart` is false (earlier
+   * launches wait first). Throws `LIMIT_EXCEEDED` (another limit), `CAPACITY_EXCEEDED`,
    * `CONFLICT` (another instance launches another spec under the name), or `STATE_UNAVAILABLE`
    * when the shared state cannot be reached: never admitted on a local guess.
    */
-  async admit<T>(plan: LaunchPlan, addRoute: () => T): Promise<T> {
+  async admit<T>(plan: LaunchPlan, addRoute: () => T, mayStart = true): Promise<T | typeof NO_START_SLOT> {
     const { coordination, closing } = this.#context;
     const spec = plan.spec;
     const outcome = await coordination.withLock(
@@ -85,7 +88,8 @@ export class Admission {
           (reservation) =>
             reservation.name !== spec.name && !entries.some((entry) => entry.name === reservation.name),
         );
-        const decision = this.#decide(plan, entries, pending);
+        const { slot, decision } = this.#decide(plan, entries, pending);
+        if (!slot || !mayStart) return NO_START_SLOT;
         if (decision?.outcome === 'over-budget') {
           this.#context.logger.warn(
             {
@@ -121,16 +125,19 @@ export class Admission {
   /**
    * What admitting `plan` would do given the routes here only (no shared state, no lock): throws
    * like {@link Admission.admit}, else returns the capacity decision (undefined without a budget).
+   * A full `maxConcurrentStarts` is no refusal: the launch would wait for a slot.
    */
   check(plan: LaunchPlan): CapacityDecision | undefined {
-    return this.#decide(plan, [...this.#context.entries()], []);
+    return this.#decide(plan, [...this.#context.entries()], []).decision;
   }
 
   /** The launch ended: its reservation stays briefly (until every table shows it) or goes. */
   settled(plan: LaunchPlan, launched: boolean): void {
     const { coordination, logger } = this.#context;
+    // Launched, it is still starting (probing) for every instance whose table does not show it
+    // yet: one that does counts it by its phase instead, and frees its start slot once ready.
     const done = launched
-      ? coordination.reserve(reservationOf(plan, false), LAUNCHED_RESERVATION_MS)
+      ? coordination.reserve(reservationOf(plan, true), LAUNCHED_RESERVATION_MS)
       : coordination.release(plan.spec.name);
     // Either way the reservation expires by itself: a failure here costs nothing but time.
     done.catch((error: unknown) => {
@@ -155,11 +162,11 @@ export class Admission {
     plan: LaunchPlan,
     entries: readonly RouteEntry[],
     pending: readonly Reservation[],
-  ): CapacityDecision | undefined {
+  ): { slot: boolean; decision: CapacityDecision | undefined } {
     const { limits, capacity, history, logger, coordination } = this.#context;
     const spec = plan.spec;
-    checkLimits(limits, spec, [...entries, ...pending.map(limitSubject)]);
-    if (capacity === undefined) return undefined;
+    const slot = checkLimits(limits, spec, [...entries, ...pending.map(limitSubject)]);
+    if (capacity === undefined) return { slot, decision: undefined };
     const busy = (name: string): boolean => coordination.busyElsewhere(name);
     const running: CapacityCandidate[] = capacityCandidates(entries, history, spec.name, logger, busy);
     for (const reservation of pending) {
@@ -178,7 +185,7 @@ export class Admission {
       overBudget: capacity.overBudget ?? 'refuse',
     });
     if (decision.outcome === 'refuse') throw capacityExceeded(spec, decision, capacity.memoryBudgetMb);
-    return decision;
+    return { slot, decision };
   }
 }
 

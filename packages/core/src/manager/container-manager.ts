@@ -11,13 +11,13 @@ import type {
 } from '../backend.ts';
 import type { Coordination } from '../coordination/coordination.ts';
 import { MemoryCoordination } from '../coordination/memory-coordination.ts';
-import { abortError, DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
+import { DdeError, invalidOption, isDdeError, throwIfAborted } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
-import { type FieldList, refuseUnknownFields } from '../known-fields.ts';
+import { refuseUnknownFields } from '../known-fields.ts';
 import { LABELS } from '../labels.ts';
 import { evictionOrder } from '../lifecycle/capacity.ts';
-import type { CullDecision, CullPolicy } from '../lifecycle/culling.ts';
+import type { CullDecision } from '../lifecycle/culling.ts';
 import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { OccasionalWarning, silentLogger } from '../lifecycle/logger.ts';
@@ -27,150 +27,64 @@ import { planLaunch } from '../plan.ts';
 import type { ContainerSpec } from '../spec.ts';
 import { isValidName } from '../spec.ts';
 import { Admission } from './admission.ts';
+import {
+  type ContainerManagerEvents,
+  type ContainerManagerOptions,
+  type LookupOptions,
+  MANAGER_FIELDS,
+  type PurgeOptions,
+  type RemoveOptions,
+  type WaitOptions,
+} from './manager-options.ts';
+import {
+  abortable,
+  conflict,
+  exited,
+  launchFailure,
+  nonNegative,
+  notFound,
+  PAUSED,
+} from './manager-support.ts';
 import type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } from './policies.ts';
 import {
   capacityCandidates,
   cullCandidates,
+  DEFAULT_MAX_QUEUED_STARTS,
+  DEFAULT_MAX_START_WAIT_MS,
   lastActiveMs,
   reservedMb,
   validatePolicies,
 } from './policies.ts';
+
+export { declaredTools } from './declared-tools.ts';
+
+import { type CullContext, cullSelected } from './cull-selected.ts';
+import { provisionalInfo, QueuedRoute } from './queued-route.ts';
 import { probeReadiness, sleep } from './readiness.ts';
-import type { ContainerPhase, Route, RouteFailure, UpstreamPoolOptions } from './route-table.ts';
+import { ReadyWaiters } from './ready-waiters.ts';
+import type { ContainerPhase, Route, RouteFailure } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
 import { SharedActivity } from './shared-activity.ts';
+import { StartQueue } from './start-queue.ts';
 
-/** Options of {@link ContainerManager}. */
-export interface ContainerManagerOptions {
-  /** Where containers run. */
-  backend: ContainerBackend;
-  /**
-   * Where the proxy records activity. Default: a {@link MemoryHistory}. A container's records
-   * are forgotten once it is removed, through the manager or behind its back.
-   */
-  history?: History;
-  /**
-   * What the instances sharing the namespace decide together: admission (limits, budget, LRU
-   * eviction), culling, and which containers each one serves. Default: a
-   * {@link MemoryCoordination} (this instance alone). Give several instances one shared store
-   * (e.g. `@dde/redis`) to run them as replicas; {@link ContainerManager.start} connects it and
-   * {@link ContainerManager.close} closes it.
-   */
-  coordination?: Coordination;
-  /**
-   * How often the route table is rebuilt from `backend.list()`, in ms, catching changes events
-   * missed. Default 30000; 0 turns periodic reconciliation off (events still apply).
-   */
-  reconcileIntervalMs?: number;
-  /** How long "no such container" is remembered after a lookup, in ms. Default 1000. */
-  negativeCacheMs?: number;
-  /** Deadline of the lookup a request for an unknown name triggers, in ms. Default 10000. */
-  lookupTimeoutMs?: number;
-  /**
-   * Most engine lookups of unknown names under way at once. A lookup beyond them rejects with
-   * `LIMIT_EXCEEDED` (the proxy answers 429 with `Retry-After`) until one ends: a flood of
-   * made-up names costs the engine at most this many calls at a time. Names in the table never
-   * need one. Default 32.
-   */
-  maxConcurrentLookups?: number;
-  /** Settings of the keep-alive pool opened to each upstream. */
-  pool?: UpstreamPoolOptions;
-  /** Where to log. Default: nowhere. */
-  logger?: Logger;
-  /** Whether {@link ContainerManager.close} also closes the backend. Default true. */
-  closeBackend?: boolean;
-  /** A memory budget with LRU eviction. Default: none. */
-  capacity?: CapacityOptions;
-  /** Count limits (per owner, total, concurrent starts). Default: none. */
-  limits?: LimitOptions;
-  /** Idle culling and maximum lifetime. Default: none. */
-  culling?: CullingOptions;
-  /**
-   * Start on demand: the spec of a container that should start when a request arrives for a
-   * name that does not exist yet, or undefined. See {@link declaredTools}.
-   */
-  onDemand?: (name: string) => ContainerSpec | undefined;
-  /** Prometheus metrics to record into. Default: none. */
-  metrics?: DdeMetrics;
-}
-
-const MANAGER_FIELDS: FieldList<ContainerManagerOptions> = {
-  backend: true,
-  history: true,
-  coordination: true,
-  reconcileIntervalMs: true,
-  negativeCacheMs: true,
-  lookupTimeoutMs: true,
-  maxConcurrentLookups: true,
-  pool: true,
-  logger: true,
-  closeBackend: true,
-  capacity: true,
-  limits: true,
-  culling: true,
-  onDemand: true,
-  metrics: true,
-};
-
-/** Options of {@link ContainerManager.lookup}. */
-export interface LookupOptions {
-  /** Start a container the `onDemand` option declares when none exists. Default true. */
-  readonly startOnDemand?: boolean;
-}
-
-/** Options of {@link ContainerManager.purgeInactive}. */
-export interface PurgeOptions extends OperationOptions {
-  /** List what would be removed now, removing nothing. Default false. */
-  readonly dryRun?: boolean;
-}
-
-/** A route changed phase. */
-export interface PhaseChange {
-  /** Container name. */
-  readonly name: string;
-  /** The new phase. */
-  readonly phase: ContainerPhase;
-  /** The phase before, or undefined when the route is new. */
-  readonly previous: ContainerPhase | undefined;
-  /** The route (live object). */
-  readonly route: Route;
-}
-
-/** A route left the table (the container is gone, or the manager stopped tracking it). */
-export interface RouteRemoved {
-  /** Container name. */
-  readonly name: string;
-  /** Why, when this manager removed it; undefined when the container went away by itself. */
-  readonly reason: RemovalReason | undefined;
-}
-
-/** Options of {@link ContainerManager.remove}. */
-export interface RemoveOptions extends OperationOptions {
-  /** Why (for metrics and the `removed` event). Default `manual`. */
-  reason?: RemovalReason;
-}
+export type {
+  ContainerManagerEvents,
+  ContainerManagerOptions,
+  LookupOptions,
+  PhaseChange,
+  PurgeOptions,
+  RemoveOptions,
+  RouteRemoved,
+  WaitOptions,
+} from './manager-options.ts';
 
 /** A launch under way: later launches of the same spec join it. */
 interface PendingLaunch {
   readonly specHash: string;
-  /** Settles once capacity and limits admitted the launch and its route exists. */
-  readonly admitted: Promise<RouteEntry>;
+  /** Settles once the launch has a route: admitted, or queued for a start slot. */
+  readonly routed: Promise<RouteEntry>;
   /** Settles when the container runs (or the launch failed). */
   readonly done: Promise<ContainerInfo>;
-}
-
-/** Events of {@link ContainerManager}, for `manager.on(...)`. */
-export type ContainerManagerEvents = {
-  /** A route was added or changed phase. */
-  phase: [change: PhaseChange];
-  /** A route left the table. */
-  removed: [removed: RouteRemoved];
-};
-
-/** Options of {@link ContainerManager.waitUntilReady}. */
-export interface WaitOptions {
-  /** Deadline or cancellation, e.g. `AbortSignal.timeout(60_000)`. */
-  signal?: AbortSignal;
 }
 
 const PROGRESS_PHASE: Record<LaunchProgress['phase'], ContainerPhase> = {
@@ -183,6 +97,9 @@ const REMEMBERED_DESTROYED_IDS = 1024;
 const MAX_NEGATIVE_ENTRIES = 10_000;
 // Without pushed events, a container that exits while probed is noticed by inspecting it.
 const PROBE_REFRESH_EVERY_MS = 2000;
+// A launch waiting for a start slot tries again this often by itself (slots that free on
+// another instance without this one seeing a container change: a failed launch, an expiry).
+const START_RETRY_MS = 1000;
 // A launch that lost the engine's name race looks for the winner this many more times.
 const SAME_SPEC_ATTEMPTS = 5;
 
@@ -208,6 +125,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** What the instances sharing the namespace decide together. */
   readonly coordination: Coordination;
   readonly #admission: Admission;
+  readonly #starts: StartQueue;
   readonly #shared: SharedActivity;
   readonly #table: RouteTable;
   readonly #logger: Logger;
@@ -223,8 +141,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #lookups = new Map<string, Promise<RouteEntry | undefined>>();
   readonly #refreshing = new Map<string, { again: boolean }>();
   readonly #launches = new Map<string, PendingLaunch>();
-  /** The pending `waitUntilReady` checks by container name. */
-  readonly #waiters = new Map<string, Set<() => void>>();
+  /** The pending `waitUntilReady` calls. */
+  readonly #ready = new ReadyWaiters((name) => this.#table.get(name));
   /** Prometheus metrics, when configured. */
   readonly metrics: DdeMetrics | undefined;
   readonly #capacity: CapacityOptions | undefined;
@@ -281,6 +199,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       remove: (name, removal) => this.remove(name, removal),
       closing: this.#closing.signal,
       refreshBusy: () => this.#shared.publish(),
+    });
+    this.#starts = new StartQueue({
+      maxLength: this.#limits?.maxQueuedStarts ?? DEFAULT_MAX_QUEUED_STARTS,
+      maxWaitMs: this.#limits?.maxStartWaitMs ?? DEFAULT_MAX_START_WAIT_MS,
+      retryMs: START_RETRY_MS,
+      limit: this.#limits?.maxConcurrentStarts ?? 0,
+      // Launches already waiting outlast a shared store's outage (within maxStartWaitMs).
+      passing: (error) => isDdeError(error) && error.code === 'STATE_UNAVAILABLE',
     });
     this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
@@ -341,7 +267,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     if (known) return Promise.resolve(known);
     if (!isValidName(name) || this.#closing.signal.aborted) return Promise.resolve(undefined);
     const launching = this.#launches.get(name);
-    if (launching) return launching.admitted;
+    if (launching) return launching.routed;
     const until = this.#negative.get(name);
     if (until !== undefined) {
       if (until > Date.now()) return Promise.resolve(undefined);
@@ -408,7 +334,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * name, joins that container; a different spec under a taken name is a `CONFLICT`. Under a
    * memory budget the least recently used containers are evicted first; when that cannot make
    * room it fails with `CAPACITY_EXCEEDED` (or starts over budget, if so configured). Count
-   * limits fail with `LIMIT_EXCEEDED`. An invalid spec throws before anything is created.
+   * limits fail with `LIMIT_EXCEEDED`, but for `limits.maxConcurrentStarts`: beyond it the launch
+   * waits for a start slot in phase `queued`, first come first served (failing with
+   * `LIMIT_EXCEEDED` past `limits.maxQueuedStarts` or `limits.maxStartWaitMs`; with `ABORTED`
+   * when removed or the manager closes meanwhile). An invalid spec throws before anything is
+   * created.
    */
   async launch(spec: ContainerSpec, options: LaunchOptions = {}): Promise<ContainerInfo> {
     const plan = planLaunch(spec, this.backend);
@@ -435,7 +365,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** Registers the launch (so that others join it), then admits and runs it. */
   #begin(plan: LaunchPlan, spec: ContainerSpec, options: LaunchOptions, onDemand = false): PendingLaunch {
     const name = plan.spec.name;
-    const admitted = this.#admit(plan);
+    let onRoute: (entry: RouteEntry) => void = () => {};
+    const routedFirst = new Promise<RouteEntry>((resolve) => {
+      onRoute = resolve;
+    });
+    const admitted = this.#admit(plan, options.signal, onRoute);
+    // The route as soon as it exists (queued), or the refusal.
+    const routed = Promise.race([routedFirst, admitted]);
+    routed.catch(() => {});
     const done = admitted.then(
       (entry) =>
         this.#run(plan, spec, options, entry, onDemand).then(
@@ -445,6 +382,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
           },
           (error: unknown) => {
             this.#admission.settled(plan, false);
+            this.#starts.wake();
             throw error;
           },
         ),
@@ -453,7 +391,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         throw error;
       },
     );
-    const pending: PendingLaunch = { specHash: plan.labels[LABELS.specHash] ?? '', admitted, done };
+    const pending: PendingLaunch = { specHash: plan.labels[LABELS.specHash] ?? '', routed, done };
     this.#launches.set(name, pending);
     const forget = (): void => {
       if (this.#launches.get(name) === pending) this.#launches.delete(name);
@@ -465,38 +403,64 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   /** Starts a container for a request to a declared but absent name; resolves with its route. */
   #startOnDemand(name: string, spec: ContainerSpec): Promise<RouteEntry> {
     const pending = this.#launches.get(name);
-    if (pending) return pending.admitted;
+    if (pending) return pending.routed;
     const plan = planLaunch({ ...spec, name }, this.backend);
     this.#logger.info({ name }, 'starting container on demand');
     const started = this.#begin(plan, { ...spec, name }, {}, true);
     started.done.catch(() => {}); // the route shows the failure
-    return started.admitted;
+    return started.routed;
   }
 
   /**
    * Checks the limits and the memory budget (evicting LRU containers when needed), then adds
    * the provisional route. One admission at a time, across every instance sharing the namespace.
+   * Without a free start slot the launch waits in the start queue with a `queued` route.
    */
-  #admit(plan: LaunchPlan): Promise<RouteEntry> {
-    const spec = plan.spec;
-    return this.#admission.admit(plan, () => {
-      throwIfAborted(this.#closing.signal, `Launching ${spec.name}`);
-      this.#negative.delete(spec.name);
-      let entry = this.#table.get(spec.name);
-      if (entry === undefined) {
-        entry = this.#table.add(new RouteEntry(provisionalInfo(plan, this.backend.namespace), 'creating'));
-        this.#emitPhase(entry);
-      }
-      entry.launching = true;
-      return entry;
+  #admit(
+    plan: LaunchPlan,
+    signal: AbortSignal | undefined,
+    onRoute: (entry: RouteEntry) => void,
+  ): Promise<RouteEntry> {
+    const name = plan.spec.name;
+    const queue = new QueuedRoute(this.#table, plan, this.backend.namespace, (entry, phase) =>
+      phase === undefined ? this.#emitPhase(entry) : this.#setPhase(entry, phase),
+    );
+    const addRoute = (): RouteEntry => {
+      throwIfAborted(this.#closing.signal, `Launching ${name}`);
+      this.#negative.delete(name);
+      return queue.admitted();
+    };
+    const admitted = this.#starts.admit(name, (mayStart) => this.#admission.admit(plan, addRoute, mayStart), {
+      // The launch's own signal only: close() empties the queue itself (one listener per waiter on
+      // the manager's signal would warn past 10).
+      signal,
+      onQueued: (position) => onRoute(queue.queued(position)),
+      onPosition: (position) => queue.moved(position),
+      undo: (entry) => {
+        this.#admission.settled(plan, false);
+        entry.launching = false;
+        if (entry.info.id === '') this.#removeEntry(entry);
+      },
     });
+    return admitted.then(
+      (entry) => {
+        onRoute(entry);
+        return entry;
+      },
+      (error: unknown) => {
+        const left = queue.left();
+        if (left !== undefined) this.#removeEntry(left);
+        throw error;
+      },
+    );
   }
 
   /**
    * Whether a launch of `spec` would be admitted now, without launching or evicting anything:
    * throws what {@link ContainerManager.launch} would (`INVALID_SPEC`, `LIMIT_EXCEEDED`,
    * `CAPACITY_EXCEEDED`) and otherwise returns the containers LRU eviction would remove. Weighs
-   * this instance's routes only: launches other instances are admitting are not counted.
+   * this instance's routes only: launches other instances are admitting are not counted. A full
+   * `limits.maxConcurrentStarts` is no refusal: the launch would wait for a start slot.
    */
   checkAdmission(spec: ContainerSpec): string[] {
     return [...(this.#admission.check(planLaunch(spec, this.backend))?.evict ?? [])];
@@ -579,44 +543,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const route =
       this.#table.get(name) ?? (await abortable(this.lookup(name), signal, `Waiting for ${name}`));
     if (route === undefined) throw notFound(name);
-    return new Promise<Route>((resolve, reject) => {
-      // One waiter set per name, not a listener per waiter: a class launching at once would
-      // otherwise make every phase change call every waiter (and warn past 10 listeners).
-      const waiters = this.#waiters.get(name) ?? new Set<() => void>();
-      this.#waiters.set(name, waiters);
-      const cleanup = (): void => {
-        waiters.delete(check);
-        if (waiters.size === 0 && this.#waiters.get(name) === waiters) this.#waiters.delete(name);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const onAbort = (): void => {
-        cleanup();
-        reject(abortError(signal as AbortSignal, `Waiting for ${name} to be ready`));
-      };
-      const check = (): void => {
-        if (this.#table.get(name) !== route) {
-          cleanup();
-          reject(new DdeError('NOT_FOUND', `Container ${name} went away before it was ready`));
-        } else if (route.phase === 'ready') {
-          cleanup();
-          resolve(route);
-        } else if (route.phase === 'failed') {
-          cleanup();
-          reject(
-            new DdeError('LAUNCH_FAILED', `Container ${name} failed: ${route.failure?.message ?? 'unknown'}`),
-          );
-        }
-      };
-      waiters.add(check);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      check();
-    });
-  }
-
-  /** Lets the `waitUntilReady` calls for `name` look at its route again. */
-  #wakeWaiters(name: string): void {
-    const waiters = this.#waiters.get(name);
-    if (waiters !== undefined) for (const check of [...waiters]) check();
+    return this.#ready.wait(name, route, signal);
   }
 
   /**
@@ -626,14 +553,22 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   async remove(name: string, options: RemoveOptions = {}): Promise<boolean> {
     const reason = options.reason ?? 'manual';
     const entry = this.#table.get(name);
+    // A launch still waiting for a start slot leaves the queue without starting.
+    const dequeued = this.#starts.cancel(
+      name,
+      new DdeError(
+        'ABORTED',
+        `Launching ${name} was cancelled: the container was removed while it waited to start`,
+      ),
+    );
     entry?.probe?.abort();
     // Its exchanges and WebSocket sessions end now, not when the engine has stopped it.
     if (entry !== undefined && !entry.launching) this.#table.disconnect(entry);
     this.#removing.set(name, reason);
-    let removed: boolean;
+    let removed = dequeued;
     let forgotten: Promise<void> | undefined;
     try {
-      removed = await this.backend.remove(name, options);
+      removed = (await this.backend.remove(name, options)) || removed;
     } finally {
       const current = this.#table.get(name);
       if (current && !current.launching) {
@@ -665,7 +600,11 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closing.signal])
       : this.#closing.signal;
-    return this.#shared.cull(() => this.#cullSelected(this.#culling ?? {}, false, options), periodic, signal);
+    return this.#shared.cull(
+      () => cullSelected(this.#cullContext, this.#culling ?? {}, false, options),
+      periodic,
+      signal,
+    );
   }
 
   /**
@@ -682,52 +621,22 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         .map((decision) => decision.name)
         .sort();
     }
-    const removed = await this.#cullSelected({ idleTimeoutMs: idleMs }, true, options, true);
+    const removed = await cullSelected(this.#cullContext, { idleTimeoutMs: idleMs }, true, options, true);
     return removed.map((decision) => decision.name);
   }
 
-  /**
-   * Removes the containers `policy` selects. Each removal takes an engine call, during which
-   * the next candidates may become active: each is decided again just before its removal. A
-   * removal that fails is logged and the others go on.
-   */
-  async #cullSelected(
-    policy: CullPolicy,
-    includeStarting: boolean,
-    options: OperationOptions,
-    sorted = false,
-  ): Promise<CullDecision[]> {
-    const selected = selectForCulling(
-      cullCandidates(this.#table.entries(), this.history, includeStarting, this.#logger, this.#busyElsewhere),
-      policy,
-      Date.now(),
-    ).map((decision) => decision.name);
-    if (sorted) selected.sort();
-    const removed: CullDecision[] = [];
-    for (const name of selected) {
-      throwIfAborted(options.signal, 'Culling containers');
-      const entry = this.#table.get(name);
-      // Already on its way out (an earlier culling round still waiting for the engine): removing
-      // it again would count the removal twice.
-      if (entry === undefined || this.#removing.has(name)) continue;
-      const [decision] = selectForCulling(
-        cullCandidates([entry], this.history, includeStarting, this.#logger, this.#busyElsewhere),
-        policy,
-        Date.now(),
-      );
-      if (decision === undefined) continue;
-      try {
-        if (await this.remove(name, { ...options, reason: decision.reason })) removed.push(decision);
-      } catch (error) {
-        // One container that cannot be removed must not stop the culling of the others.
-        if (options.signal?.aborted) throw error;
-        this.#logger.warn({ name, error }, 'cannot remove container');
-      }
-    }
-    return removed;
-  }
-
   readonly #busyElsewhere = (name: string): boolean => this.coordination.busyElsewhere(name);
+
+  /** What culling needs of the manager. */
+  readonly #cullContext: CullContext = {
+    entries: () => this.#table.entries(),
+    get: (name) => this.#table.get(name),
+    history: () => this.history,
+    logger: () => this.#logger,
+    busyElsewhere: this.#busyElsewhere,
+    removing: (name) => this.#removing.has(name),
+    remove: (name, options) => this.remove(name, options),
+  };
 
   /** Removes every container carrying the label `key=value`. Returns the names removed. */
   async purgeByLabel(key: string, value: string, options: OperationOptions = {}): Promise<string[]> {
@@ -847,6 +756,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
+    this.#starts.close(new DdeError('ABORTED', 'The container manager closed before the launch could start'));
     if (this.#timer) clearInterval(this.#timer);
     if (this.#cullTimer) clearInterval(this.#cullTimer);
     this.#shared.stop();
@@ -1088,7 +998,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       previous: announced ? previous : undefined,
       route: entry,
     });
-    this.#wakeWaiters(entry.name);
+    this.#ready.wake(entry.name);
+    // A start slot may have freed.
+    if (entry.phase === 'ready' || entry.phase === 'failed') this.#starts.wake();
   }
 
   /**
@@ -1102,7 +1014,8 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#table.delete(entry);
     const forgotten = this.#forgetHistory(entry.name);
     this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
-    this.#wakeWaiters(entry.name);
+    this.#ready.wake(entry.name);
+    this.#starts.wake();
     return forgotten;
   }
 
@@ -1128,94 +1041,5 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       const oldest = this.#destroyedIds.values().next().value;
       if (oldest !== undefined) this.#destroyedIds.delete(oldest);
     }
-  }
-}
-
-const PAUSED: RouteFailure = { reason: 'paused', exitCode: undefined, message: 'the container is paused' };
-
-/** What the route shows while a launch has not reported the container yet. */
-function provisionalInfo(plan: LaunchPlan, namespace: string): ContainerInfo {
-  const spec = plan.spec;
-  return {
-    name: spec.name,
-    id: '',
-    image: spec.image,
-    namespace,
-    state: 'created',
-    exitCode: undefined,
-    createdAt: new Date(),
-    startedAt: undefined,
-    finishedAt: undefined,
-    port: spec.port,
-    upstream: undefined,
-    readiness: { ...spec.readiness },
-    owner: spec.owner,
-    memoryReservationMb: spec.memoryReservationMb,
-    memoryLimitMb: spec.memoryLimitMb,
-    cpus: spec.cpus,
-    specHash: plan.labels[LABELS.specHash] ?? '',
-    labels: { ...spec.labels },
-  };
-}
-
-function exited(exitCode: number | undefined, why?: string): RouteFailure {
-  const what =
-    exitCode === undefined ? 'the container stopped' : `the container exited with code ${exitCode}`;
-  return { reason: 'exited', exitCode, message: why ? `${what}: ${why}` : what };
-}
-
-function conflict(name: string, why: string): DdeError {
-  return new DdeError('CONFLICT', `Container ${name} ${why}: choose another name`, { field: 'name' });
-}
-
-function launchFailure(error: unknown): RouteFailure {
-  return {
-    reason: 'launch-failed',
-    exitCode: undefined,
-    message: error instanceof Error ? error.message : String(error),
-  };
-}
-
-/**
- * The `onDemand` option for a fixed set of tools: each name starts its template (the
- * template's own `name`, if any, is replaced by the requested one).
- *
- * @example
- * ```ts
- * new ContainerManager({ backend, onDemand: declaredTools({ notebook: { image: 'jupyter/base', port: 8888 } }) });
- * ```
- */
-export function declaredTools(
-  templates: Readonly<Record<string, Omit<ContainerSpec, 'name'>>>,
-): (name: string) => ContainerSpec | undefined {
-  return (name) => {
-    const template = Object.hasOwn(templates, name) ? templates[name] : undefined;
-    return template === undefined ? undefined : { ...template, name };
-  };
-}
-
-function notFound(name: string): DdeError {
-  return new DdeError('NOT_FOUND', `No managed container named ${name}`);
-}
-
-function nonNegative(field: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0)
-    throw invalidOption(field, `must be a number of ms >= 0, got ${value}`);
-  return value;
-}
-
-async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (signal === undefined) return promise;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortError(signal, what));
-        signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -19,15 +19,41 @@ export interface CapacityOptions {
   overBudget?: OverBudgetPolicy;
 }
 
-/** Count limits. A launch over a limit fails with `LIMIT_EXCEEDED` (429 through the proxy). */
+/**
+ * Count limits. A launch over `maxPerOwner` or `maxContainers` fails at once with
+ * `LIMIT_EXCEEDED` (429 through the proxy); one beyond `maxConcurrentStarts` waits for a start
+ * slot, first come first served, within `maxQueuedStarts` and `maxStartWaitMs`.
+ */
 export interface LimitOptions {
-  /** Most containers one owner may have. */
+  /** Most containers one owner may have (launches waiting for a start slot count). */
   maxPerOwner?: number;
-  /** Most containers in all. */
+  /** Most containers in all (launches waiting for a start slot count). */
   maxContainers?: number;
-  /** Most containers starting (pulling, creating, starting or probing) at once. */
+  /**
+   * Most containers starting (pulling, creating, starting or probing) at once, across every
+   * instance sharing the coordination. A launch beyond it waits in phase `queued` until a start
+   * slot frees (a starting container became ready, failed or was removed), in arrival order.
+   */
   maxConcurrentStarts?: number;
+  /**
+   * Most launches waiting for a start slot on this instance; one more fails at once with
+   * `LIMIT_EXCEEDED`. 0 never waits (every launch beyond `maxConcurrentStarts` is refused).
+   * Default 1000: a flood cannot pile up without bound, while any class or lab fits.
+   */
+  maxQueuedStarts?: number;
+  /**
+   * Longest a launch waits for a start slot, in ms, before failing with `LIMIT_EXCEEDED`.
+   * Default 300000 (5 minutes): the order of a slow image pull, and as long as someone on a
+   * please-wait page can be expected to wait; a wait longer than that means the limit is too
+   * low for the load.
+   */
+  maxStartWaitMs?: number;
 }
+
+/** Default of {@link LimitOptions.maxQueuedStarts}. */
+export const DEFAULT_MAX_QUEUED_STARTS = 1000;
+/** Default of {@link LimitOptions.maxStartWaitMs}. */
+export const DEFAULT_MAX_START_WAIT_MS = 300_000;
 
 /** Idle culling and maximum lifetime, checked periodically. */
 export interface CullingOptions extends CullPolicy {
@@ -52,6 +78,8 @@ const LIMIT_FIELDS: FieldList<LimitOptions> = {
   maxPerOwner: true,
   maxContainers: true,
   maxConcurrentStarts: true,
+  maxQueuedStarts: true,
+  maxStartWaitMs: true,
 };
 const CULLING_FIELDS: FieldList<CullingOptions> = {
   idleTimeoutMs: true,
@@ -83,6 +111,11 @@ export function validatePolicies(options: {
       throw invalidOption(`limits.${key}`, `must be a whole number >= 1, got ${value}`);
     }
   }
+  const queued = limits?.maxQueuedStarts;
+  if (queued !== undefined && (!Number.isInteger(queued) || queued < 0)) {
+    throw invalidOption('limits.maxQueuedStarts', `must be a whole number >= 0, got ${queued}`);
+  }
+  if (limits?.maxStartWaitMs !== undefined) positive('limits.maxStartWaitMs', limits.maxStartWaitMs);
   for (const key of ['idleTimeoutMs', 'maxLifetimeMs', 'graceMs', 'intervalMs'] as const) {
     const value = culling?.[key];
     if (value !== undefined) positive(`culling.${key}`, value);
@@ -97,15 +130,16 @@ export interface LimitSubject {
 }
 
 /**
- * Throws `LIMIT_EXCEEDED` when starting `spec` would exceed a count limit, given the
- * containers already in the table (`name` itself left out).
+ * Throws `LIMIT_EXCEEDED` when starting `spec` would exceed `maxContainers` or `maxPerOwner`,
+ * given the containers already in the table (`name` itself left out); returns whether a start
+ * slot is free (`maxConcurrentStarts`).
  */
 export function checkLimits(
   limits: LimitOptions | undefined,
   spec: ResolvedSpec,
   entries: Iterable<LimitSubject>,
-): void {
-  if (limits === undefined) return;
+): boolean {
+  if (limits === undefined) return true;
   let total = 0;
   let owned = 0;
   let starting = 0;
@@ -116,18 +150,18 @@ export function checkLimits(
     if (STARTING.has(entry.phase)) starting++;
   }
   if (limits.maxContainers !== undefined && total >= limits.maxContainers) {
-    throw limitExceeded(`${total} containers run, the most allowed is ${limits.maxContainers}`);
+    throw limitExceeded(
+      `${total} containers run or wait to start, the most allowed is ${limits.maxContainers} (limits.maxContainers)`,
+      'limits.maxContainers',
+    );
   }
   if (limits.maxPerOwner !== undefined && spec.owner !== undefined && owned >= limits.maxPerOwner) {
     throw limitExceeded(
-      `${spec.owner} has ${owned} containers, the most allowed per owner is ${limits.maxPerOwner}`,
+      `${spec.owner} has ${owned} containers, the most allowed per owner is ${limits.maxPerOwner} (limits.maxPerOwner)`,
+      'limits.maxPerOwner',
     );
   }
-  if (limits.maxConcurrentStarts !== undefined && starting >= limits.maxConcurrentStarts) {
-    throw limitExceeded(
-      `${starting} containers are starting, the most allowed at once is ${limits.maxConcurrentStarts}`,
-    );
-  }
+  return limits.maxConcurrentStarts === undefined || starting < limits.maxConcurrentStarts;
 }
 
 /** The containers capacity planning weighs, with their recency from the history. */
@@ -140,7 +174,8 @@ export function capacityCandidates(
 ): CapacityCandidate[] {
   const candidates: CapacityCandidate[] = [];
   for (const entry of entries) {
-    if (entry.name === except) continue;
+    // A launch waiting for a start slot holds no memory yet: the budget is weighed when it starts.
+    if (entry.name === except || entry.phase === 'queued') continue;
     candidates.push({
       name: entry.name,
       memoryReservationMb: reservedMb(entry),
@@ -189,6 +224,7 @@ const notBusy = (): boolean => false;
 /** The memory a container holds: its reservation, or nothing once its process has stopped. */
 export function reservedMb(entry: RouteEntry): number {
   const state = entry.info.state;
+  if (entry.phase === 'queued') return 0;
   return state === 'exited' || state === 'dead' ? 0 : (entry.info.memoryReservationMb ?? 0);
 }
 
@@ -228,8 +264,10 @@ function startedAtMs(entry: RouteEntry): number {
   return (entry.info.startedAt ?? entry.info.createdAt).getTime();
 }
 
-function limitExceeded(message: string): DdeError {
-  return new DdeError('LIMIT_EXCEEDED', `Limit reached: ${message}. Try again once a container is removed.`);
+function limitExceeded(message: string, field: string): DdeError {
+  return new DdeError('LIMIT_EXCEEDED', `Limit reached: ${message}. Try again once a container is removed.`, {
+    field,
+  });
 }
 
 function positive(field: string, value: number): void {

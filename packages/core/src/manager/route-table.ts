@@ -9,12 +9,12 @@ import {
 export type { UpstreamPoolOptions };
 
 /**
- * Where a container is on its way to serving requests:
- * `pulling` → `creating` → `starting` (launch steps, or a created/restarting container) →
+ * Where a container is on its way to serving requests: `queued` (its launch waits for a start
+ * slot, see `limits.maxConcurrentStarts`; no container exists yet) → `pulling` → `creating` → `starting` (launch steps, or a created/restarting container) →
  * `probing` (running; readiness path not answering 200 yet) → `ready`; or `failed` (exited,
  * paused, or readiness timed out).
  */
-export type ContainerPhase = 'pulling' | 'creating' | 'starting' | 'probing' | 'ready' | 'failed';
+export type ContainerPhase = 'queued' | 'pulling' | 'creating' | 'starting' | 'probing' | 'ready' | 'failed';
 
 /** Why a container is {@link ContainerPhase | failed}. */
 export interface RouteFailure {
@@ -50,6 +50,11 @@ export interface Route {
   readonly pool: UpstreamClient | undefined;
   /** When the phase last changed (ms since the epoch). */
   readonly phaseSince: number;
+  /**
+   * While `phase` is `queued`: the launch's place among those waiting on this instance for a
+   * start slot (1 is next); undefined otherwise.
+   */
+  readonly queuePosition: number | undefined;
   /** WebSocket (upgraded) sessions open through the proxy right now. */
   readonly openWebSockets: number;
   /**
@@ -74,6 +79,7 @@ export class RouteEntry implements Route {
   origin: string | undefined = undefined;
   pool: UpstreamPool | undefined = undefined;
   phaseSince: number = Date.now();
+  queuePosition: number | undefined = undefined;
   openWebSockets = 0;
   inFlightRequests = 0;
   removed = false;

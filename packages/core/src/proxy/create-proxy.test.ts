@@ -1201,6 +1201,30 @@ describe('createProxy: starting and failed containers', () => {
     expect(reply.text).toMatch(/waiting <span id="dde-elapsed">\d+ s<\/span>/);
   });
 
+  it('says where a launch waiting for a start slot is in line, on the page and in JSON', async () => {
+    const { port, backend, manager } = await setup({}, pathRouter(), { limits: { maxConcurrentStarts: 1 } });
+    backend.setUpstream('holds', { host: '127.0.0.1', port: 1 }); // never ready: holds the slot
+    await manager.launch({ name: 'holds', image: 'tool:1', readiness: { timeoutMs: 60_000 } });
+    const queued = manager.launch({ name: 'queued', image: 'tool:1' });
+    queued.catch(() => {});
+    while (manager.get('queued')?.phase !== 'queued') await new Promise((resolve) => setTimeout(resolve, 5));
+    const page = await send(port, { path: '/docker/queued/', headers: html });
+    expect(page.status).toBe(503);
+    expect(page.text).toContain('<span id="dde-phase">queued (number 1 in line)</span>');
+    const ready = await send(port, { path: '/docker/queued/.dde/ready' });
+    expect(JSON.parse(ready.text)).toEqual({
+      name: 'queued',
+      status: 'starting',
+      phase: 'queued',
+      queuePosition: 1,
+    });
+    const api = await send(port, { path: '/docker/queued/api', headers: json });
+    expect(JSON.parse(api.text)).toMatchObject({ status: 'starting', phase: 'queued', queuePosition: 1 });
+    await manager.remove('holds');
+    await queued;
+    expect(manager.get('queued')?.queuePosition).toBeUndefined();
+  });
+
   it('answers API clients and non-GET requests with JSON 503', async () => {
     const { port, backend } = await setup();
     backend.add({ name: 'starting', state: 'created' });

@@ -118,6 +118,7 @@ export function createProxy(options: ProxyOptions): DdeProxy {
           status: 'starting',
           name: route.name,
           phase: route.phase,
+          queuePosition: route.queuePosition,
           retryAfter: settings.pages.retryAfterSeconds,
         },
         ['retry-after', String(settings.pages.retryAfterSeconds)],

@@ -136,7 +136,14 @@ export function sendNotFound(req: IncomingMessage, res: ServerResponse): void {
  */
 function pollScript(readyUrl: string, sinceMs: number): string {
   const url = JSON.stringify(readyUrl).replace(/</g, '\\u003c');
-  return `<script>(function(){var u=${url},t0=Date.now()-${Math.max(0, Math.round(sinceMs))};function tick(){var e=document.getElementById('dde-elapsed');if(e){var s=Math.floor((Date.now()-t0)/1000);e.textContent=s<60?s+' s':Math.floor(s/60)+' min '+(s%60)+' s'}}setInterval(tick,1000);function p(){fetch(u,{headers:{accept:'application/json'},cache:'no-store',credentials:'same-origin'}).then(function(r){if(r.status!==503){location.reload();return}return r.json().then(function(b){var e=document.getElementById('dde-phase');if(e&&b.phase)e.textContent=b.phase;setTimeout(p,1000)})}).catch(function(){setTimeout(p,1000)})}setTimeout(p,1000)})();</script>`;
+  return `<script>(function(){var u=${url},t0=Date.now()-${Math.max(0, Math.round(sinceMs))};function tick(){var e=document.getElementById('dde-elapsed');if(e){var s=Math.floor((Date.now()-t0)/1000);e.textContent=s<60?s+' s':Math.floor(s/60)+' min '+(s%60)+' s'}}setInterval(tick,1000);function p(){fetch(u,{headers:{accept:'application/json'},cache:'no-store',credentials:'same-origin'}).then(function(r){if(r.status!==503){location.reload();return}return r.json().then(function(b){var e=document.getElementById('dde-phase');if(e&&b.phase)e.textContent=b.phase+(b.queuePosition?' (number '+b.queuePosition+' in line)':'');setTimeout(p,1000)})}).catch(function(){setTimeout(p,1000)})}setTimeout(p,1000)})();</script>`;
+}
+
+/** The phase as the page shows it: a launch waiting for a start slot says where it is in line. */
+function phaseText(route: Route): string {
+  return route.queuePosition === undefined
+    ? route.phase
+    : `${route.phase} (number ${route.queuePosition} in line)`;
 }
 
 /** Elapsed time as the page first shows it (the script then counts on). */
@@ -166,7 +173,7 @@ export function sendPleaseWait(
   const retryAfter = ['retry-after', String(settings.retryAfterSeconds)];
   if (wantsPage(req)) {
     const sinceMs = Date.now() - route.info.createdAt.getTime();
-    const content = `${settings.body(route.name)}<p class="phase"><span class="spinner" aria-hidden="true"></span><span>Status: <span id="dde-phase">${route.phase}</span> · waiting <span id="dde-elapsed">${elapsedText(sinceMs)}</span></span></p>${pollScript(readyUrl, sinceMs)}`;
+    const content = `${settings.body(route.name)}<p class="phase"><span class="spinner" aria-hidden="true"></span><span>Status: <span id="dde-phase">${phaseText(route)}</span> · waiting <span id="dde-elapsed">${elapsedText(sinceMs)}</span></span></p>${pollScript(readyUrl, sinceMs)}`;
     send(req, res, 503, 'text/html; charset=utf-8', page(settings.title(route.name), content), retryAfter);
     return;
   }
@@ -174,7 +181,13 @@ export function sendPleaseWait(
     req,
     res,
     503,
-    { status: 'starting', name: route.name, phase: route.phase, retryAfter: settings.retryAfterSeconds },
+    {
+      status: 'starting',
+      name: route.name,
+      phase: route.phase,
+      queuePosition: route.queuePosition,
+      retryAfter: settings.retryAfterSeconds,
+    },
     retryAfter,
   );
 }

@@ -40,7 +40,12 @@ export function reservedPaths(manager: RouteSource, settings: ProxySettings): Re
     if (path === READY_PATH) {
       const status = route.phase === 'ready' ? 'ready' : route.phase === 'failed' ? 'failed' : 'starting';
       const code = status === 'ready' ? 200 : status === 'failed' ? 502 : 503;
-      sendJson(req, res, code, { name: route.name, status, phase: route.phase });
+      sendJson(req, res, code, {
+        name: route.name,
+        status,
+        phase: route.phase,
+        queuePosition: route.queuePosition,
+      });
       return;
     }
     if (settings.logsPath !== undefined && path === settings.logsPath) {

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Upstream } from '../backend.ts';
+import { MemoryCoordination } from '../coordination/memory-coordination.ts';
 import type { DdeError } from '../errors.ts';
 import type { History } from '../history/history.ts';
 import { MemoryHistory } from '../history/memory-history.ts';
@@ -10,6 +11,7 @@ import { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { ContainerManagerOptions, RouteRemoved } from '../manager/container-manager.ts';
 import { ContainerManager, declaredTools } from '../manager/container-manager.ts';
 import { MemoryBackend } from './memory-backend.ts';
+import { describeStartQueueCases } from './start-queue-conformance.ts';
 
 /** The shared state of one `ContainerManager`: what a store gives each application instance. */
 export type LifecycleStore = Pick<ContainerManagerOptions, 'history' | 'coordination'>;
@@ -20,7 +22,7 @@ export interface LifecycleFixture {
    * The store of one more application instance of `namespace` (every call is another instance
    * sharing that namespace's state), e.g. `{ history: store.history, coordination:
    * store.coordination }` of a new `RedisStore`. The manager starts and closes it. Default: a
-   * `MemoryHistory` and core's in-process coordination.
+   * `MemoryHistory` and core's in-process coordination, shared by the instances of a namespace.
    */
   store?(namespace: string): LifecycleStore;
 }
@@ -55,8 +57,16 @@ function http(time: number): Parameters<History['record']>[1] {
  * ```
  */
 export function describeLifecycleConformance(title: string, fixture: LifecycleFixture = {}): void {
-  const storeOf = (namespace: string): LifecycleStore =>
-    fixture.store?.(namespace) ?? { history: new MemoryHistory() };
+  // Without a fixture, the instances of one namespace share one in-process coordination.
+  const coordinations = new Map<string, MemoryCoordination>();
+  const storeOf = (namespace: string): LifecycleStore => {
+    const given = fixture.store?.(namespace);
+    if (given !== undefined) return given;
+    const first = coordinations.get(namespace);
+    const coordination = new MemoryCoordination(first === undefined ? {} : { peerOf: first });
+    if (first === undefined) coordinations.set(namespace, coordination);
+    return { history: new MemoryHistory(), coordination };
+  };
   const cleanups: (() => unknown)[] = [];
   afterEach(async () => {
     while (cleanups.length > 0) await cleanups.pop()?.();
@@ -269,14 +279,20 @@ export function describeLifecycleConformance(title: string, fixture: LifecycleFi
         await total.manager.remove('only');
         await total.manager.launch(spec('more'));
 
-        const starts = await setup({ limits: { maxConcurrentStarts: 1 } }, { stepDelayMs: 50 });
-        const first = starts.manager.launch(spec('s1'));
-        expect((await failure(starts.manager.launch(spec('s2')))).message).toMatch(
-          /starting, the most allowed at once is 1/,
+        // Beyond the concurrent starts a launch waits (see the start queue cases), unless told not to.
+        const starts = await setup(
+          { limits: { maxConcurrentStarts: 1, maxQueuedStarts: 0 } },
+          { stepDelayMs: 50 },
         );
+        const first = starts.manager.launch(spec('s1'));
+        const refused = await failure(starts.manager.launch(spec('s2')));
+        expect(refused).toMatchObject({ code: 'LIMIT_EXCEEDED', field: 'limits.maxQueuedStarts' });
+        expect(refused.message).toMatch(/1 containers are starting, the most allowed at once/);
         await first;
       });
     });
+
+    describeStartQueueCases({ setup, storeOf, cleanups, failure });
 
     describe('culling and purging', () => {
       it('culls idle containers periodically, sparing one kept alive by a WebSocket', async () => {

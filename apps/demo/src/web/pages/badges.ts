@@ -6,6 +6,7 @@ import { html } from '../html.ts';
 
 const LABELS: Readonly<Record<RowPhase, string>> = {
   image: 'building image',
+  queued: 'queued',
   pulling: 'pulling',
   creating: 'creating',
   starting: 'starting',
