@@ -4,11 +4,10 @@ import {
   createServer,
   request as httpRequest,
   type IncomingMessage,
-  type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testCleanups } from '../../test/servers.ts';
 import { ContainerManager } from '../manager/container-manager.ts';
 import { pathRouter } from '../routing/path-router.ts';
 import { MemoryBackend } from '../testing/memory-backend.ts';
@@ -18,22 +17,8 @@ import { createProxy } from './create-proxy.ts';
 // when `res` writes as Node's own does, and as copies when the application wrapped its writes.
 // Bodies are random bytes: a buffer overwritten before its write left shows as a mismatch.
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
+const cleanups = testCleanups();
+const { listen } = cleanups;
 
 const body = randomBytes(16 * 1024 * 1024);
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testCleanups } from '../../test/servers.ts';
 import type { DdeError } from '../errors.ts';
 import type { Exchange, UpstreamRequest } from './exchange.ts';
 import { UpstreamPool } from './pool.ts';
@@ -9,10 +10,7 @@ import { UpstreamPool } from './pool.ts';
 // read may land in that buffer while a view of it is held. Each body is random bytes, so a view
 // overwritten too early shows as a mismatch.
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
+const cleanups = testCleanups();
 
 /** A TCP server writing `responses[i]` whole for the i-th request on a connection; counts connections. */
 async function server(
@@ -57,7 +55,7 @@ function withLength(body: Buffer): Buffer {
 
 /** Chunked framing in pieces of `size` bytes: one read holds several of them. */
 function chunked(body: Buffer, size: number): Buffer {
-  const parts = [Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')];
+  const parts: Buffer[] = [Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')];
   for (let at = 0; at < body.length; at += size) {
     const piece = body.subarray(at, at + size);
     parts.push(Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n'));
