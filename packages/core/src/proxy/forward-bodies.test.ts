@@ -143,4 +143,17 @@ describe('forwarding large response bodies', () => {
     expect((await slowGet(port, '/docker/big/length', agent)).body.equals(body)).toBe(true);
     expect((await slowGet(port, '/docker/big/chunked', agent)).body.equals(body)).toBe(true);
   });
+
+  it("keeps the last piece intact while an application's wrapped end holds it (as express-session's does), across responses", async () => {
+    const port = await proxyPort((res) => {
+      const { end } = res;
+      res.end = ((...args: Parameters<typeof end>) => {
+        setTimeout(() => end.apply(res, args), 20);
+        return res;
+      }) as typeof end;
+    });
+    const agent = keepAliveAgent();
+    expect((await slowGet(port, '/docker/big/length', agent)).body.equals(body)).toBe(true);
+    expect((await slowGet(port, '/docker/big/length', agent)).body.equals(body)).toBe(true);
+  });
 });

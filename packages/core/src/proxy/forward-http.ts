@@ -160,7 +160,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
   /**
    * A large body is written as views of the connection's buffer, released by the write's
    * callback: only when `res` writes as Node's own does (compression middleware replaces
-   * `write` and `end`, drops their callbacks and keeps the bytes past the call).
+   * `write`, drops its callback and keeps the bytes past the call).
    */
   readonly takesViews: boolean;
   #status = 0;
@@ -174,7 +174,7 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#settings = settings;
     this.#forward = forward;
     const res = forward.res;
-    this.takesViews = res.write === NODE_WRITE && res.end === NODE_END;
+    this.takesViews = res.write === NODE_WRITE;
     res.on('close', this.#onClose);
     // In flight until #finish: a long response is activity before its record exists.
     (forward.route as Mutable<Route>).inFlightRequests++;
@@ -294,6 +294,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
   onResponseView(view: Buffer, last: boolean, release: () => void): boolean {
     this.#bytesOut += view.length;
     const res = this.#forward.res;
+    // The last view may be held as long as `end` likes (express-session's waits for its
+    // store): the connection never reads into that buffer again.
     if (last) res.end(view, release);
     else res.write(view, release);
     // Anything still queued holds the view (writes leave in order): the connection reads on
@@ -361,7 +363,6 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
 }
 
 const NODE_WRITE = ServerResponse.prototype.write;
-const NODE_END = ServerResponse.prototype.end;
 
 /** What a client turned away by a full connection queue is told to wait, in seconds. */
 export const BUSY_RETRY_AFTER: readonly string[] = ['retry-after', '1'];
