@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { DdeError } from '../errors.ts';
 import { type HttpActivity, recordedPath } from '../history/history.ts';
@@ -157,6 +157,12 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
   #authorities: KnownAuthorities | undefined = undefined;
   /** The upstream exchange, once dispatched. */
   exchange: Exchange | undefined = undefined;
+  /**
+   * A large body is written as views of the connection's buffer, released by the write's
+   * callback: only when `res` writes as Node's own does (compression middleware replaces
+   * `write`, drops its callback and keeps the bytes past the call).
+   */
+  readonly takesViews: boolean;
   #status = 0;
   #bytesOut = 0;
   #ended = false;
@@ -167,7 +173,9 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
   constructor(settings: ForwardSettings, forward: ForwardRequest) {
     this.#settings = settings;
     this.#forward = forward;
-    forward.res.on('close', this.#onClose);
+    const res = forward.res;
+    this.takesViews = res.write === NODE_WRITE;
+    res.on('close', this.#onClose);
     // In flight until #finish: a long response is activity before its record exists.
     (forward.route as Mutable<Route>).inFlightRequests++;
     settings.drain.exchanges.add(forward.res);
@@ -283,6 +291,18 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     return false;
   }
 
+  onResponseView(view: Buffer, last: boolean, release: () => void): boolean {
+    this.#bytesOut += view.length;
+    const res = this.#forward.res;
+    // The last view may be held as long as `end` likes (express-session's waits for its
+    // store): the connection never reads into that buffer again.
+    if (last) res.end(view, release);
+    else res.write(view, release);
+    // Anything still queued holds the view (writes leave in order): the connection reads on
+    // once `release` says it left, which also paces it to the client.
+    return res.writableLength === 0;
+  }
+
   onResponseEnd(): void {
     const res = this.#forward.res;
     if (!res.writableEnded) res.end();
@@ -341,6 +361,8 @@ class ForwardHandler implements ResponseHandler, ResponseRewrite {
     this.#settings.drain.ended();
   }
 }
+
+const NODE_WRITE = ServerResponse.prototype.write;
 
 /** What a client turned away by a full connection queue is told to wait, in seconds. */
 export const BUSY_RETRY_AFTER: readonly string[] = ['retry-after', '1'];

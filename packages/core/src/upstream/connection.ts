@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { DdeError } from '../errors.ts';
 import { equalsIgnoreCase } from './characters.ts';
-import type { Exchange, ExchangeCarrier } from './exchange.ts';
+import type { Exchange, ExchangeCarrier, ResponseHandler } from './exchange.ts';
 import {
   type ResponseEvents,
   type ResponseHead,
@@ -32,6 +32,37 @@ export interface ConnectionOwner {
 // keeps a view of it past the read (body chunks are copied into buffers the handler owns).
 const READ_BUFFER_BYTES = 64 * 1024;
 let sharedReadBuffer: Buffer | undefined;
+/** A read at least this large in the middle of a body: the body streams, and gets a buffer of its own. */
+const BULK_READ_BYTES = 16 * 1024;
+/**
+ * The size of that buffer: held only while such a body streams. Twice the shared buffer's,
+ * which took ~15% off a download's CPU per MB against 64 KiB (fewer reads, writes and pauses;
+ * bench README, `Suite: bodies`).
+ */
+const OWN_READ_BUFFER_BYTES = 128 * 1024;
+
+/**
+ * A read buffer of one exchange's own, for a large body streaming to a handler that takes views
+ * of it ({@link ResponseHandler.onResponseView}): copying each piece into fresh memory was ~40%
+ * of a download's CPU (bench README, `Suite: bodies`). Counts the views handed out and not yet
+ * released; the connection reads into it again only once none is held. Dropped when the
+ * exchange ends (a write may still hold it then): idle connections hold none.
+ */
+class OwnReadBuffer {
+  readonly bytes: Buffer = Buffer.allocUnsafe(OWN_READ_BUFFER_BYTES);
+  /** Views handed out and not yet released. */
+  held = 0;
+  /** Called when the last held view is released; cleared once the exchange ended. */
+  onFree: (() => void) | undefined;
+
+  constructor(onFree: () => void) {
+    this.onFree = onFree;
+  }
+
+  readonly release = (): void => {
+    if (--this.held === 0) this.onFree?.();
+  };
+}
 
 /** Idle time before TCP keep-alive probes start on an upstream socket. */
 export const TCP_KEEPALIVE_DELAY_MS = 30_000;
@@ -57,8 +88,12 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
    * 0 until then.
    */
   #sentAt = 0;
-  /** Reading stopped because the handler asked for it. */
+  /** Reading stopped because the handler asked for it, or holds views of the own buffer. */
   #paused = false;
+  /** The buffer the current body streams into, handed out as views (a large body to a handler taking them). */
+  #own: OwnReadBuffer | undefined = undefined;
+  /** Reading stopped until the handler releases every view of {@link #own}. */
+  #holding = false;
   #connected = false;
   #closed = false;
   #socketError: Error | undefined = undefined;
@@ -87,7 +122,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
       keepAlive: true,
       keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
       onread: {
-        buffer: sharedReadBuffer,
+        // Asked for after every read: the own buffer while a body streams into it.
+        buffer: () => this.#own?.bytes ?? (sharedReadBuffer as Buffer),
         callback: (bytes, buffer) => this.#onRead(bytes, buffer as Buffer),
       },
     });
@@ -220,6 +256,7 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   abandon(exchange: Exchange): void {
     if (this.#exchange !== exchange) return;
     this.#exchange = undefined;
+    this.#dropOwn();
     this.#parser.abandon();
     this.#detachBody?.();
     this.#socket.destroy();
@@ -235,7 +272,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
 
   /** Reads again after the handler paused. */
   resume(): void {
-    if (!this.#paused) return;
+    // Views of the own buffer still held: reading again would overwrite them.
+    if (!this.#paused || this.#holding) return;
     this.#paused = false;
     if (this.#exchange?.bodyTimeoutMs) this.lastReadAt = Date.now();
     this.#socket.resume();
@@ -294,11 +332,44 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
   }
 
   onBody(data: Buffer, start: number, end: number): void {
-    const exchange = this.#exchange as Exchange;
+    const handler = (this.#exchange as Exchange).handler;
+    const own = this.#own;
+    if (own !== undefined && data === own.bytes) {
+      // A view, valid until the handler releases it: no read lands in the buffer before.
+      own.held++;
+      if (
+        !(handler as Required<ResponseHandler>).onResponseView(
+          data.subarray(start, end),
+          this.#parser.done,
+          own.release,
+        )
+      ) {
+        // Released already (a handler calling back at once) or not: reading waits for the last one.
+        if (own.held > 0) this.#holding = true;
+        this.#paused = this.#holding;
+      }
+      return;
+    }
     // The bytes sit in the shared read buffer: the handler gets its own copy.
     const chunk = Buffer.allocUnsafe(end - start);
     data.copy(chunk, 0, start, end);
-    if (!exchange.handler.onResponseData(chunk, this.#parser.done)) this.#paused = true;
+    if (!handler.onResponseData(chunk, this.#parser.done)) this.#paused = true;
+  }
+
+  /** The handler released every view of the own buffer: reading goes on. */
+  readonly #released = (): void => {
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.resume();
+  };
+
+  /** The exchange is over: later reads go to the shared buffer, and late releases change nothing. */
+  #dropOwn(): void {
+    const own = this.#own;
+    if (own === undefined) return;
+    own.onFree = undefined;
+    this.#own = undefined;
+    this.#holding = false;
   }
 
   #onRead(bytes: number, buffer: Buffer): boolean {
@@ -325,6 +396,15 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     }
     if (this.#exchange !== exchange) return false; // failed or abandoned from a handler callback
     if (this.#parser.done) this.#complete(used < bytes);
+    else if (
+      this.#own === undefined &&
+      bytes >= BULK_READ_BYTES &&
+      this.#head !== undefined &&
+      exchange.handler.takesViews === true
+    ) {
+      // The body streams: the rest of it is read into a buffer of its own, from the next read.
+      this.#own = new OwnReadBuffer(this.#released);
+    }
     return !this.#paused;
   }
 
@@ -333,6 +413,8 @@ export class UpstreamConnection implements ResponseEvents, ExchangeCarrier {
     const head = this.#head as ResponseHead;
     this.#exchange = undefined;
     this.#paused = false; // a paused socket must not go back to the pool
+    // The next reads land in the shared buffer: a write may still hold a view of the own one.
+    this.#dropOwn();
     this.served++;
     const requestSent = this.#sentAt !== 0;
     if (!requestSent) this.#detachBody?.();

@@ -35,6 +35,19 @@ export interface ResponseHandler {
    * (`onResponseEnd` follows at once). Return false to stop reading until {@link Exchange.resume}.
    */
   onResponseData(chunk: Buffer, last: boolean): boolean;
+  /**
+   * Whether a large body may come as views of the connection's read buffer, through
+   * {@link ResponseHandler.onResponseView} (read when the body starts streaming in bulk).
+   */
+  readonly takesViews?: boolean;
+  /**
+   * A piece of the body as a view of the connection's read buffer, which no read overwrites
+   * until the handler calls `release` (once per view, at once or later, e.g. as the write
+   * callback). Return true when done with the bytes already; false to stop reading until every
+   * view handed out was released (which is also the backpressure). `last` as for
+   * {@link ResponseHandler.onResponseData}. Called instead of it while `takesViews` is true.
+   */
+  onResponseView?(view: Buffer, last: boolean, release: () => void): boolean;
   /** The response ended. */
   onResponseEnd(): void;
   /** The exchange failed: `UPSTREAM_UNAVAILABLE` or `UPSTREAM_TIMEOUT`. Not called after {@link Exchange.abort}. */
