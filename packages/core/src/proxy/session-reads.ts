@@ -13,7 +13,7 @@ const SHARED_READ_BYTES = 64 * 1024;
  * Size of a streaming session's own read buffer, per direction. Four times Node's read size:
  * a 16 MiB frame takes a quarter of the reads, writes and callbacks (bench README, `Suite: ws`).
  */
-export const OWN_READ_BYTES = 256 * 1024;
+export const OWN_READ_BYTES: number = 256 * 1024;
 /** A read at least this large says bytes are streaming: the session gets a read buffer of its own. */
 const BULK_READ_BYTES = 16 * 1024;
 /** This many smaller reads in a row say the streaming is over: the own buffer is let go. */
