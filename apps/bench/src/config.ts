@@ -10,7 +10,7 @@ export interface BenchConfig {
   readonly seconds: number;
   /** Unmeasured warm-up seconds before each measurement. */
   readonly warmupSeconds: number;
-  /** Rounds over all targets; each target's figure is its median round. */
+  /** Rounds over all targets; each of a target's figures is its median over them. */
   readonly rounds: number;
   /** Concurrent HTTP connections. */
   readonly connections: number;

@@ -52,14 +52,34 @@ describe('checkTargets', () => {
 });
 
 describe('medianOfRounds', () => {
-  it('keeps the median round by throughput and every round', () => {
-    const combined = medianOfRounds([measured('chp', 3000), measured('chp', 1000), measured('chp', 2000)]);
-    expect(combined.result?.requestsPerSecond).toBe(2000);
+  const round = (requestsPerSecond: number, p99Ms: number, cpu?: number): Measurement => ({
+    id: 'x',
+    label: 'x',
+    result: {
+      ...load(requestsPerSecond),
+      p99Ms,
+      ...(cpu === undefined ? {} : { proxyCpuUsPerRequest: cpu, proxySystemShare: cpu / 1000 }),
+    },
+  });
+
+  it('takes each figure’s median on its own and keeps every round', () => {
+    const combined = medianOfRounds([round(3000, 9, 80), round(1000, 30, 120), round(2000, 5, 100)]);
+    // The slowest round's long tail is not what the table shows, nor the fastest round's short one.
+    expect(combined.result).toMatchObject({
+      requestsPerSecond: 2000,
+      p99Ms: 9,
+      proxyCpuUsPerRequest: 100,
+      proxySystemShare: 0.1,
+      requests: 48_000,
+      seconds: 24,
+    });
     expect(combined.rounds?.map((r) => r.requestsPerSecond)).toEqual([3000, 1000, 2000]);
   });
 
-  it('takes the lower middle round of an even count', () => {
+  it('takes the lower middle of an even count, and one round as it is', () => {
     expect(medianOfRounds([measured('x', 4), measured('x', 1)]).result?.requestsPerSecond).toBe(1);
+    const only = round(5, 2);
+    expect(medianOfRounds([only]).result).toBe(only.result);
   });
 
   it('reports a failure in any round', () => {

@@ -13,7 +13,7 @@ export interface Measurement {
   readonly id: string;
   /** Human-readable target name. */
   readonly label: string;
-  /** The figure, when the target ran: the median round by throughput. */
+  /** The figure, when the target ran: each figure's median over the rounds. */
   readonly result?: LoadResult;
   /** Every round's figure, in the order they ran (one round unless `--rounds` says more). */
   readonly rounds?: readonly LoadResult[];
@@ -22,9 +22,13 @@ export interface Measurement {
 }
 
 /**
- * One measurement per target out of several rounds: the median round by throughput (the
- * lower middle one for an even count), so one disturbed round does not move the figure.
- * A target that failed in any round keeps the first failure.
+ * One measurement per target out of several rounds: each figure (throughput, p50, p99, CPU per
+ * request) is the median of its rounds (the lower middle one for an even count), taken on its
+ * own, so one disturbed round moves none of them. Taking every figure from the median round by
+ * throughput instead put one round's p99 next to another target's from a different round, and
+ * with the order rotating between rounds the tail column then compared neighbours, not targets.
+ * Counts (requests, errors) are the sums over the rounds. A target that failed in any round
+ * keeps the first failure.
  */
 export function medianOfRounds(rounds: readonly Measurement[]): Measurement {
   const first = rounds[0];
@@ -32,14 +36,44 @@ export function medianOfRounds(rounds: readonly Measurement[]): Measurement {
   const failed = rounds.find((m) => m.result === undefined);
   if (failed !== undefined) return failed;
   const results = rounds.map((m) => m.result as LoadResult);
-  const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)] as LoadResult;
-  return { id: first.id, label: first.label, result: median, rounds: results };
+  if (results.length === 1) return { id: first.id, label: first.label, result: results[0], rounds: results };
+  const cpu = results.flatMap((r) => (r.proxyCpuUsPerRequest === undefined ? [] : [r]));
+  const cpuMedian = cpu.length === 0 ? undefined : medianBy(cpu, (r) => r.proxyCpuUsPerRequest as number);
+  const result: LoadResult = {
+    requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    requests: results.reduce((sum, r) => sum + r.requests, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    seconds: results.reduce((sum, r) => sum + r.seconds, 0),
+    ...(cpuMedian === undefined
+      ? {}
+      : {
+          proxyCpuUsPerRequest: cpuMedian.proxyCpuUsPerRequest,
+          // The kernel's share of that same round's CPU time.
+          ...(cpuMedian.proxySystemShare === undefined
+            ? {}
+            : { proxySystemShare: cpuMedian.proxySystemShare }),
+        }),
+  };
+  return { id: first.id, label: first.label, result, rounds: results };
+}
+
+/** The lower middle of `values`. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+}
+
+/** The item whose `key` is the lower middle. */
+function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T;
 }
 
 /** How the runs were made: the same for every target. */
 export interface Settings {
-  /** Rounds per target; the table shows the median round. */
+  /** Rounds per target; the table shows each figure's median over them. */
   readonly rounds: number;
   /** Concurrent HTTP connections. */
   readonly connections: number;

@@ -260,7 +260,7 @@ export const wsSuite: Suite = async (ctx) => {
             f.frameSeconds ?? null,
           ];
         }),
-      note: "dde's relay (createProxy on node:http; it reads the container side with `onread`) against bare relays with no answer parsing, history or fault handling: a `socket.pipe()` pair, an `on('data')`/`write()` relay, and an `onread` relay with one buffer per session.",
+      note: "dde's relay (createProxy on node:http; it reads both sides into reused buffers, `onread`) against bare relays with no answer parsing, history or fault handling: a `socket.pipe()` pair, an `on('data')`/`write()` relay, and an `onread` relay with one buffer per session.",
     },
   ];
   const checks: SuiteCheck[] = [];
