@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { BULK_READ_BYTES, sharedReadBuffer } from '../upstream/shared-read-buffer.ts';
 
 /**
  * Handles one read of a relayed session: `shared` chunks live in a buffer reused by the next
@@ -7,22 +8,13 @@ import type { Duplex } from 'node:stream';
  */
 export type ReadHandler = (chunk: Buffer, shared: boolean) => boolean;
 
-/** Size of the one buffer small reads of every session share: Node's own read size. */
-const SHARED_READ_BYTES = 64 * 1024;
 /**
  * Size of a streaming session's own read buffer, per direction. Four times Node's read size:
  * a 16 MiB frame takes a quarter of the reads, writes and callbacks (bench README, `Suite: ws`).
  */
 export const OWN_READ_BYTES: number = 256 * 1024;
-/** A read at least this large says bytes are streaming: the session gets a read buffer of its own. */
-const BULK_READ_BYTES = 16 * 1024;
 /** This many smaller reads in a row say the streaming is over: the own buffer is let go. */
 const SMALL_READS_TO_RELEASE = 8;
-/**
- * One read buffer for every session that is not streaming: reads are handled one at a time,
- * and what is read into it is copied before anything keeps it.
- */
-let sharedReadBuffer: Buffer | undefined;
 
 /**
  * Reads one side of a session into reused buffers (the `onread` contract of `net.Socket`),
@@ -42,9 +34,7 @@ export class SessionReader {
 
   /** The buffer for the next read (Node asks right after each read). */
   readonly buffer = (): Buffer => {
-    if (this.#own !== undefined) return this.#own;
-    sharedReadBuffer ??= Buffer.allocUnsafe(SHARED_READ_BYTES);
-    return sharedReadBuffer;
+    return this.#own ?? sharedReadBuffer();
   };
 
   readonly callback = (bytes: number, buffer: Uint8Array): boolean => {
