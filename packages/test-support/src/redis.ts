@@ -79,10 +79,7 @@ export async function startRedis(): Promise<TestRedis> {
  * under `CI=true` it fails the run.
  */
 export function describeWithRedis(title: string, factory: (redis: () => TestRedis) => void): void {
-  if (!redisAvailable()) {
-    describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
-    return;
-  }
+  if (skippedWithoutRedis(title)) return;
   describe(title, () => redisForSuite(factory));
 }
 
@@ -95,11 +92,18 @@ export async function describeWithDockerAndRedis(
   title: string,
   factory: (docker: Dockerode, redis: () => TestRedis) => void,
 ): Promise<void> {
-  if (!redisAvailable()) {
-    describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
-    return;
-  }
+  if (skippedWithoutRedis(title)) return;
   await describeWithDocker(title, (docker) => redisForSuite((redis) => factory(docker, redis)));
+}
+
+/**
+ * Without redis-server, registers `title` as skipped, saying what to install, and answers true;
+ * under `CI=true` {@link redisAvailable} throws instead, so CI never skips.
+ */
+function skippedWithoutRedis(title: string): boolean {
+  if (redisAvailable()) return false;
+  describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
+  return true;
 }
 
 /** Starts a Redis server before the current suite's tests and stops it after them. */
