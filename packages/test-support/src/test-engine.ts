@@ -73,6 +73,10 @@ export interface TestEngine {
 const ROOT_DIR = '/tmp';
 const BRIDGE_PREFIX = 'ddet';
 const SUBNET = '172.29';
+/** Where a test engine's own networks take their /24s (`--default-address-pool`). */
+const NETWORK_POOL = 'base=10.229.0.0/16,size=24';
+const PREDEFINED_NETWORKS = new Set(['bridge', 'host', 'none']);
+const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 
 /**
  * Why this machine cannot run a second engine (not root, no dockerd, no `ip`), or undefined.
@@ -138,9 +142,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   let exited: Promise<void> = Promise.resolve();
 
   const docker = new Dockerode({ socketPath });
-  let liveRestore = options.liveRestore === true;
   const writeConfig = (enabled: boolean) => {
-    liveRestore = enabled;
     writeFileSync(configFile, `${JSON.stringify({ 'live-restore': enabled })}\n`);
   };
   const logTail = (lines = 30) =>
@@ -162,6 +164,10 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       `unix://${socketPath}`,
       '--bridge',
       bridge,
+      // Networks created on it (a namespace's own) take their subnets from a range of their own,
+      // never from the main engine's pools (its bridges live in the same host namespace).
+      '--default-address-pool',
+      NETWORK_POOL,
       '--iptables=false',
       '--ip-masq=false',
     ];
@@ -207,8 +213,11 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   };
 
   const close = async () => {
-    // Live-restored containers outlive a stopped dockerd: bring it back to remove them.
-    if (!child && liveRestore && existsSync(join(directory, 'data'))) await start().catch(() => undefined);
+    // A stopped engine is brought back to remove what it made: live-restored containers outlive
+    // it, and its networks' bridges live in the host's namespace, where each one left behind
+    // holds an address range that no engine on the machine can use any more.
+    if (!child && existsSync(join(directory, 'data'))) await start().catch(() => undefined);
+    const links: string[] = [];
     if (child) {
       const containers = await docker.listContainers({ all: true }).catch(() => []);
       for (const container of containers) {
@@ -217,18 +226,22 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
           .remove({ force: true, v: true })
           .catch(() => undefined);
       }
+      const networks = await docker.listNetworks().catch(() => []);
+      for (const network of networks) {
+        if (PREDEFINED_NETWORKS.has(network.Name)) continue;
+        links.push(network.Options?.[BRIDGE_NAME_OPTION] ?? `br-${network.Id.slice(0, 12)}`);
+        await docker
+          .getNetwork(network.Id)
+          .remove()
+          .catch(() => undefined);
+      }
       await stop();
     }
     killProcessesUnder(directory); // containerd and shims left by a crash or a live-restore stop
     unmountUnder(directory);
     rmSync(directory, { recursive: true, force: true });
-    if (bridgeAddress !== '') {
-      try {
-        execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
-      } catch {
-        // already gone
-      }
-    }
+    if (bridgeAddress !== '') links.push(bridge);
+    for (const link of links) deleteLink(link);
   };
 
   try {
@@ -281,6 +294,15 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     },
     close,
   };
+}
+
+/** Deletes a network interface of the host; one already gone is fine. */
+function deleteLink(name: string): void {
+  try {
+    execFileSync('ip', ['link', 'del', name], { stdio: 'ignore' });
+  } catch {
+    // already gone (dockerd removed it with its network)
+  }
 }
 
 /** Creates the bridge with a free 172.29.x.1/24 and brings it up; returns its address. */
