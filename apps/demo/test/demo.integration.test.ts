@@ -14,6 +14,7 @@ import {
   freePort,
   openBrowser,
   removeEverything,
+  reportDemoOutputOnFailure,
   screenshot,
   startDemoProcess,
   testEngine,
@@ -33,6 +34,7 @@ const namespaces = {
 const dataDirs: string[] = [];
 const demos: DemoProcess[] = [];
 const browsers: Browser[] = [];
+reportDemoOutputOnFailure(demos);
 
 async function startDemo(args: string[]): Promise<DemoProcess> {
   const dir = await dataDir();

@@ -16,6 +16,7 @@ import { dockerodeOptions, resolveEngine } from '@dde/backend-docker';
 import Dockerode from 'dockerode';
 import type { BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
+import { afterEach, beforeEach } from 'vitest';
 import { IMAGE_LABEL } from '../src/tools/images.ts';
 
 /** The demo's package directory. */
@@ -118,6 +119,30 @@ export async function startDemoProcess(args: readonly string[], timeoutMs = 60_0
       return code;
     },
   };
+}
+
+/**
+ * After each failed test, fails once more with what the demos wrote during it (a launch the
+ * engine refused says there why): the browser only shows that a page never came, and CI keeps
+ * only the failure summary.
+ */
+export function reportDemoOutputOnFailure(demos: readonly DemoProcess[], lines = 20): void {
+  const before = new Map<DemoProcess, number>();
+  beforeEach(() => {
+    for (const demo of demos) before.set(demo, demo.output().length);
+  });
+  afterEach(({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    const written = demos.flatMap((demo) => {
+      const text = demo
+        .output()
+        .slice(before.get(demo) ?? 0)
+        .trimEnd();
+      if (text === '') return [];
+      return [`the demo at ${demo.url} wrote:\n    ${text.split('\n').slice(-lines).join('\n    ')}`];
+    });
+    throw new Error(written.length > 0 ? written.join('\n') : 'no demo wrote anything during this test');
+  });
 }
 
 /** A fresh headless Chromium profile. */

@@ -15,6 +15,7 @@ import {
   freePort,
   openBrowser,
   removeEverything,
+  reportDemoOutputOnFailure,
   runId,
   screenshot,
   startDemoProcess,
@@ -29,6 +30,9 @@ const imagePrefix = `nc-${id}`;
 const network = `nc-net-${id}`;
 
 let demo: DemoProcess;
+/** The one demo, once started (for {@link reportDemoOutputOnFailure}). */
+const started: DemoProcess[] = [];
+reportDemoOutputOnFailure(started);
 let web: Browser;
 let page: Page;
 let dir: string;
@@ -59,6 +63,7 @@ describe.skipIf(!ready.ok)('what a new user hit (issue 16)', () => {
       '--network',
       network,
     ]);
+    started.push(demo);
     await docker.getNetwork(network).remove();
     web = await openBrowser();
     page = await web.page();

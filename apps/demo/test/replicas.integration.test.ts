@@ -8,7 +8,14 @@ import { rm } from 'node:fs/promises';
 import { describeWithDockerAndRedis, eventually, openWebSocket } from '@dde/test-support';
 import { afterAll, expect, it } from 'vitest';
 import type { DemoProcess } from './harness.ts';
-import { dataDir, freePort, removeEverything, runId, startDemoProcess } from './harness.ts';
+import {
+  dataDir,
+  freePort,
+  removeEverything,
+  reportDemoOutputOnFailure,
+  runId,
+  startDemoProcess,
+} from './harness.ts';
 
 const id = runId();
 const namespace = `dr-demo-${id}`;
@@ -46,6 +53,7 @@ await describeWithDockerAndRedis(
   (docker, redis) => {
     const dirs: string[] = [];
     const demos: DemoProcess[] = [];
+    reportDemoOutputOnFailure(demos);
 
     /** One demo instance of the namespace on a port of its own, with its own data directory. */
     const instance = async (redisUrl: string): Promise<DemoProcess> => {
