@@ -1,10 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type {
-  BackendEvent,
   ContainerBackend,
   ContainerInfo,
   LaunchOptions,
-  LaunchProgress,
   LogEntry,
   LogOptions,
   OperationOptions,
@@ -22,7 +20,6 @@ import { selectForCulling } from '../lifecycle/culling.ts';
 import type { Logger } from '../lifecycle/logger.ts';
 import { OccasionalWarning, silentLogger } from '../lifecycle/logger.ts';
 import type { DdeMetrics, RemovalReason } from '../lifecycle/metrics.ts';
-import type { LaunchPlan } from '../plan.ts';
 import { planLaunch } from '../plan.ts';
 import type { ContainerSpec } from '../spec.ts';
 import { isValidName } from '../spec.ts';
@@ -36,15 +33,7 @@ import {
   type RemoveOptions,
   type WaitOptions,
 } from './manager-options.ts';
-import {
-  abortable,
-  conflict,
-  exited,
-  launchFailure,
-  nonNegative,
-  notFound,
-  PAUSED,
-} from './manager-support.ts';
+import { abortable, conflict, nonNegative, notFound } from './manager-support.ts';
 import type { CapacityOptions, CapacitySnapshot, CullingOptions, LimitOptions } from './policies.ts';
 import {
   capacityCandidates,
@@ -59,11 +48,12 @@ import {
 export { declaredTools } from './declared-tools.ts';
 
 import { type CullContext, cullSelected } from './cull-selected.ts';
-import { provisionalInfo, QueuedRoute } from './queued-route.ts';
-import { probeReadiness, sleep } from './readiness.ts';
+import { Launcher } from './launcher.ts';
+import { provisionalInfo } from './queued-route.ts';
 import { ReadyWaiters } from './ready-waiters.ts';
-import type { ContainerPhase, Route, RouteFailure } from './route-table.ts';
+import type { Route } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
+import { RouteTracker } from './route-tracker.ts';
 import { SharedActivity } from './shared-activity.ts';
 import { StartQueue } from './start-queue.ts';
 
@@ -78,30 +68,9 @@ export type {
   WaitOptions,
 } from './manager-options.ts';
 
-/** A launch under way: later launches of the same spec join it. */
-interface PendingLaunch {
-  readonly specHash: string;
-  /** Settles once the launch has a route: admitted, or queued for a start slot. */
-  readonly routed: Promise<RouteEntry>;
-  /** Settles when the container runs (or the launch failed). */
-  readonly done: Promise<ContainerInfo>;
-}
-
-const PROGRESS_PHASE: Record<LaunchProgress['phase'], ContainerPhase> = {
-  pulling: 'pulling',
-  creating: 'creating',
-  'placing-input': 'creating',
-  starting: 'starting',
-};
-const REMEMBERED_DESTROYED_IDS = 1024;
-const MAX_NEGATIVE_ENTRIES = 10_000;
-// Without pushed events, a container that exits while probed is noticed by inspecting it.
-const PROBE_REFRESH_EVERY_MS = 2000;
 // A launch waiting for a start slot tries again this often by itself (slots that free on
 // another instance without this one seeing a container change: a failed launch, an expiry).
 const START_RETRY_MS = 1000;
-// A launch that lost the engine's name race looks for the winner this many more times.
-const SAME_SPEC_ATTEMPTS = 5;
 
 /**
  * Keeps the route table: which managed containers exist, where they listen and whether they
@@ -128,19 +97,17 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly #starts: StartQueue;
   readonly #shared: SharedActivity;
   readonly #table: RouteTable;
+  readonly #routes: RouteTracker;
+  readonly #launcher: Launcher;
   readonly #logger: Logger;
   readonly #reconcileIntervalMs: number;
-  readonly #negativeCacheMs: number;
   readonly #lookupTimeoutMs: number;
   readonly #maxConcurrentLookups: number;
   /** Said when lookups are refused for want of a slot. */
   readonly #lookupsRefused: OccasionalWarning;
   readonly #closeBackend: boolean;
   readonly #closing = new AbortController();
-  readonly #negative = new Map<string, number>();
   readonly #lookups = new Map<string, Promise<RouteEntry | undefined>>();
-  readonly #refreshing = new Map<string, { again: boolean }>();
-  readonly #launches = new Map<string, PendingLaunch>();
   /** The pending `waitUntilReady` calls. */
   readonly #ready = new ReadyWaiters((name) => this.#table.get(name));
   /** Prometheus metrics, when configured. */
@@ -152,11 +119,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   #cullTimer: NodeJS.Timeout | undefined;
   // Why each removal under way happens: the engine's `destroyed` event may beat `remove()`.
   readonly #removing = new Map<string, RemovalReason>();
-  readonly #destroyedIds = new Set<string>();
   #started: Promise<void> | undefined;
   #watching: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #reconciling: Promise<void> | undefined;
 
   constructor(options: ContainerManagerOptions) {
     super();
@@ -173,7 +138,6 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       'too many lookups of unknown container names at once: refusing more for now',
     );
     this.#reconcileIntervalMs = nonNegative('reconcileIntervalMs', options.reconcileIntervalMs ?? 30_000);
-    this.#negativeCacheMs = nonNegative('negativeCacheMs', options.negativeCacheMs ?? 1000);
     this.#lookupTimeoutMs = nonNegative('lookupTimeoutMs', options.lookupTimeoutMs ?? 10_000);
     this.#maxConcurrentLookups = options.maxConcurrentLookups ?? 32;
     if (!Number.isInteger(this.#maxConcurrentLookups) || this.#maxConcurrentLookups < 1) {
@@ -210,6 +174,37 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     });
     this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
+    this.#routes = new RouteTracker({
+      backend: this.backend,
+      table: this.#table,
+      history: this.history,
+      logger: this.#logger,
+      metrics: this.metrics,
+      closing: this.#closing.signal,
+      negativeCacheMs: nonNegative('negativeCacheMs', options.negativeCacheMs ?? 1000),
+      removing: this.#removing,
+      onPhase: (change) => {
+        this.emit('phase', change);
+        this.#ready.wake(change.name);
+        // A start slot may have freed.
+        if (change.phase === 'ready' || change.phase === 'failed') this.#starts.wake();
+      },
+      onRemoved: (removed) => {
+        this.emit('removed', removed);
+        this.#ready.wake(removed.name);
+        this.#starts.wake();
+      },
+    });
+    this.#launcher = new Launcher({
+      backend: this.backend,
+      table: this.#table,
+      routes: this.#routes,
+      admission: this.#admission,
+      starts: this.#starts,
+      logger: this.#logger,
+      metrics: this.metrics,
+      closing: this.#closing.signal,
+    });
     this.metrics?.countContainersWith(() => {
       const counts: Record<string, number> = {};
       for (const entry of this.#table.entries()) counts[entry.phase] = (counts[entry.phase] ?? 0) + 1;
@@ -228,7 +223,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       throwIfAborted(this.#closing.signal, 'Starting the container manager');
       await this.coordination.start();
       this.#shared.start();
-      this.#watching = this.#watch(this.#closing.signal);
+      this.#watching = this.#routes.watch();
       await this.reconcile();
       if (this.#reconcileIntervalMs > 0) {
         this.#timer = setInterval(() => void this.reconcile().catch(() => {}), this.#reconcileIntervalMs);
@@ -266,13 +261,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const known = this.#table.get(name);
     if (known) return Promise.resolve(known);
     if (!isValidName(name) || this.#closing.signal.aborted) return Promise.resolve(undefined);
-    const launching = this.#launches.get(name);
+    const launching = this.#launcher.pending(name);
     if (launching) return launching.routed;
-    const until = this.#negative.get(name);
-    if (until !== undefined) {
-      if (until > Date.now()) return Promise.resolve(undefined);
-      this.#negative.delete(name);
-    }
+    if (this.#routes.knownMissing(name)) return Promise.resolve(undefined);
     let pending = this.#lookups.get(name);
     if (pending === undefined) {
       if (this.#lookups.size >= this.#maxConcurrentLookups) {
@@ -288,9 +279,9 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       pending = this.backend
         .inspect(name, { signal })
         .then((info) => {
-          if (info !== undefined) return this.#apply(info);
+          if (info !== undefined) return this.#routes.apply(info);
           if (this.#onDemand?.(name) !== undefined) return undefined; // not missing: declared
-          this.#rememberMissing(name);
+          this.#routes.rememberMissing(name);
           return undefined;
         })
         .finally(() => this.#lookups.delete(name));
@@ -300,7 +291,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     return pending.then((found) => {
       if (found !== undefined) return found;
       const spec = this.#onDemand?.(name);
-      return spec === undefined ? undefined : this.#startOnDemand(name, spec);
+      return spec === undefined ? undefined : this.#launcher.startOnDemand(name, spec);
     });
   }
 
@@ -346,7 +337,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     const hash = plan.labels[LABELS.specHash] ?? '';
     throwIfAborted(options.signal, `Launching ${name}`);
     throwIfAborted(this.#closing.signal, `Launching ${name}`);
-    const pending = this.#launches.get(name);
+    const pending = this.#launcher.pending(name);
     if (pending !== undefined) {
       if (pending.specHash !== hash) throw conflict(name, 'is being launched with another spec');
       return abortable(pending.done, options.signal, `Launching ${name}`);
@@ -359,100 +350,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
         existing.phase === 'failed' ? 'exists and has failed: remove it first' : 'runs another spec',
       );
     }
-    return this.#begin(plan, spec, options).done;
-  }
-
-  /** Registers the launch (so that others join it), then admits and runs it. */
-  #begin(plan: LaunchPlan, spec: ContainerSpec, options: LaunchOptions, onDemand = false): PendingLaunch {
-    const name = plan.spec.name;
-    let onRoute: (entry: RouteEntry) => void = () => {};
-    const routedFirst = new Promise<RouteEntry>((resolve) => {
-      onRoute = resolve;
-    });
-    const admitted = this.#admit(plan, options.signal, onRoute);
-    // The route as soon as it exists (queued), or the refusal.
-    const routed = Promise.race([routedFirst, admitted]);
-    routed.catch(() => {});
-    const done = admitted.then(
-      (entry) =>
-        this.#run(plan, spec, options, entry, onDemand).then(
-          (info) => {
-            this.#admission.settled(plan, true);
-            return info;
-          },
-          (error: unknown) => {
-            this.#admission.settled(plan, false);
-            this.#starts.wake();
-            throw error;
-          },
-        ),
-      (error: unknown) => {
-        this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
-        throw error;
-      },
-    );
-    const pending: PendingLaunch = { specHash: plan.labels[LABELS.specHash] ?? '', routed, done };
-    this.#launches.set(name, pending);
-    const forget = (): void => {
-      if (this.#launches.get(name) === pending) this.#launches.delete(name);
-    };
-    done.then(forget, forget);
-    return pending;
-  }
-
-  /** Starts a container for a request to a declared but absent name; resolves with its route. */
-  #startOnDemand(name: string, spec: ContainerSpec): Promise<RouteEntry> {
-    const pending = this.#launches.get(name);
-    if (pending) return pending.routed;
-    const plan = planLaunch({ ...spec, name }, this.backend);
-    this.#logger.info({ name }, 'starting container on demand');
-    const started = this.#begin(plan, { ...spec, name }, {}, true);
-    started.done.catch(() => {}); // the route shows the failure
-    return started.routed;
-  }
-
-  /**
-   * Checks the limits and the memory budget (evicting LRU containers when needed), then adds
-   * the provisional route. One admission at a time, across every instance sharing the namespace.
-   * Without a free start slot the launch waits in the start queue with a `queued` route.
-   */
-  #admit(
-    plan: LaunchPlan,
-    signal: AbortSignal | undefined,
-    onRoute: (entry: RouteEntry) => void,
-  ): Promise<RouteEntry> {
-    const name = plan.spec.name;
-    const queue = new QueuedRoute(this.#table, plan, this.backend.namespace, (entry, phase) =>
-      phase === undefined ? this.#emitPhase(entry) : this.#setPhase(entry, phase),
-    );
-    const addRoute = (): RouteEntry => {
-      throwIfAborted(this.#closing.signal, `Launching ${name}`);
-      this.#negative.delete(name);
-      return queue.admitted();
-    };
-    const admitted = this.#starts.admit(name, (mayStart) => this.#admission.admit(plan, addRoute, mayStart), {
-      // The launch's own signal only: close() empties the queue itself (one listener per waiter on
-      // the manager's signal would warn past 10).
-      signal,
-      onQueued: (position) => onRoute(queue.queued(position)),
-      onPosition: (position) => queue.moved(position),
-      undo: (entry) => {
-        this.#admission.settled(plan, false);
-        entry.launching = false;
-        if (entry.info.id === '') this.#removeEntry(entry);
-      },
-    });
-    return admitted.then(
-      (entry) => {
-        onRoute(entry);
-        return entry;
-      },
-      (error: unknown) => {
-        const left = queue.left();
-        if (left !== undefined) this.#removeEntry(left);
-        throw error;
-      },
-    );
+    return this.#launcher.begin(plan, spec, options).done;
   }
 
   /**
@@ -466,70 +364,6 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     return [...(this.#admission.check(planLaunch(spec, this.backend))?.evict ?? [])];
   }
 
-  async #run(
-    plan: LaunchPlan,
-    spec: ContainerSpec,
-    options: LaunchOptions,
-    launching: RouteEntry,
-    onDemand: boolean,
-  ): Promise<ContainerInfo> {
-    const name = plan.spec.name;
-    const onProgress = (progress: LaunchProgress): void => {
-      const phase = PROGRESS_PHASE[progress.phase];
-      if (
-        this.#table.get(name) === launching &&
-        (launching.phase === 'pulling' || launching.phase === 'creating' || launching.phase === 'starting')
-      ) {
-        this.#setPhase(launching, phase);
-      }
-      options.onProgress?.(progress);
-    };
-    try {
-      let info: ContainerInfo;
-      try {
-        info = await this.backend.launch(spec, { ...options, onProgress });
-      } catch (error) {
-        // Another manager of this namespace launched the same spec first: join it.
-        const joined =
-          isDdeError(error) && error.code === 'CONFLICT' ? await this.#sameSpec(name, plan) : undefined;
-        if (joined === undefined) throw error;
-        info = joined;
-      }
-      launching.launching = false;
-      this.#logger.info({ name, image: info.image }, 'launched container');
-      this.metrics?.launchSucceeded();
-      this.#apply(info);
-      return info;
-    } catch (error) {
-      launching.launching = false;
-      this.metrics?.launchFailed(isDdeError(error) ? error.code : 'ENGINE_ERROR');
-      if (this.#table.get(name) === launching) {
-        // A request started it: keep the route so its users see why, instead of starting again.
-        if (onDemand) this.#fail(launching, launchFailure(error));
-        else if (launching.info.id === '' || this.#destroyedIds.has(launching.info.id))
-          this.#removeEntry(launching);
-        // The engine created the container before refusing to start it (a missing network): its
-        // events came while the launch held the route; the route now follows what the engine says.
-        else this.#refresh(name);
-      }
-      this.#logger.warn({ name, error }, 'launch failed');
-      throw error;
-    }
-  }
-
-  /**
-   * The running container of that name when it was launched from the same spec. Asks a few
-   * times: another instance's launch may be creating it right now.
-   */
-  async #sameSpec(name: string, plan: LaunchPlan): Promise<ContainerInfo | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const info = await this.backend.inspect(name, { signal: this.#closing.signal }).catch(() => undefined);
-      if (info !== undefined) return info.specHash === plan.labels[LABELS.specHash] ? info : undefined;
-      if (attempt === SAME_SPEC_ATTEMPTS || this.#closing.signal.aborted) return undefined;
-      await sleep(200, this.#closing.signal);
-    }
-  }
-
   /**
    * Resolves with the route once the container is ready. Rejects with `LAUNCH_FAILED` when it
    * fails (exit code in the message), `NOT_FOUND` when it does not exist or goes away, and
@@ -538,7 +372,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   async waitUntilReady(name: string, options: WaitOptions = {}): Promise<Route> {
     const { signal } = options;
     throwIfAborted(signal, `Waiting for ${name}`);
-    const launch = this.#launches.get(name);
+    const launch = this.#launcher.pending(name);
     if (launch) await abortable(launch.done, signal, `Waiting for ${name}`);
     const route =
       this.#table.get(name) ?? (await abortable(this.lookup(name), signal, `Waiting for ${name}`));
@@ -572,14 +406,14 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     } finally {
       const current = this.#table.get(name);
       if (current && !current.launching) {
-        this.#rememberDestroyed(current.info.id);
-        forgotten = this.#removeEntry(current);
+        this.#routes.rememberDestroyed(current.info.id);
+        forgotten = this.#routes.removeEntry(current);
       }
       this.#removing.delete(name);
       this.#admission.removed(name);
     }
     // Also when the table did not know it: whatever was recorded under the name goes.
-    await (forgotten ?? this.#forgetHistory(name));
+    await (forgotten ?? this.#routes.forgetHistory(name));
     if (removed || entry !== undefined) this.metrics?.removed(reason);
     this.#logger.info({ name, removed, reason }, 'removed container');
     return removed;
@@ -723,30 +557,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
    * one listing.
    */
   reconcile(): Promise<void> {
-    this.#reconciling ??= (async () => {
-      try {
-        const infos = await this.backend.list({ signal: this.#closing.signal });
-        if (this.#closing.signal.aborted) return;
-        const seen = new Set<string>();
-        for (const info of infos) {
-          seen.add(info.name);
-          this.#apply(info);
-        }
-        for (const entry of [...this.#table.entries()]) {
-          if (!seen.has(entry.name) && !entry.launching && !this.#refreshing.has(entry.name)) {
-            this.#removeEntry(entry);
-          }
-        }
-        const now = Date.now();
-        for (const [name, until] of this.#negative) if (until <= now) this.#negative.delete(name);
-      } catch (error) {
-        if (!this.#closing.signal.aborted) this.#logger.warn({ error }, 'reconciliation failed');
-        throw error;
-      } finally {
-        this.#reconciling = undefined;
-      }
-    })();
-    return this.#reconciling;
+    return this.#routes.reconcile();
   }
 
   /**
@@ -765,281 +576,5 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     await this.history.close();
     await this.coordination.close();
     if (this.#closeBackend) await this.backend.close();
-  }
-
-  async #watch(signal: AbortSignal): Promise<void> {
-    let backoff = 500;
-    while (!signal.aborted) {
-      try {
-        for await (const event of this.backend.events({ signal })) {
-          backoff = 500;
-          this.#onEvent(event);
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        this.#logger.warn({ error }, 'backend event stream failed; reconnecting');
-      }
-      if (signal.aborted) return;
-      await sleep(backoff, signal);
-      backoff = Math.min(backoff * 2, 30_000);
-      // Events may have been missed while the stream was down.
-      void this.reconcile().catch(() => {});
-    }
-  }
-
-  #onEvent(event: BackendEvent): void {
-    if (event.type === 'resync') {
-      void this.reconcile().catch(() => {});
-      return;
-    }
-    if (event.type === 'health') return;
-    if ('network' in event) {
-      // The address may have come or gone: ask the engine now rather than at the next
-      // reconciliation (the event names the container by id only).
-      for (const entry of this.#table.entries()) {
-        if (entry.info.id !== event.id) continue;
-        entry.unreadyAt = undefined;
-        this.#refresh(entry.name);
-      }
-      return;
-    }
-    const entry = this.#table.get(event.name);
-    if (event.type === 'destroyed') {
-      this.#rememberDestroyed(event.id);
-      if (entry && !entry.launching && (entry.info.id === event.id || entry.info.id === ''))
-        this.#removeEntry(entry);
-      return;
-    }
-    this.#negative.delete(event.name);
-    // A container this manager is removing dies on purpose: it did not fail.
-    const current = entry?.info.id === event.id ? entry : undefined;
-    if (current === undefined) {
-      // Not the container the route knows (yet): the inspection below tells.
-    } else if (event.type === 'died' && !this.#removing.has(event.name)) {
-      this.#fail(current, exited(event.exitCode));
-    } else if (event.type === 'paused') {
-      // Cut now: a frozen container holds its clients' connections open without a word.
-      this.#fail(current, PAUSED);
-    } else if (event.type === 'started' || event.type === 'unpaused') {
-      // Running again: a readiness verdict of its previous run no longer holds.
-      current.unreadyAt = undefined;
-    }
-    this.#refresh(event.name);
-  }
-
-  /** Inspects the container again (single flight per name; re-runs if asked again meanwhile). */
-  #refresh(name: string): void {
-    const running = this.#refreshing.get(name);
-    if (running) {
-      running.again = true;
-      return;
-    }
-    const state = { again: true };
-    this.#refreshing.set(name, state);
-    void (async () => {
-      try {
-        while (state.again && !this.#closing.signal.aborted) {
-          state.again = false;
-          const info = await this.backend.inspect(name, { signal: this.#closing.signal });
-          if (this.#closing.signal.aborted) return;
-          if (info) this.#apply(info);
-          else {
-            const entry = this.#table.get(name);
-            if (entry && !entry.launching) this.#removeEntry(entry);
-          }
-        }
-      } catch (error) {
-        if (!this.#closing.signal.aborted) this.#logger.warn({ name, error }, 'cannot inspect container');
-      } finally {
-        this.#refreshing.delete(name);
-      }
-    })();
-  }
-
-  /** Brings the route of `info.name` in line with what the backend says. */
-  #apply(info: ContainerInfo): RouteEntry | undefined {
-    if (this.#destroyedIds.has(info.id) || info.namespace !== this.backend.namespace) return undefined;
-    if (this.#closing.signal.aborted) return undefined;
-    if (info.state === 'removing') {
-      // On its way out for good: several refreshes may see it so (its death, its network
-      // leaving); none may bring its route back only to drop it again.
-      this.#rememberDestroyed(info.id);
-      const going = this.#table.get(info.name);
-      if (going !== undefined && !going.launching && going.info.id === info.id) this.#removeEntry(going);
-      return undefined;
-    }
-    this.#negative.delete(info.name);
-    let entry = this.#table.get(info.name);
-    if (entry === undefined) {
-      entry = this.#table.add(new RouteEntry(info, 'starting'));
-    } else {
-      if (entry.info.id !== '' && entry.info.id !== info.id) {
-        // Another container took the name: start over.
-        entry.probe?.abort();
-        entry.probe = undefined;
-        entry.failure = undefined;
-        this.#table.disconnect(entry);
-        entry.phase = 'starting';
-      }
-    }
-    entry.info = info;
-    switch (info.state) {
-      case 'running':
-        if (info.upstream === undefined) {
-          this.#fail(entry, {
-            reason: 'no-upstream',
-            exitCode: undefined,
-            message: 'the backend reports no address to reach the container',
-          });
-        } else if (
-          entry.phase === 'failed' &&
-          entry.failure?.reason === 'readiness-timeout' &&
-          entry.unreadyAt?.host === info.upstream.host &&
-          entry.unreadyAt.port === info.upstream.port
-        ) {
-          // Keep the verdict for this container at this address: probing it again on every
-          // reconciliation would make it flap between failed and probing.
-        } else if (
-          (entry.phase === 'probing' || entry.phase === 'ready') &&
-          entry.pool !== undefined &&
-          entry.upstream?.host === info.upstream.host &&
-          entry.upstream.port === info.upstream.port
-        ) {
-          // Unchanged.
-        } else {
-          this.#startProbe(entry, info);
-        }
-        break;
-      case 'created':
-      case 'restarting':
-      case 'unknown':
-        this.#table.disconnect(entry);
-        if (!entry.launching) this.#setPhase(entry, 'starting');
-        break;
-      case 'exited':
-      case 'dead':
-        this.#fail(entry, exited(info.exitCode, info.exitReason));
-        break;
-      case 'paused':
-        this.#fail(entry, PAUSED);
-        break;
-    }
-    if (!entry.announced) this.#emitPhase(entry);
-    return entry;
-  }
-
-  #startProbe(entry: RouteEntry, info: ContainerInfo): void {
-    entry.probe?.abort();
-    this.#table.connect(entry, info.upstream as NonNullable<ContainerInfo['upstream']>);
-    this.#setPhase(entry, 'probing');
-    const probe = new AbortController();
-    entry.probe = probe;
-    const pool = entry.pool;
-    if (pool === undefined) return;
-    const { path, timeoutMs } = info.readiness;
-    let lastRefresh = Date.now();
-    void probeReadiness(pool, path, {
-      deadline: Date.now() + timeoutMs,
-      signal: AbortSignal.any([probe.signal, this.#closing.signal]),
-      onAttempt: () => {
-        if (!this.backend.capabilities.pushesEvents && Date.now() - lastRefresh >= PROBE_REFRESH_EVERY_MS) {
-          lastRefresh = Date.now();
-          this.#refresh(entry.name);
-        }
-      },
-    }).then((ready) => {
-      if (entry.probe !== probe || probe.signal.aborted) return;
-      entry.probe = undefined;
-      if (ready) {
-        this.#setPhase(entry, 'ready');
-        this.#logger.info({ name: entry.name }, 'container ready');
-      } else {
-        entry.unreadyAt = entry.upstream;
-        this.#fail(entry, {
-          reason: 'readiness-timeout',
-          exitCode: undefined,
-          message: `GET ${path} did not answer 200 within ${Math.round(timeoutMs / 1000)} s`,
-        });
-      }
-    });
-  }
-
-  #fail(entry: RouteEntry, failure: RouteFailure): void {
-    entry.probe?.abort();
-    entry.probe = undefined;
-    this.#table.disconnect(entry);
-    const changed = entry.phase !== 'failed' || entry.failure?.reason !== failure.reason;
-    entry.failure = failure;
-    if (changed) {
-      this.#setPhase(entry, 'failed', true);
-      this.#logger.warn({ name: entry.name, failure }, 'container failed');
-    }
-  }
-
-  #setPhase(entry: RouteEntry, phase: ContainerPhase, force = false): void {
-    if (entry.phase === phase && !force) return;
-    const previous = entry.phase;
-    const now = Date.now();
-    if (this.metrics && previous !== 'ready' && previous !== 'failed') {
-      this.metrics.phaseDuration(previous, (now - entry.phaseSince) / 1000);
-    }
-    entry.phase = phase;
-    entry.phaseSince = now;
-    if (phase !== 'failed') entry.failure = undefined;
-    this.#emitPhase(entry, previous);
-  }
-
-  #emitPhase(entry: RouteEntry, previous?: ContainerPhase): void {
-    const announced = entry.announced;
-    entry.announced = true;
-    this.emit('phase', {
-      name: entry.name,
-      phase: entry.phase,
-      previous: announced ? previous : undefined,
-      route: entry,
-    });
-    this.#ready.wake(entry.name);
-    // A start slot may have freed.
-    if (entry.phase === 'ready' || entry.phase === 'failed') this.#starts.wake();
-  }
-
-  /**
-   * Takes a container out of the table and forgets its history, however it went (removed here,
-   * `docker rm`, another instance): otherwise every name ever seen would keep its records.
-   * Resolves once the history has forgotten it.
-   */
-  #removeEntry(entry: RouteEntry): Promise<void> {
-    if (this.#table.get(entry.name) !== entry) return Promise.resolve();
-    entry.removed = true;
-    this.#table.delete(entry);
-    const forgotten = this.#forgetHistory(entry.name);
-    this.emit('removed', { name: entry.name, reason: this.#removing.get(entry.name) });
-    this.#ready.wake(entry.name);
-    this.#starts.wake();
-    return forgotten;
-  }
-
-  /** Forgets a removed container's history; never rejects (a failing history keeps its records). */
-  async #forgetHistory(name: string): Promise<void> {
-    try {
-      await this.history.remove(name);
-    } catch (error) {
-      this.#logger.warn({ name, error }, 'cannot forget the activity history of a removed container');
-    }
-  }
-
-  #rememberMissing(name: string): void {
-    if (this.#negativeCacheMs === 0) return;
-    if (this.#negative.size >= MAX_NEGATIVE_ENTRIES) this.#negative.clear();
-    this.#negative.set(name, Date.now() + this.#negativeCacheMs);
-  }
-
-  #rememberDestroyed(id: string): void {
-    if (id === '') return;
-    this.#destroyedIds.add(id);
-    if (this.#destroyedIds.size > REMEMBERED_DESTROYED_IDS) {
-      const oldest = this.#destroyedIds.values().next().value;
-      if (oldest !== undefined) this.#destroyedIds.delete(oldest);
-    }
   }
 }
