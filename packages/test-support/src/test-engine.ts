@@ -73,8 +73,6 @@ export interface TestEngine {
 const ROOT_DIR = '/tmp';
 const BRIDGE_PREFIX = 'ddet';
 const SUBNET = '172.29';
-/** Where a test engine's own networks take their /24s (`--default-address-pool`). */
-const NETWORK_POOL = 'base=10.229.0.0/16,size=24';
 const PREDEFINED_NETWORKS = new Set(['bridge', 'host', 'none']);
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 
@@ -121,7 +119,9 @@ export async function describeWithTestEngine(
  * optionally, a loopback TCP port with mutual TLS. Its containers join a bridge created here
  * first, with a unique name and a free `172.29.x.0/24`, so that several test files can each run
  * one in parallel; `--iptables=false` keeps it away from the main engine's rules. Never uses
- * `--bridge none`, which makes dockerd delete the main engine's `docker0`.
+ * `--bridge none` or `--default-address-pool`: with either, dockerd deletes the main engine's
+ * `docker0` (the latter when it starts again on the same data root). Its networks therefore
+ * share the main engine's address pools: {@link TestEngine.close} removes them, bridges too.
  *
  * Always `close()` it (in `afterAll`): it is cleaned up even when starting failed half way.
  */
@@ -164,10 +164,6 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       `unix://${socketPath}`,
       '--bridge',
       bridge,
-      // Networks created on it (a namespace's own) take their subnets from a range of their own,
-      // never from the main engine's pools (its bridges live in the same host namespace).
-      '--default-address-pool',
-      NETWORK_POOL,
       '--iptables=false',
       '--ip-masq=false',
     ];
