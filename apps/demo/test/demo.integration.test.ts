@@ -19,7 +19,7 @@ import {
   startDemoProcess,
   testEngine,
 } from './harness.ts';
-import { seeAttribute, seeCount, seeText, textOf, WAIT } from './page-checks.ts';
+import { seeAttribute, seeCount, seeText, textOf, WAIT, waitForTool } from './page-checks.ts';
 
 const { docker, ready } = await testEngine();
 const id = Math.random().toString(16).slice(2, 10);
@@ -129,7 +129,7 @@ describe.skipIf(!ready.ok)(
         /Sending the build context|Building demo-/,
       );
       await screenshot(page, 'path', '02-please-wait-building-image');
-      await page.waitForURL(`${demo.url}/docker/${name('viewer')}/`, { timeout: 90_000 });
+      await waitForTool(page, `${demo.url}/docker/${name('viewer')}/`, 90_000);
       const table = page.locator('[data-testid="data-table"]');
       await seeCount(table.locator('tbody tr'), 8);
       await seeText(table, 'Jupiter');
@@ -145,7 +145,7 @@ describe.skipIf(!ready.ok)(
         delivery: 'file',
         upload: { name: 'my-birds.csv', content: 'bird,count\n"Robin, European",3\nWren,11\n' },
       });
-      await page.waitForURL(`**/docker/${name('upload')}/`, { timeout: 60_000 });
+      await waitForTool(page, `**/docker/${name('upload')}/`, 60_000);
       await seeCount(page.locator('[data-testid="data-table"] tbody tr'), 2);
       await seeText(page.locator('[data-testid="data-table"]'), 'Robin, European');
       await seeText(page.locator('[data-testid="delivery"]'), /^file \/input\/input\.json$/);
@@ -158,7 +158,7 @@ describe.skipIf(!ready.ok)(
         name: name('live'),
         parameters: { 'live.greeting': 'Hi from the test' },
       });
-      await page.waitForURL(`**/docker/${name('live')}/`, { timeout: 60_000 });
+      await waitForTool(page, `**/docker/${name('live')}/`, 60_000);
       await seeAttribute(page.locator('body'), 'data-ws', 'open');
       await seeText(page.locator('h2#live-heading'), 'Hi from the test');
       await page.click('#increment');
@@ -188,7 +188,7 @@ describe.skipIf(!ready.ok)(
       expect(response?.status()).toBe(503);
       await seeText(direct.locator('h1'), `Starting ${name('slow')}`);
       await screenshot(direct, 'path', '07-proxy-please-wait');
-      await page.waitForURL(`**/docker/${name('slow')}/`, { timeout: 60_000 });
+      await waitForTool(page, `**/docker/${name('slow')}/`, 60_000);
       await seeText(page.locator('[data-testid="warm-up"]'), 'Ready after a warm-up');
       // The proxy's page reloads itself once the tool answers.
       await seeText(direct.locator('[data-testid="warm-up"]'), 'Ready after a warm-up');
@@ -351,7 +351,7 @@ describe.skipIf(!ready.ok)('the demo with hostname routing', () => {
     await page.goto(`http://localhost:${demo.port}/`);
     expect(page.url()).toBe(`${demo.url}/`);
     await launch(page, demo.url, { tool: 'live', name: name('live') });
-    await page.waitForURL(`http://${name('live')}.docker.localhost:${demo.port}/`, { timeout: 90_000 });
+    await waitForTool(page, `http://${name('live')}.docker.localhost:${demo.port}/`, 90_000);
     await seeAttribute(page.locator('body'), 'data-ws', 'open');
     await page.click('#increment');
     await seeText(page.locator('[data-testid="count"]'), /^1$/);
@@ -379,7 +379,7 @@ describe.skipIf(!ready.ok)('the demo with hostname routing', () => {
       .not.toMatch(/WebSocket|not shown yet/);
     await seeText(other.locator('[data-testid="eviction-order"]'), name('live'));
     await launch(other, demo.url, { tool: 'viewer', name: name('viewer'), file: 's-cafe-orders' });
-    await other.waitForURL(`http://${name('viewer')}.docker.localhost:${demo.port}/`, { timeout: 60_000 });
+    await waitForTool(other, `http://${name('viewer')}.docker.localhost:${demo.port}/`, 60_000);
     await seeText(other.locator('[data-testid="data-table"]'), 'Cappuccino');
     expect(await containerNames(docker, namespaces.hostname)).toEqual([name('viewer')]);
     // The dashboard says the live tool went away; the metrics say why (read in the browser:
@@ -440,7 +440,7 @@ describe.skipIf(!ready.ok)('the demo with login', () => {
     await alice.waitForURL(`${demo.url}/dashboard`);
     await launch(alice, demo.url, { tool: 'live', name: container });
     toolUrl = `${demo.url}/docker/${container}/`;
-    await alice.waitForURL(toolUrl, { timeout: 90_000 });
+    await waitForTool(alice, toolUrl, 90_000);
     await seeAttribute(alice.locator('body'), 'data-ws', 'open');
     await alice.click('#increment');
     await seeText(alice.locator('[data-testid="count"]'), /^1$/);
@@ -527,10 +527,10 @@ describe.skipIf(!ready.ok)('the demo with idle culling and a per-owner limit', (
 
   it('refuses a launch over the per-owner limit with a clear message', async () => {
     await launch(livePage, demo.url, { tool: 'live', name: name('live') });
-    await livePage.waitForURL(`**/docker/${name('live')}/`, { timeout: 90_000 });
+    await waitForTool(livePage, `**/docker/${name('live')}/`, 90_000);
     await seeAttribute(livePage.locator('body'), 'data-ws', 'open');
     await launch(page, demo.url, { tool: 'viewer', name: name('viewer'), file: 's-planets' });
-    await page.waitForURL(`**/docker/${name('viewer')}/`, { timeout: 60_000 });
+    await waitForTool(page, `**/docker/${name('viewer')}/`, 60_000);
     await seeText(page.locator('[data-testid="data-table"]'), 'Jupiter');
     await launch(page, demo.url, { tool: 'viewer', name: name('third'), file: 's-planets' }, 'refused');
     await seeText(
@@ -585,7 +585,7 @@ describe.skipIf(!ready.ok)('the demo with idle culling and a per-owner limit', (
 
   it('lets the refused launch through once the cull made room under the limit', async () => {
     await launch(page, demo.url, { tool: 'viewer', name: name('third'), file: 's-planets' });
-    await page.waitForURL(`**/docker/${name('third')}/`, { timeout: 60_000 });
+    await waitForTool(page, `**/docker/${name('third')}/`, 60_000);
     await seeText(page.locator('[data-testid="data-table"]'), 'Jupiter');
   });
 });
@@ -607,7 +607,7 @@ describe.skipIf(!ready.ok)('the demo with hostname routing and login', () => {
     await alice.click('button[type="submit"]');
     await alice.waitForURL(`${demo.url}/`);
     await launch(alice, demo.url, { tool: 'live', name: container });
-    await alice.waitForURL(toolUrl, { timeout: 90_000 });
+    await waitForTool(alice, toolUrl, 90_000);
     await seeAttribute(alice.locator('body'), 'data-ws', 'open');
     // The session cookie is set for the domain so that tool hosts get it; the proxy takes it out.
     await seeText(alice.locator('[data-testid="cookies"]'), /^Cookies this tool received: none$/);

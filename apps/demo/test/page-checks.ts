@@ -1,5 +1,5 @@
 /** Waiting for what a page shows, the way a person would: poll until it appears or time runs out. */
-import type { Locator } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 /** How long and how often the checks poll. */
@@ -49,4 +49,28 @@ export async function seeAttribute(
 /** Waits until the locator matches `count` elements. */
 export async function seeCount(locator: Locator, count: number, timeout = WAIT.timeout): Promise<void> {
   await expect.poll(() => locator.count(), { ...WAIT, timeout }).toBe(count);
+}
+
+/**
+ * Waits until the launch page opens the tool at `url` (a URL or glob, as for `waitForURL`).
+ * Fails at once, with the page's message, when the launch page shows a failure instead: a
+ * launch the engine refused then costs seconds, not the whole timeout, and says why.
+ */
+export async function waitForTool(page: Page, url: string, timeout = 90_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  const failure = page.locator('[data-testid="failure"]');
+  for (;;) {
+    try {
+      await page.waitForURL(url, { timeout: 1000 });
+      return;
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'TimeoutError')) throw error;
+    }
+    if ((await failure.count()) > 0) {
+      const message = (await textOf(failure)).trim();
+      throw new Error(`The launch failed instead of opening ${url}: ${message} (page ${page.url()})`);
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${url} did not open within ${timeout / 1000} s; the page is at ${page.url()}`);
+  }
 }
