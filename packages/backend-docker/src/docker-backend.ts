@@ -26,7 +26,7 @@ import { engineCall, engineStream, readAll } from './api.ts';
 import { describeClient, type EngineSummary } from './client-summary.ts';
 import { mapLimit, untilAborted } from './concurrency.ts';
 import { isOurs, toContainerInfo } from './container-info.ts';
-import type { ContainerJson, ContainerSummary, VolumeSummary } from './container-json.ts';
+import type { ContainerJson, ContainerSummary } from './container-json.ts';
 import { createBody } from './create-body.ts';
 import { createDockerClient, resolveEngine } from './engine.ts';
 import {
@@ -40,16 +40,15 @@ import {
 import { followEvents, WATCHED_ACTIONS, WATCHED_TYPES } from './events.ts';
 import { imageExists, parseImageReference, pullImage, registryAuthFor } from './image.ts';
 import { placeInputFile } from './input-files.ts';
+import { cleanUpLaunch } from './launch-cleanup.ts';
 import { parseLogs } from './logs.ts';
 import { ContainerNetwork, isNetworkTrouble } from './network.ts';
 import type { DockerBackendOptions, ResolvedOptions } from './options.ts';
 import { validateOptions } from './options.ts';
 import type { UpstreamPolicy } from './upstream.ts';
+import { createDirectoryVolume, removeDirectoryVolumes, type VolumeEngine } from './volumes.ts';
 
 export type { EngineSummary } from './client-summary.ts';
-
-/** Label on the volumes of a spec's `extraDirectories`: the name of the container they belong to. */
-export const VOLUME_CONTAINER_LABEL = 'dde.container';
 
 // A random id of the launch that created a container (see `findLaunched`).
 const LAUNCH_LABEL = 'dde.launch-id';
@@ -101,6 +100,7 @@ export class DockerBackend implements ContainerBackend {
   private readonly publishHostIp: string | undefined;
   private readonly closing = new AbortController();
   private readonly containerNetwork: ContainerNetwork;
+  private readonly volumeEngine: VolumeEngine;
 
   /** Validates options and finds the engine; throws `INVALID_OPTION` naming the field at fault. */
   constructor(options: DockerBackendOptions = {}) {
@@ -134,6 +134,7 @@ export class DockerBackend implements ContainerBackend {
       this.engine.url,
     );
     this.network = this.containerNetwork.name;
+    this.volumeEngine = { docker: this.docker, url: this.engine.url };
     this.policy = {
       mode: this.options.upstream,
       local: this.engine.local,
@@ -193,7 +194,8 @@ export class DockerBackend implements ContainerBackend {
         // Recorded before the request: the engine may create it even if its answer is lost.
         const volume = `${name}-dir${index}-${randomBytes(4).toString('hex')}`;
         volumes.push(volume);
-        creatingVolume = this.createVolume(plan, volume, path, creations.signal);
+        // Creations carry their own signal, not the launch's (see above).
+        creatingVolume = createDirectoryVolume(this.volumeEngine, plan, volume, path, creations.signal);
         await untilAborted(creatingVolume, signal, what);
       }
       throwIfAborted(signal, what);
@@ -212,7 +214,16 @@ export class DockerBackend implements ContainerBackend {
       }
       return info;
     } catch (error) {
-      await this.cleanUpLaunch({ id, creating, creatingVolume, creations, volumes, name, launchId });
+      const deadline = AbortSignal.any([
+        AbortSignal.timeout(this.options.cleanupTimeoutMs),
+        this.closing.signal,
+      ]);
+      const findLaunched = (cleanup: AbortSignal) => this.findLaunched(name, launchId, cleanup);
+      await cleanUpLaunch(
+        this.docker,
+        { id, creating, creatingVolume, creations, volumes, name, findLaunched },
+        deadline,
+      );
       throw isDdeError(error) ? error : toDdeError(error, { what, engine: this.engine.url, signal });
     } finally {
       creations.abort();
@@ -265,7 +276,7 @@ export class DockerBackend implements ContainerBackend {
         throw toDdeError(error, { what: `removal of container ${name}`, engine: this.engine.url, signal });
       }
     }
-    await this.removeVolumesOf(container, name, signal);
+    await removeDirectoryVolumes(this.volumeEngine, this.namespace, container, name, signal);
     return removed;
   }
 
@@ -368,23 +379,6 @@ export class DockerBackend implements ContainerBackend {
     await pullImage(this.docker, image, { name, engine: this.engine.url, auth, signal, onProgress });
   }
 
-  // Creations carry their own signal, not the launch's (see `launch`).
-  private async createVolume(
-    plan: LaunchPlan,
-    volumeName: string,
-    path: string,
-    signal: AbortSignal,
-  ): Promise<void> {
-    await this.call('creation of a volume for extraDirectories', signal, {
-      method: 'POST',
-      path: '/volumes/create',
-      body: {
-        Name: volumeName,
-        Labels: { ...plan.labels, [VOLUME_CONTAINER_LABEL]: plan.spec.name, 'dde.path': path },
-      },
-    });
-  }
-
   private async createContainer(
     plan: LaunchPlan,
     target: { volumes: readonly string[]; launchId: string; network: string },
@@ -446,54 +440,6 @@ export class DockerBackend implements ContainerBackend {
     }
   }
 
-  /**
-   * Removes what a failed launch created, within its own deadline (`cleanupTimeoutMs`, or the
-   * backend closing): the launch's signal may be what failed, and an engine that accepts
-   * connections but never answers must not hold the launch past it. What is left when the
-   * deadline passes carries dde's labels: `list()` and the manager's reconciliation find it.
-   */
-  private async cleanUpLaunch(launch: {
-    id: string | undefined;
-    creating: Promise<string> | undefined;
-    creatingVolume: Promise<void> | undefined;
-    creations: AbortController;
-    volumes: readonly string[];
-    name: string;
-    launchId: string;
-  }): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.options.cleanupTimeoutMs), this.closing.signal]);
-    const stopCreations = () => launch.creations.abort();
-    signal.addEventListener('abort', stopCreations, { once: true });
-    try {
-      let id = launch.id;
-      if (id === undefined && launch.creating !== undefined) {
-        // The creation's answer may still come; if it was lost, look for this launch's label.
-        id = await untilAborted(launch.creating, signal, 'cleanup').catch(() => undefined);
-        id ??= await this.findLaunched(launch.name, launch.launchId, signal);
-      }
-      if (id !== undefined) {
-        await engineCall(this.docker, {
-          method: 'DELETE',
-          path: `/containers/${id}`,
-          query: { force: true, v: true },
-          signal,
-        }).catch(() => undefined);
-      }
-      // A volume whose creation is still under way would outlive a removal sent now.
-      if (launch.creatingVolume !== undefined) {
-        await untilAborted(launch.creatingVolume, signal, 'cleanup').catch(() => undefined);
-      }
-      for (const volume of launch.volumes) {
-        if (signal.aborted) break;
-        await engineCall(this.docker, { method: 'DELETE', path: `/volumes/${volume}`, signal }).catch(
-          () => undefined,
-        );
-      }
-    } finally {
-      signal.removeEventListener('abort', stopCreations);
-    }
-  }
-
   /** The id of the container named `name` if this launch created it (its answer was lost), else undefined. */
   private async findLaunched(
     name: string,
@@ -515,41 +461,6 @@ export class DockerBackend implements ContainerBackend {
     } catch (error) {
       if (isNotFound(error)) return;
       throw toDdeError(error, { what: `removal of container ${name}`, engine: this.engine.url, signal });
-    }
-  }
-
-  /** Removes the volumes of `container` that carry our labels (the extra directories). */
-  private async removeVolumesOf(
-    container: ContainerJson,
-    name: string,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const mounted = new Set((container.Mounts ?? []).map((mount) => mount.Name).filter(Boolean));
-    if (mounted.size === 0) return;
-    const { Volumes } = await this.call<{ Volumes: VolumeSummary[] | null }>(
-      `listing the volumes of ${name}`,
-      signal,
-      {
-        method: 'GET',
-        path: '/volumes',
-        query: {
-          filters: { label: [...namespaceFilter(this.namespace), `${VOLUME_CONTAINER_LABEL}=${name}`] },
-        },
-      },
-    );
-    for (const volume of Volumes ?? []) {
-      if (!mounted.has(volume.Name)) continue;
-      try {
-        await engineCall(this.docker, { method: 'DELETE', path: `/volumes/${volume.Name}`, signal });
-      } catch (error) {
-        if (!isNotFound(error)) {
-          throw toDdeError(error, {
-            what: `removal of volume ${volume.Name}`,
-            engine: this.engine.url,
-            signal,
-          });
-        }
-      }
     }
   }
 

@@ -1,5 +1,5 @@
 export type { EngineSummary } from './docker-backend.ts';
-export { DockerBackend, VOLUME_CONTAINER_LABEL } from './docker-backend.ts';
+export { DockerBackend } from './docker-backend.ts';
 export type {
   EngineClientOptions,
   EngineEndpoint,
@@ -22,3 +22,4 @@ export type { DockerBackendOptions, PullPolicy } from './options.ts';
 export type { SshTarget } from './ssh.ts';
 export { SshAgent } from './ssh.ts';
 export type { UpstreamMode } from './upstream.ts';
+export { VOLUME_CONTAINER_LABEL } from './volumes.ts';
