@@ -1,9 +1,11 @@
 export type {
+  AdmissionState,
   Coordination,
   LockOptions,
   LockOutcome,
   LockRan,
   LockTaken,
+  QueueTicket,
   Reservation,
 } from './coordination.ts';
 export { MemoryCoordination, type MemoryCoordinationOptions } from './memory-coordination.ts';

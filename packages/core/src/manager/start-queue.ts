@@ -28,6 +28,11 @@ export interface StartQueueOptions {
    * waiting keeps waiting and tries again; one that arrives meanwhile is refused with it.
    */
   readonly passing?: (error: unknown) => boolean;
+  /**
+   * Runs on each retry tick (every `retryMs` while launches wait) before the first in line tries
+   * again: the manager renews its tickets in the shared start queue there.
+   */
+  readonly onTick?: () => Promise<void>;
 }
 
 /** Options of one {@link StartQueue.admit}. */
@@ -38,6 +43,8 @@ export interface QueuedLaunch<T> {
   readonly onQueued?: (position: number) => void;
   /** Its place in line changed. */
   readonly onPosition?: (position: number) => void;
+  /** It is out of line (it starts, or leaves without starting); called before the others move up. */
+  readonly onLeave?: () => void;
   /**
    * The launch was cancelled while its attempt was taking a slot: give the slot back. Called
    * with what that attempt resolved with.
@@ -55,6 +62,8 @@ interface Waiter {
   queued: boolean;
   /** Its attempt under way. */
   trying: Promise<unknown> | undefined;
+  /** Some attempt of it began (or its arrival check is scheduled). */
+  checked: boolean;
   /** Set when it left (cancelled, timed out, refused); an attempt under way gives its slot back. */
   gone: boolean;
   cleanup: () => void;
@@ -76,6 +85,12 @@ export class StartQueue {
   /** A wake arrived while the head tried: it tries once more. */
   #again = false;
   #timer: NodeJS.Timeout | undefined;
+  #ticking = false;
+  /**
+   * Arrival checks run one after another, in arrival order: a launch that has to wait takes its
+   * place in the shared line during its check, so places follow arrivals.
+   */
+  #arrivals: Promise<unknown> = Promise.resolve();
   #closed: unknown;
 
   constructor(options: StartQueueOptions) {
@@ -110,6 +125,7 @@ export class StartQueue {
         launch: launch as QueuedLaunch<unknown>,
         queued: false,
         trying: undefined,
+        checked: false,
         gone: false,
         cleanup: () => {},
       };
@@ -126,7 +142,7 @@ export class StartQueue {
       if (this.#pumping) return; // the pump reaches it in turn
       if (this.#waiters.length === 1) void this.#pump();
       // The head waits for a slot: this one is checked for what would refuse it now.
-      else void this.#try(waiter, false);
+      else void this.#check(waiter);
     });
   }
 
@@ -170,9 +186,7 @@ export class StartQueue {
           }
           if ((await this.#try(head, true)) !== 'no-slot') continue;
           // Those behind it that were not checked yet (they came while the pump ran) are now.
-          for (const waiter of this.#waiters.slice(1)) {
-            if (!waiter.queued && waiter.trying === undefined) await this.#try(waiter, false);
-          }
+          for (const waiter of this.#waiters.slice(1)) await this.#check(waiter);
           break;
         }
       } while (this.#again && this.#waiters.length > 0);
@@ -183,6 +197,7 @@ export class StartQueue {
 
   /** One attempt of `waiter`: it starts, waits (no slot) or leaves (refused, or gone meanwhile). */
   async #try(waiter: Waiter, mayStart: boolean): Promise<'started' | 'no-slot' | 'left'> {
+    waiter.checked = true;
     let outcome: unknown = NO_START_SLOT;
     let refused: { error: unknown } | undefined;
     const trying = waiter.attempt(mayStart);
@@ -224,6 +239,19 @@ export class StartQueue {
     return 'no-slot';
   }
 
+  /** Checks `waiter` (not first in line) for what would refuse it, after earlier arrivals' checks. */
+  #check(waiter: Waiter): Promise<unknown> {
+    if (waiter.checked) return Promise.resolve();
+    waiter.checked = true;
+    this.#arrivals = this.#arrivals.then(() =>
+      // Gone, or it became first in line and the pump tried it meanwhile.
+      waiter.gone || waiter.trying !== undefined || waiter.queued || !this.#waiters.includes(waiter)
+        ? undefined
+        : this.#try(waiter, false),
+    ).catch(() => {});
+    return this.#arrivals;
+  }
+
   /** The waiter leaves with `error`; with an attempt under way, #try removes it after. */
   #leave(waiter: Waiter, error: unknown): void {
     if (waiter.gone) return;
@@ -237,6 +265,7 @@ export class StartQueue {
     const index = this.#waiters.indexOf(waiter);
     if (index === -1) return;
     this.#waiters.splice(index, 1);
+    waiter.launch.onLeave?.();
     for (let i = index; i < this.#waiters.length; i++) {
       const behind = this.#waiters[i];
       if (behind?.queued) behind.launch.onPosition?.(i + 1);
@@ -247,8 +276,19 @@ export class StartQueue {
   }
   #retryLater(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.wake(), this.#options.retryMs);
+    this.#timer = setInterval(() => void this.#tick(), this.#options.retryMs);
     this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      await this.#options.onTick?.().catch(() => {});
+    } finally {
+      this.#ticking = false;
+    }
+    this.wake();
   }
 
   #stopRetrying(): void {
