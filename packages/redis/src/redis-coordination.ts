@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
-  abortError,
   type AdmissionState,
+  abortError,
   type Coordination,
+  type Enqueued,
   type LockOptions,
   type LockOutcome,
   type QueueTicket,
@@ -183,7 +184,7 @@ export class RedisCoordination implements Coordination {
   }
 
   /** Gives a waiting launch a ticket numbered by an `INCR` counter, for `ttlMs`. */
-  async enqueue(name: string, ttlMs: number): Promise<{ ticket: QueueTicket; queue: QueueTicket[] }> {
+  async enqueue(name: string, ttlMs: number): Promise<Enqueued> {
     const [ticket, queue] = (await this.#connection.run(`queue ${name} for a start slot`, (client) =>
       client.eval(
         ENQUEUE,

@@ -44,6 +44,14 @@ export interface AdmissionState {
   readonly queue: QueueTicket[];
 }
 
+/** What {@link Coordination.enqueue} answers. */
+export interface Enqueued {
+  /** The new ticket. */
+  readonly ticket: QueueTicket;
+  /** Every live ticket in `seq` order, the new one included. */
+  readonly queue: QueueTicket[];
+}
+
 /** Options of {@link Coordination.withLock}. */
 export interface LockOptions {
   /**
@@ -101,10 +109,9 @@ export interface Coordination {
   admissionState(): Promise<AdmissionState>;
   /**
    * Gives a launch of `name` that has to wait a ticket in the shared start queue, with the next
-   * `seq`, forgotten after `ttlMs` unless renewed. Resolves with the ticket and the live queue
-   * (in `seq` order, the new ticket included).
+   * `seq`, forgotten after `ttlMs` unless renewed. Resolves with the ticket and the live queue.
    */
-  enqueue(name: string, ttlMs: number): Promise<{ ticket: QueueTicket; queue: QueueTicket[] }>;
+  enqueue(name: string, ttlMs: number): Promise<Enqueued>;
   /**
    * Keeps this instance's `tickets` for another `ttlMs` (putting back, with their place, any that
    * expired meanwhile, e.g. during an outage), drops every expired ticket and resolves with the

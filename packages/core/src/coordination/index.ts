@@ -1,6 +1,7 @@
 export type {
   AdmissionState,
   Coordination,
+  Enqueued,
   LockOptions,
   LockOutcome,
   LockRan,

@@ -1,8 +1,9 @@
-import { abortError } from '../errors.ts';
 import { randomUUID } from 'node:crypto';
+import { abortError } from '../errors.ts';
 import type {
   AdmissionState,
   Coordination,
+  Enqueued,
   LockOptions,
   LockOutcome,
   QueueTicket,
@@ -116,7 +117,7 @@ export class MemoryCoordination implements Coordination {
   }
 
   /** {@inheritDoc Coordination.enqueue} */
-  async enqueue(name: string, ttlMs: number): Promise<{ ticket: QueueTicket; queue: QueueTicket[] }> {
+  async enqueue(name: string, ttlMs: number): Promise<Enqueued> {
     const seq = ++this.#shared.lastSeq;
     const now = Date.now();
     const ticket: QueueTicket = { name, instance: this.#instance, seq, arrivedAt: now };

@@ -49,12 +49,12 @@ export { declaredTools } from './declared-tools.ts';
 
 import { type CullContext, cullSelected } from './cull-selected.ts';
 import { Launcher } from './launcher.ts';
+import { QueueTickets } from './queue-tickets.ts';
 import { provisionalInfo } from './queued-route.ts';
 import { ReadyWaiters } from './ready-waiters.ts';
 import type { Route } from './route-table.ts';
 import { RouteEntry, RouteTable } from './route-table.ts';
 import { RouteTracker } from './route-tracker.ts';
-import { QueueTickets } from './queue-tickets.ts';
 import { SharedActivity } from './shared-activity.ts';
 import { StartQueue } from './start-queue.ts';
 

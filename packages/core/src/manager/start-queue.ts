@@ -243,12 +243,14 @@ export class StartQueue {
   #check(waiter: Waiter): Promise<unknown> {
     if (waiter.checked) return Promise.resolve();
     waiter.checked = true;
-    this.#arrivals = this.#arrivals.then(() =>
-      // Gone, or it became first in line and the pump tried it meanwhile.
-      waiter.gone || waiter.trying !== undefined || waiter.queued || !this.#waiters.includes(waiter)
-        ? undefined
-        : this.#try(waiter, false),
-    ).catch(() => {});
+    this.#arrivals = this.#arrivals
+      .then(() =>
+        // Gone, or it became first in line and the pump tried it meanwhile.
+        waiter.gone || waiter.trying !== undefined || waiter.queued || !this.#waiters.includes(waiter)
+          ? undefined
+          : this.#try(waiter, false),
+      )
+      .catch(() => {});
     return this.#arrivals;
   }
 

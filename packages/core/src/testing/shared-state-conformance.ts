@@ -190,7 +190,10 @@ export function describeSharedStateConformance(
       await coordinationB.dequeue(a1.ticket);
       expect((await coordinationA.admissionState()).queue).toEqual([b1.ticket, a2.ticket]);
       // Two enqueues at once still get distinct places.
-      const [x, y] = await Promise.all([coordinationA.enqueue('x', 10_000), coordinationB.enqueue('y', 10_000)]);
+      const [x, y] = await Promise.all([
+        coordinationA.enqueue('x', 10_000),
+        coordinationB.enqueue('y', 10_000),
+      ]);
       expect(x.ticket.seq).not.toBe(y.ticket.seq);
       expect((await coordinationB.renewQueue([], 10_000)).map((ticket) => ticket.name)).toEqual([
         'b1',
