@@ -62,8 +62,8 @@ interface Waiter {
   queued: boolean;
   /** Its attempt under way. */
   trying: Promise<unknown> | undefined;
-  /** Some attempt of it began (or its arrival check is scheduled). */
-  checked: boolean;
+  /** Its first attempt, scheduled after the earlier arrivals' (see `StartQueue.#arrivals`). */
+  arrival: Promise<unknown> | undefined;
   /** Set when it left (cancelled, timed out, refused); an attempt under way gives its slot back. */
   gone: boolean;
   cleanup: () => void;
@@ -87,8 +87,8 @@ export class StartQueue {
   #timer: NodeJS.Timeout | undefined;
   #ticking = false;
   /**
-   * Arrival checks run one after another, in arrival order: a launch that has to wait takes its
-   * place in the shared line during its check, so places follow arrivals.
+   * First attempts run one after another, in arrival order: a launch that has to wait takes its
+   * place in the shared line (a ticket) during its first attempt, so places follow arrivals.
    */
   #arrivals: Promise<unknown> = Promise.resolve();
   #closed: unknown;
@@ -125,7 +125,7 @@ export class StartQueue {
         launch: launch as QueuedLaunch<unknown>,
         queued: false,
         trying: undefined,
-        checked: false,
+        arrival: undefined,
         gone: false,
         cleanup: () => {},
       };
@@ -179,9 +179,10 @@ export class StartQueue {
         for (;;) {
           const head = this.#waiters[0];
           if (head === undefined) break;
-          if (head.trying !== undefined) {
-            // Its arrival check is under way: one attempt at a time per launch.
-            await head.trying.catch(() => {});
+          if (head.trying !== undefined || (head.arrival !== undefined && !head.queued)) {
+            // Its first attempt is under way or scheduled (it runs as first in line if it is by
+            // then): one attempt at a time per launch, and first attempts in arrival order.
+            await (head.trying ?? head.arrival)?.catch(() => {});
             continue;
           }
           if ((await this.#try(head, true)) !== 'no-slot') continue;
@@ -197,7 +198,6 @@ export class StartQueue {
 
   /** One attempt of `waiter`: it starts, waits (no slot) or leaves (refused, or gone meanwhile). */
   async #try(waiter: Waiter, mayStart: boolean): Promise<'started' | 'no-slot' | 'left'> {
-    waiter.checked = true;
     let outcome: unknown = NO_START_SLOT;
     let refused: { error: unknown } | undefined;
     const trying = waiter.attempt(mayStart);
@@ -239,19 +239,23 @@ export class StartQueue {
     return 'no-slot';
   }
 
-  /** Checks `waiter` (not first in line) for what would refuse it, after earlier arrivals' checks. */
+  /**
+   * Schedules the first attempt of `waiter` after the earlier arrivals' (it may start if it is
+   * first in line by then; else it is checked for what would refuse it now).
+   */
   #check(waiter: Waiter): Promise<unknown> {
-    if (waiter.checked) return Promise.resolve();
-    waiter.checked = true;
-    this.#arrivals = this.#arrivals
+    if (waiter.arrival !== undefined || waiter.queued) return waiter.arrival ?? Promise.resolve();
+    const arrival = this.#arrivals
       .then(() =>
-        // Gone, or it became first in line and the pump tried it meanwhile.
-        waiter.gone || waiter.trying !== undefined || waiter.queued || !this.#waiters.includes(waiter)
+        // Gone, or tried meanwhile (the pump tried it when it was first in line before this was scheduled).
+        waiter.gone || waiter.queued || waiter.trying !== undefined || !this.#waiters.includes(waiter)
           ? undefined
-          : this.#try(waiter, false),
+          : this.#try(waiter, this.#waiters[0] === waiter),
       )
       .catch(() => {});
-    return this.#arrivals;
+    waiter.arrival = arrival;
+    this.#arrivals = arrival;
+    return arrival;
   }
 
   /** The waiter leaves with `error`; with an attempt under way, #try removes it after. */
