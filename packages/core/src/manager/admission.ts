@@ -60,9 +60,10 @@ export class Admission {
    * and runs `addRoute` before releasing the lock. Answers {@link NO_START_SLOT}, admitting
    * nothing, when `limits.maxConcurrentStarts` has no slot free, `mayStart` is false or an
    * earlier ticket waits in the shared start queue (earlier launches start first, on whatever
-   * instance); the launch then holds a ticket of its own in `spot`. Throws `LIMIT_EXCEEDED` (another limit), `CAPACITY_EXCEEDED`,
-   * `CONFLICT` (another instance launches another spec under the name), or `STATE_UNAVAILABLE`
-   * when the shared state cannot be reached: never admitted on a local guess.
+   * instance); the launch then holds a ticket of its own in `spot`. Throws `LIMIT_EXCEEDED`
+   * (another limit), `CAPACITY_EXCEEDED`, `CONFLICT` (another instance launches another spec
+   * under the name), or `STATE_UNAVAILABLE` when the shared state cannot be reached: never
+   * admitted on a local guess.
    */
   async admit<T>(
     plan: LaunchPlan,
