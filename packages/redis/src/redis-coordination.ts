@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AdmissionState,
   abortError,
   type Coordination,
+  type Enqueued,
   type LockOptions,
   type LockOutcome,
+  type QueueTicket,
   type Reservation,
 } from '@dde/core';
 import type { Connection } from './connection.ts';
@@ -32,6 +35,47 @@ for i = 1, #all, 2 do
   else live[#live + 1] = string.sub(value, space + 1) end
 end
 return live`;
+
+// The start queue is a hash seq -> 'expiresAt json' (like reservations), seq from an INCR counter.
+// LIVE_QUEUE drops expired tickets of KEYS[1] and leaves the live ones' JSON in seq order.
+const LIVE_QUEUE = `
+local function live_queue(key, now)
+  local all = redis.call('HGETALL', key)
+  local seqs = {}
+  local json = {}
+  for i = 1, #all, 2 do
+    local value = all[i + 1]
+    local space = string.find(value, ' ', 1, true)
+    if tonumber(string.sub(value, 1, space - 1)) <= now then redis.call('HDEL', key, all[i])
+    else
+      local seq = tonumber(all[i])
+      seqs[#seqs + 1] = seq
+      json[seq] = string.sub(value, space + 1)
+    end
+  end
+  table.sort(seqs)
+  local queue = {}
+  for i, seq in ipairs(seqs) do queue[i] = json[seq] end
+  return queue
+end`;
+
+// KEYS[1] reservations hash, KEYS[2] queue hash: both live lists.
+const ADMISSION_STATE = `${NOW}${LIVE_QUEUE}
+${RESERVATIONS.slice(NOW.length).replace('return live', 'return { live, live_queue(KEYS[2], now) }')}`;
+
+// KEYS[1] queue hash, KEYS[2] seq counter; ARGV: name, instance, ttl. Returns the new ticket, then the queue.
+const ENQUEUE = `${NOW}${LIVE_QUEUE}
+local seq = redis.call('INCR', KEYS[2])
+local ticket = cjson.encode({ name = ARGV[1], instance = ARGV[2], seq = seq, arrivedAt = now })
+redis.call('HSET', KEYS[1], tostring(seq), tostring(now + tonumber(ARGV[3])) .. ' ' .. ticket)
+return { ticket, live_queue(KEYS[1], now) }`;
+
+// KEYS[1] queue hash; ARGV: ttl, then seq and JSON of each ticket to keep. Returns the queue.
+const RENEW_QUEUE = `${NOW}${LIVE_QUEUE}
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], tostring(now + tonumber(ARGV[1])) .. ' ' .. ARGV[i + 1])
+end
+return live_queue(KEYS[1], now)`;
 
 // KEYS[1] instances zset, KEYS[2] this instance's busy set; ARGV: id, ttl, busy-set prefix, names...
 // Returns the names the other live instances serve.
@@ -128,6 +172,49 @@ export class RedisCoordination implements Coordination {
     return live.map((json) => JSON.parse(json) as Reservation);
   }
 
+  /** The reservations and the start queue, read by one script. */
+  async admissionState(): Promise<AdmissionState> {
+    const [reservations, queue] = (await this.#connection.run('read the launch reservations', (client) =>
+      client.eval(ADMISSION_STATE, 2, `${this.#prefix}reservations`, `${this.#prefix}queue`),
+    )) as [string[], string[]];
+    return {
+      reservations: reservations.map((json) => JSON.parse(json) as Reservation),
+      queue: queue.map(parseTicket),
+    };
+  }
+
+  /** Gives a waiting launch a ticket numbered by an `INCR` counter, for `ttlMs`. */
+  async enqueue(name: string, ttlMs: number): Promise<Enqueued> {
+    const [ticket, queue] = (await this.#connection.run(`queue ${name} for a start slot`, (client) =>
+      client.eval(
+        ENQUEUE,
+        2,
+        `${this.#prefix}queue`,
+        `${this.#prefix}queue-seq`,
+        name,
+        this.#id,
+        Math.max(1, Math.round(ttlMs)),
+      ),
+    )) as [string, string[]];
+    return { ticket: parseTicket(ticket), queue: queue.map(parseTicket) };
+  }
+
+  /** Renews this instance's `tickets` for `ttlMs` and reads the live queue. */
+  async renewQueue(tickets: readonly QueueTicket[], ttlMs: number): Promise<QueueTicket[]> {
+    const args = tickets.flatMap((ticket) => [String(ticket.seq), ticketJson(ticket)]);
+    const queue = (await this.#connection.run('renew the start queue tickets', (client) =>
+      client.eval(RENEW_QUEUE, 1, `${this.#prefix}queue`, Math.max(1, Math.round(ttlMs)), ...args),
+    )) as string[];
+    return queue.map(parseTicket);
+  }
+
+  /** Takes `ticket` out of the start queue. */
+  async dequeue(ticket: QueueTicket): Promise<void> {
+    await this.#connection.run(`take ${ticket.name} out of the start queue`, (client) =>
+      client.hdel(`${this.#prefix}queue`, String(ticket.seq)),
+    );
+  }
+
   /** Adds or replaces the reservation of `reservation.name` for `ttlMs`. */
   async reserve(reservation: Reservation, ttlMs: number): Promise<void> {
     const { name, specHash, owner, memoryReservationMb, starting } = reservation;
@@ -180,4 +267,13 @@ export class RedisCoordination implements Coordination {
       ]);
     await this.#connection.release();
   }
+}
+
+function ticketJson({ name, instance, seq, arrivedAt }: QueueTicket): string {
+  return JSON.stringify({ name, instance, seq, arrivedAt });
+}
+
+function parseTicket(json: string): QueueTicket {
+  const { name, instance, seq, arrivedAt } = JSON.parse(json) as QueueTicket;
+  return { name, instance, seq: Number(seq), arrivedAt: Number(arrivedAt) };
 }

@@ -18,6 +18,40 @@ export interface Reservation {
   readonly starting: boolean;
 }
 
+/**
+ * A launch waiting for a start slot (`limits.maxConcurrentStarts`), as every instance sees it:
+ * the shared start queue is the live tickets in `seq` order, first come, first served.
+ */
+export interface QueueTicket {
+  /** Container name of the waiting launch. */
+  readonly name: string;
+  /** Id of the instance whose launch waits (tickets of one name may come from several instances). */
+  readonly instance: string;
+  /**
+   * Place in arrival order, given by the store (a counter it increments atomically, never an
+   * instance's clock): unique, and larger for a later ticket. Identifies the ticket.
+   */
+  readonly seq: number;
+  /** When the store issued it, by the store's clock, in ms since the epoch (for diagnostics). */
+  readonly arrivedAt: number;
+}
+
+/** What {@link Coordination.admissionState} reads in one step. */
+export interface AdmissionState {
+  /** Every reservation not expired, as {@link Coordination.reservations} answers. */
+  readonly reservations: Reservation[];
+  /** Every queue ticket not expired, in `seq` order, as {@link Coordination.renewQueue} answers. */
+  readonly queue: QueueTicket[];
+}
+
+/** What {@link Coordination.enqueue} answers. */
+export interface Enqueued {
+  /** The new ticket. */
+  readonly ticket: QueueTicket;
+  /** Every live ticket in `seq` order, the new one included. */
+  readonly queue: QueueTicket[];
+}
+
 /** Options of {@link Coordination.withLock}. */
 export interface LockOptions {
   /**
@@ -50,7 +84,8 @@ export type LockOutcome<T> = LockRan<T> | LockTaken;
 
 /**
  * What the instances sharing one namespace decide together: exclusive sections (admission,
- * culling), launches admitted but not yet visible everywhere, and which containers some
+ * culling), launches admitted but not yet visible everywhere, the start queue (launches waiting
+ * for a start slot, on any instance), and which containers some
  * instance is serving right now (open WebSockets, exchanges in flight).
  *
  * {@link MemoryCoordination} is the default (one instance); a shared store (e.g. `@dde/redis`)
@@ -67,6 +102,24 @@ export interface Coordination {
   withLock<T>(lock: string, fn: () => Promise<T>, options: LockOptions): Promise<LockOutcome<T>>;
   /** Every reservation not expired, from every instance. */
   reservations(): Promise<Reservation[]>;
+  /**
+   * The reservations and the start queue together, in one round trip to the store: what
+   * admission reads under its lock for every launch.
+   */
+  admissionState(): Promise<AdmissionState>;
+  /**
+   * Gives a launch of `name` that has to wait a ticket in the shared start queue, with the next
+   * `seq`, forgotten after `ttlMs` unless renewed. Resolves with the ticket and the live queue.
+   */
+  enqueue(name: string, ttlMs: number): Promise<Enqueued>;
+  /**
+   * Keeps this instance's `tickets` for another `ttlMs` (putting back, with their place, any that
+   * expired meanwhile, e.g. during an outage), drops every expired ticket and resolves with the
+   * live queue in `seq` order. An instance that dies stops renewing: its tickets expire.
+   */
+  renewQueue(tickets: readonly QueueTicket[], ttlMs: number): Promise<QueueTicket[]>;
+  /** Takes `ticket` out of the queue (its launch started, was refused or cancelled). */
+  dequeue(ticket: QueueTicket): Promise<void>;
   /** Adds or replaces the reservation of `reservation.name`, forgotten after `ttlMs`. */
   reserve(reservation: Reservation, ttlMs: number): Promise<void>;
   /** Forgets the reservation of `name` (the launch failed, or the container is gone). */

@@ -1,5 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { abortError } from '../errors.ts';
-import type { Coordination, LockOptions, LockOutcome, Reservation } from './coordination.ts';
+import type {
+  AdmissionState,
+  Coordination,
+  Enqueued,
+  LockOptions,
+  LockOutcome,
+  QueueTicket,
+  Reservation,
+} from './coordination.ts';
 
 /** What peers of one {@link MemoryCoordination} share. */
 class SharedMemory {
@@ -8,6 +17,20 @@ class SharedMemory {
   readonly reservations = new Map<string, { reservation: Reservation; expiresAt: number }>();
   /** Per instance: the names it serves and until when it said so. */
   readonly busy = new Map<symbol, { names: ReadonlySet<string>; expiresAt: number }>();
+  /** The start queue by ticket `seq`. */
+  readonly tickets = new Map<number, { ticket: QueueTicket; expiresAt: number }>();
+  lastSeq = 0;
+
+  /** The live tickets in `seq` order, forgetting expired ones. */
+  queue(): QueueTicket[] {
+    const now = Date.now();
+    const live: QueueTicket[] = [];
+    for (const [seq, { ticket, expiresAt }] of this.tickets) {
+      if (expiresAt <= now) this.tickets.delete(seq);
+      else live.push(ticket);
+    }
+    return live.sort((a, b) => a.seq - b.seq);
+  }
 
   wake(): void {
     const waiters = [...this.waiters];
@@ -32,6 +55,7 @@ export interface MemoryCoordinationOptions {
 export class MemoryCoordination implements Coordination {
   readonly #shared: SharedMemory;
   readonly #id = Symbol('instance');
+  readonly #instance = randomUUID();
   #busyElsewhere: ReadonlySet<string> = new Set();
 
   constructor(options: MemoryCoordinationOptions = {}) {
@@ -85,6 +109,32 @@ export class MemoryCoordination implements Coordination {
       else live.push(reservation);
     }
     return live;
+  }
+
+  /** {@inheritDoc Coordination.admissionState} */
+  async admissionState(): Promise<AdmissionState> {
+    return { reservations: await this.reservations(), queue: this.#shared.queue() };
+  }
+
+  /** {@inheritDoc Coordination.enqueue} */
+  async enqueue(name: string, ttlMs: number): Promise<Enqueued> {
+    const seq = ++this.#shared.lastSeq;
+    const now = Date.now();
+    const ticket: QueueTicket = { name, instance: this.#instance, seq, arrivedAt: now };
+    this.#shared.tickets.set(seq, { ticket, expiresAt: now + ttlMs });
+    return { ticket: { ...ticket }, queue: this.#shared.queue() };
+  }
+
+  /** {@inheritDoc Coordination.renewQueue} */
+  async renewQueue(tickets: readonly QueueTicket[], ttlMs: number): Promise<QueueTicket[]> {
+    const expiresAt = Date.now() + ttlMs;
+    for (const ticket of tickets) this.#shared.tickets.set(ticket.seq, { ticket: { ...ticket }, expiresAt });
+    return this.#shared.queue();
+  }
+
+  /** {@inheritDoc Coordination.dequeue} */
+  async dequeue(ticket: QueueTicket): Promise<void> {
+    this.#shared.tickets.delete(ticket.seq);
   }
 
   /** {@inheritDoc Coordination.reserve} */

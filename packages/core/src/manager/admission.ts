@@ -9,6 +9,7 @@ import type { RemovalReason } from '../lifecycle/metrics.ts';
 import type { LaunchPlan } from '../plan.ts';
 import type { CapacityOptions, LimitOptions, LimitSubject } from './policies.ts';
 import { capacityCandidates, capacityExceeded, checkLimits } from './policies.ts';
+import type { QueueSpot, QueueTickets } from './queue-tickets.ts';
 import type { RouteEntry } from './route-table.ts';
 import { NO_START_SLOT } from './start-queue.ts';
 
@@ -27,6 +28,8 @@ export interface AdmissionContext {
   readonly closing: AbortSignal;
   /** Learns now which containers other instances serve (see `Coordination.publishBusy`). */
   refreshBusy(): Promise<void>;
+  /** The start queue shared by the instances. */
+  readonly tickets: QueueTickets;
 }
 
 // The admission lock is renewed while held; a holder that dies frees it after this.
@@ -55,18 +58,27 @@ export class Admission {
   /**
    * Admits the launch of `plan` under the admission lock (evicting when needed), reserves it
    * and runs `addRoute` before releasing the lock. Answers {@link NO_START_SLOT}, admitting
-   * nothing, when `limits.maxConcurrentStarts` has no slot free or `mayStart` is false (earlier
-   * launches wait first). Throws `LIMIT_EXCEEDED` (another limit), `CAPACITY_EXCEEDED`,
-   * `CONFLICT` (another instance launches another spec under the name), or `STATE_UNAVAILABLE`
-   * when the shared state cannot be reached: never admitted on a local guess.
+   * nothing, when `limits.maxConcurrentStarts` has no slot free, `mayStart` is false or an
+   * earlier ticket waits in the shared start queue (earlier launches start first, on whatever
+   * instance); the launch then holds a ticket of its own in `spot`. Throws `LIMIT_EXCEEDED`
+   * (another limit), `CAPACITY_EXCEEDED`, `CONFLICT` (another instance launches another spec
+   * under the name), or `STATE_UNAVAILABLE` when the shared state cannot be reached: never
+   * admitted on a local guess.
    */
-  async admit<T>(plan: LaunchPlan, addRoute: () => T, mayStart = true): Promise<T | typeof NO_START_SLOT> {
-    const { coordination, closing } = this.#context;
+  async admit<T>(
+    plan: LaunchPlan,
+    addRoute: () => T,
+    spot: QueueSpot,
+    mayStart = true,
+  ): Promise<T | typeof NO_START_SLOT> {
+    const { coordination, closing, tickets } = this.#context;
     const spec = plan.spec;
     const outcome = await coordination.withLock(
       'admission',
       async () => {
-        const reservations = await coordination.reservations();
+        // One read for both: a launch that need not wait pays no round trip for the queue.
+        const { reservations, queue } = await coordination.admissionState();
+        tickets.seen(queue);
         const entries = [...this.#context.entries()];
         const other = reservations.find((reservation) => reservation.name === spec.name);
         const inTable = entries.some((entry) => entry.name === spec.name && entry.info.id !== '');
@@ -89,7 +101,11 @@ export class Admission {
             reservation.name !== spec.name && !entries.some((entry) => entry.name === reservation.name),
         );
         const { slot, decision } = this.#decide(plan, entries, pending);
-        if (!slot || !mayStart) return NO_START_SLOT;
+        if (!slot || !mayStart || !spot.first(queue)) {
+          // Its ticket is issued under the lock: no launch that arrives later can go first.
+          await spot.take();
+          return NO_START_SLOT;
+        }
         if (decision?.outcome === 'over-budget') {
           this.#context.logger.warn(
             {
@@ -109,7 +125,10 @@ export class Admission {
           await this.#context.remove(victim, { reason: 'lru', signal: closing });
         }
         await coordination.reserve(reservationOf(plan, true), LAUNCH_RESERVATION_MS);
-        return addRoute();
+        const route = addRoute();
+        // Out of line before the lock goes, so the next in line may take the next slot.
+        await spot.leave();
+        return route;
       },
       { ttlMs: LOCK_TTL_MS, waitMs: LOCK_WAIT_MS, signal: closing },
     );

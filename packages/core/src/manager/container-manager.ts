@@ -49,6 +49,7 @@ export { declaredTools } from './declared-tools.ts';
 
 import { type CullContext, cullSelected } from './cull-selected.ts';
 import { Launcher } from './launcher.ts';
+import { QueueTickets } from './queue-tickets.ts';
 import { provisionalInfo } from './queued-route.ts';
 import { ReadyWaiters } from './ready-waiters.ts';
 import type { Route } from './route-table.ts';
@@ -95,6 +96,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
   readonly coordination: Coordination;
   readonly #admission: Admission;
   readonly #starts: StartQueue;
+  readonly #tickets: QueueTickets;
   readonly #shared: SharedActivity;
   readonly #table: RouteTable;
   readonly #routes: RouteTracker;
@@ -153,6 +155,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#culling = options.culling;
     this.#onDemand = options.onDemand;
     this.coordination = options.coordination ?? new MemoryCoordination();
+    this.#tickets = new QueueTickets(this.coordination, this.#logger);
     this.#admission = new Admission({
       coordination: this.coordination,
       history: this.history,
@@ -163,6 +166,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       remove: (name, removal) => this.remove(name, removal),
       closing: this.#closing.signal,
       refreshBusy: () => this.#shared.publish(),
+      tickets: this.#tickets,
     });
     this.#starts = new StartQueue({
       maxLength: this.#limits?.maxQueuedStarts ?? DEFAULT_MAX_QUEUED_STARTS,
@@ -171,6 +175,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       limit: this.#limits?.maxConcurrentStarts ?? 0,
       // Launches already waiting outlast a shared store's outage (within maxStartWaitMs).
       passing: (error) => isDdeError(error) && error.code === 'STATE_UNAVAILABLE',
+      onTick: () => this.#tickets.renew(),
     });
     this.#shared = new SharedActivity(this.coordination, () => this.#table.entries(), this.#logger);
     this.metrics = options.metrics;
@@ -201,6 +206,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
       routes: this.#routes,
       admission: this.#admission,
       starts: this.#starts,
+      tickets: this.#tickets,
       logger: this.#logger,
       metrics: this.metrics,
       closing: this.#closing.signal,
@@ -574,6 +580,7 @@ export class ContainerManager extends EventEmitter<ContainerManagerEvents> {
     this.#table.clear();
     await this.#watching?.catch(() => {});
     await this.history.close();
+    await this.#tickets.close();
     await this.coordination.close();
     if (this.#closeBackend) await this.backend.close();
   }

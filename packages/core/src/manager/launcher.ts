@@ -8,6 +8,7 @@ import { planLaunch } from '../plan.ts';
 import type { ContainerSpec } from '../spec.ts';
 import type { Admission } from './admission.ts';
 import { launchFailure } from './manager-support.ts';
+import type { QueueTickets } from './queue-tickets.ts';
 import { QueuedRoute } from './queued-route.ts';
 import { sleep } from './readiness.ts';
 import type { ContainerPhase, RouteEntry, RouteTable } from './route-table.ts';
@@ -42,6 +43,7 @@ export interface LauncherOptions {
   readonly routes: RouteTracker;
   readonly admission: Admission;
   readonly starts: StartQueue;
+  readonly tickets: QueueTickets;
   readonly logger: Logger;
   readonly metrics: DdeMetrics | undefined;
   /** Aborts when the manager closes. */
@@ -140,15 +142,20 @@ export class Launcher {
       this.#options.routes.forgetMissing(name);
       return queue.admitted();
     };
+    // Its ticket in the start queue shared by the instances, once it has to wait.
+    const spot = this.#options.tickets.spot(name);
+    spot.onPosition = (position) => queue.moved(position);
     const admitted = this.#options.starts.admit(
       name,
-      (mayStart) => this.#options.admission.admit(plan, addRoute, mayStart),
+      (mayStart) => this.#options.admission.admit(plan, addRoute, spot, mayStart),
       {
         // The launch's own signal only: close() empties the queue itself (one listener per waiter on
         // the manager's signal would warn past 10).
         signal,
-        onQueued: (position) => onRoute(queue.queued(position)),
-        onPosition: (position) => queue.moved(position),
+        // Places in the shared line (this instance's line when it has no ticket yet).
+        onQueued: (position) => onRoute(queue.queued(spot.position ?? position)),
+        onPosition: (position) => queue.moved(spot.position ?? position),
+        onLeave: () => void spot.leave(),
         undo: (entry) => {
           this.#options.admission.settled(plan, false);
           entry.launching = false;

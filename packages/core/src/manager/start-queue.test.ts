@@ -258,4 +258,69 @@ describe('StartQueue', () => {
     expect(await rejection(b)).toBe(closed);
     expect(await rejection(starts.admit('c', slots.attempt('c')))).toBe(closed);
   });
+
+  it('runs first attempts one at a time in arrival order, so places in a shared line follow arrivals', async () => {
+    const slots = new Slots(1);
+    const starts = queue();
+    await starts.admit('a', slots.attempt('a'));
+    let inside = 0;
+    let most = 0;
+    const order: string[] = [];
+    const slow = (key: string): StartAttempt<string> => {
+      const attempt = slots.attempt(key);
+      return async (mayStart) => {
+        inside++;
+        most = Math.max(most, inside);
+        // Arrivals finish out of order unless run one after another.
+        await new Promise((resolve) => setTimeout(resolve, key === 'b' ? 30 : 5));
+        order.push(key);
+        inside--;
+        return attempt(mayStart);
+      };
+    };
+    const waiting = ['b', 'c', 'd'].map((key) => starts.admit(key, slow(key)));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(order).toEqual(['b', 'c', 'd']);
+    expect(most).toBe(1);
+    for (const key of ['b', 'c', 'd']) {
+      slots.release(starts);
+      expect(await waiting[['b', 'c', 'd'].indexOf(key)]).toBe(key);
+    }
+  });
+
+  it('tells a launch it is out of line before those behind it move up', async () => {
+    const slots = new Slots(0);
+    const starts = queue();
+    const events: string[] = [];
+    const b = starts.admit('b', slots.attempt('b'), { onLeave: () => events.push('b left') });
+    const c = starts.admit('c', slots.attempt('c'), {
+      onLeave: () => events.push('c left'),
+      onPosition: (position) => events.push(`c at ${position}`),
+    });
+    await settle();
+    expect(starts.cancel('b', new Error('cancelled'))).toBe(true);
+    await rejection(b);
+    expect(events).toEqual(['b left', 'c at 1']);
+    slots.release(starts);
+    expect(await c).toBe('c');
+    expect(events).toEqual(['b left', 'c at 1', 'c left']);
+  });
+
+  it('runs onTick on each retry, before the first in line tries again', async () => {
+    const slots = new Slots(0);
+    const ticks: number[] = [];
+    const starts = queue({
+      retryMs: 20,
+      onTick: async () => {
+        ticks.push(slots.attempts.length);
+        if (ticks.length === 3) slots.free = 1;
+      },
+    });
+    expect(await starts.admit('a', slots.attempt('a'))).toBe('a');
+    expect(ticks.length).toBe(3);
+    // Each tick came before the retry it led to.
+    expect(ticks).toEqual([1, 2, 3]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(ticks.length).toBe(3); // nobody waits: no more ticks
+  });
 });

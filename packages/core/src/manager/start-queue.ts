@@ -28,6 +28,11 @@ export interface StartQueueOptions {
    * waiting keeps waiting and tries again; one that arrives meanwhile is refused with it.
    */
   readonly passing?: (error: unknown) => boolean;
+  /**
+   * Runs on each retry tick (every `retryMs` while launches wait) before the first in line tries
+   * again: the manager renews its tickets in the shared start queue there.
+   */
+  readonly onTick?: () => Promise<void>;
 }
 
 /** Options of one {@link StartQueue.admit}. */
@@ -38,6 +43,8 @@ export interface QueuedLaunch<T> {
   readonly onQueued?: (position: number) => void;
   /** Its place in line changed. */
   readonly onPosition?: (position: number) => void;
+  /** It is out of line (it starts, or leaves without starting); called before the others move up. */
+  readonly onLeave?: () => void;
   /**
    * The launch was cancelled while its attempt was taking a slot: give the slot back. Called
    * with what that attempt resolved with.
@@ -55,6 +62,8 @@ interface Waiter {
   queued: boolean;
   /** Its attempt under way. */
   trying: Promise<unknown> | undefined;
+  /** Its first attempt, scheduled after the earlier arrivals' (see `StartQueue.#arrivals`). */
+  arrival: Promise<unknown> | undefined;
   /** Set when it left (cancelled, timed out, refused); an attempt under way gives its slot back. */
   gone: boolean;
   cleanup: () => void;
@@ -76,6 +85,12 @@ export class StartQueue {
   /** A wake arrived while the head tried: it tries once more. */
   #again = false;
   #timer: NodeJS.Timeout | undefined;
+  #ticking = false;
+  /**
+   * First attempts run one after another, in arrival order: a launch that has to wait takes its
+   * place in the shared line (a ticket) during its first attempt, so places follow arrivals.
+   */
+  #arrivals: Promise<unknown> = Promise.resolve();
   #closed: unknown;
 
   constructor(options: StartQueueOptions) {
@@ -110,6 +125,7 @@ export class StartQueue {
         launch: launch as QueuedLaunch<unknown>,
         queued: false,
         trying: undefined,
+        arrival: undefined,
         gone: false,
         cleanup: () => {},
       };
@@ -126,7 +142,7 @@ export class StartQueue {
       if (this.#pumping) return; // the pump reaches it in turn
       if (this.#waiters.length === 1) void this.#pump();
       // The head waits for a slot: this one is checked for what would refuse it now.
-      else void this.#try(waiter, false);
+      else void this.#check(waiter);
     });
   }
 
@@ -163,16 +179,15 @@ export class StartQueue {
         for (;;) {
           const head = this.#waiters[0];
           if (head === undefined) break;
-          if (head.trying !== undefined) {
-            // Its arrival check is under way: one attempt at a time per launch.
-            await head.trying.catch(() => {});
+          if (head.trying !== undefined || (head.arrival !== undefined && !head.queued)) {
+            // Its first attempt is under way or scheduled (it runs as first in line if it is by
+            // then): one attempt at a time per launch, and first attempts in arrival order.
+            await (head.trying ?? head.arrival)?.catch(() => {});
             continue;
           }
           if ((await this.#try(head, true)) !== 'no-slot') continue;
           // Those behind it that were not checked yet (they came while the pump ran) are now.
-          for (const waiter of this.#waiters.slice(1)) {
-            if (!waiter.queued && waiter.trying === undefined) await this.#try(waiter, false);
-          }
+          for (const waiter of this.#waiters.slice(1)) await this.#check(waiter);
           break;
         }
       } while (this.#again && this.#waiters.length > 0);
@@ -224,6 +239,25 @@ export class StartQueue {
     return 'no-slot';
   }
 
+  /**
+   * Schedules the first attempt of `waiter` after the earlier arrivals' (it may start if it is
+   * first in line by then; else it is checked for what would refuse it now).
+   */
+  #check(waiter: Waiter): Promise<unknown> {
+    if (waiter.arrival !== undefined || waiter.queued) return waiter.arrival ?? Promise.resolve();
+    const arrival = this.#arrivals
+      .then(() =>
+        // Gone, or tried meanwhile (the pump tried it when it was first in line before this was scheduled).
+        waiter.gone || waiter.queued || waiter.trying !== undefined || !this.#waiters.includes(waiter)
+          ? undefined
+          : this.#try(waiter, this.#waiters[0] === waiter),
+      )
+      .catch(() => {});
+    waiter.arrival = arrival;
+    this.#arrivals = arrival;
+    return arrival;
+  }
+
   /** The waiter leaves with `error`; with an attempt under way, #try removes it after. */
   #leave(waiter: Waiter, error: unknown): void {
     if (waiter.gone) return;
@@ -237,6 +271,7 @@ export class StartQueue {
     const index = this.#waiters.indexOf(waiter);
     if (index === -1) return;
     this.#waiters.splice(index, 1);
+    waiter.launch.onLeave?.();
     for (let i = index; i < this.#waiters.length; i++) {
       const behind = this.#waiters[i];
       if (behind?.queued) behind.launch.onPosition?.(i + 1);
@@ -247,8 +282,19 @@ export class StartQueue {
   }
   #retryLater(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.wake(), this.#options.retryMs);
+    this.#timer = setInterval(() => void this.#tick(), this.#options.retryMs);
     this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      await this.#options.onTick?.().catch(() => {});
+    } finally {
+      this.#ticking = false;
+    }
+    this.wake();
   }
 
   #stopRetrying(): void {

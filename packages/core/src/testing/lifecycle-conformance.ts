@@ -11,6 +11,7 @@ import { DdeMetrics } from '../lifecycle/metrics.ts';
 import type { ContainerManagerOptions, RouteRemoved } from '../manager/container-manager.ts';
 import { ContainerManager, declaredTools } from '../manager/container-manager.ts';
 import { MemoryBackend } from './memory-backend.ts';
+import { describeSharedQueueCases } from './shared-queue-conformance.ts';
 import { describeStartQueueCases } from './start-queue-conformance.ts';
 
 /** The shared state of one `ContainerManager`: what a store gives each application instance. */
@@ -293,6 +294,7 @@ export function describeLifecycleConformance(title: string, fixture: LifecycleFi
     });
 
     describeStartQueueCases({ setup, storeOf, cleanups, failure });
+    describeSharedQueueCases({ setup, storeOf, cleanups, failure });
 
     describe('culling and purging', () => {
       it('culls idle containers periodically, sparing one kept alive by a WebSocket', async () => {

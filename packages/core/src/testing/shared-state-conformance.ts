@@ -171,6 +171,60 @@ export function describeSharedStateConformance(
       expect((await coordinationA.reservations()).map((r) => r.name)).toEqual(['r2']);
     });
 
+    it('queues tickets from every instance in the order the store issued them, and dequeues them', async () => {
+      const { coordinationA, coordinationB } = fixture;
+      const a1 = await coordinationA.enqueue('a1', 10_000);
+      const b1 = await coordinationB.enqueue('b1', 10_000);
+      const a2 = await coordinationA.enqueue('a2', 10_000);
+      expect(a1.queue.map((ticket) => ticket.name)).toEqual(['a1']);
+      expect(b1.queue.map((ticket) => ticket.name)).toEqual(['a1', 'b1']);
+      expect(a1.ticket.seq).toBeLessThan(b1.ticket.seq);
+      expect(b1.ticket.seq).toBeLessThan(a2.ticket.seq);
+      expect(a1.ticket.instance).toBe(a2.ticket.instance);
+      expect(a1.ticket.instance).not.toBe(b1.ticket.instance);
+      expect(a2.ticket.arrivedAt).toBeGreaterThan(Date.now() - 60_000);
+      await coordinationA.reserve(reservation('r1'), 10_000);
+      const state = await coordinationB.admissionState();
+      expect(state.reservations).toEqual([reservation('r1')]);
+      expect(state.queue).toEqual([a1.ticket, b1.ticket, a2.ticket]);
+      await coordinationB.dequeue(a1.ticket);
+      expect((await coordinationA.admissionState()).queue).toEqual([b1.ticket, a2.ticket]);
+      // Two enqueues at once still get distinct places.
+      const [x, y] = await Promise.all([
+        coordinationA.enqueue('x', 10_000),
+        coordinationB.enqueue('y', 10_000),
+      ]);
+      expect(x.ticket.seq).not.toBe(y.ticket.seq);
+      expect((await coordinationB.renewQueue([], 10_000)).map((ticket) => ticket.name)).toEqual([
+        'b1',
+        'a2',
+        ...(x.ticket.seq < y.ticket.seq ? ['x', 'y'] : ['y', 'x']),
+      ]);
+    });
+
+    it('forgets tickets not renewed within their TTL; a renewal puts one back with its place', async () => {
+      const { coordinationA, coordinationB } = fixture;
+      const a1 = await coordinationA.enqueue('a1', 100);
+      const b1 = await coordinationB.enqueue('b1', 100);
+      const a2 = await coordinationA.enqueue('a2', 100);
+      for (let renewal = 0; renewal < 4; renewal++) {
+        await sleep(50);
+        // A renews, B has died.
+        await coordinationA.renewQueue([a1.ticket, a2.ticket], 100);
+      }
+      expect((await coordinationA.admissionState()).queue).toEqual([a1.ticket, a2.ticket]);
+      await sleep(150);
+      expect(await coordinationB.renewQueue([], 100)).toEqual([]);
+      // A's store was away for longer than the TTL: its tickets come back where they were.
+      const later = await coordinationB.enqueue('later', 10_000);
+      expect(await coordinationA.renewQueue([a2.ticket, a1.ticket], 10_000)).toEqual([
+        a1.ticket,
+        a2.ticket,
+        later.ticket,
+      ]);
+      expect(b1.ticket.seq).toBeLessThan(a2.ticket.seq);
+    });
+
     it('tells which containers another instance serves, until it stops saying so or its word expires', async () => {
       const { coordinationA, coordinationB } = fixture;
       await coordinationA.publishBusy(['c1', 'c2'], 10_000);
