@@ -12,7 +12,7 @@ const spec = (name: string) => ({ name, image: 'tool:1', readiness: { timeoutMs:
 const tick = (ms = 20): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `check` holds (polling), failing with `what` after `ms`. */
-async function until(what: string, check: () => boolean, ms = 4000): Promise<void> {
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
