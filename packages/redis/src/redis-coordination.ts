@@ -64,11 +64,24 @@ const ADMISSION_STATE = `${NOW}${LIVE_QUEUE}
 ${RESERVATIONS.slice(NOW.length).replace('return live', 'return { live, live_queue(KEYS[2], now) }')}`;
 
 // KEYS[1] queue hash, KEYS[2] seq counter; ARGV: name, instance, ttl. Returns the new ticket, then the queue.
+// A Redis restarted without persistence starts the counter again while waiting instances put
+// their tickets back with their numbers: a new ticket is numbered after every live one.
 const ENQUEUE = `${NOW}${LIVE_QUEUE}
+local queue = live_queue(KEYS[1], now)
 local seq = redis.call('INCR', KEYS[2])
+local last = 0
+for _, json in ipairs(queue) do
+  local live = tonumber(cjson.decode(json).seq)
+  if live > last then last = live end
+end
+if seq <= last then
+  seq = last + 1
+  redis.call('SET', KEYS[2], seq)
+end
 local ticket = cjson.encode({ name = ARGV[1], instance = ARGV[2], seq = seq, arrivedAt = now })
 redis.call('HSET', KEYS[1], tostring(seq), tostring(now + tonumber(ARGV[3])) .. ' ' .. ticket)
-return { ticket, live_queue(KEYS[1], now) }`;
+queue[#queue + 1] = ticket
+return { ticket, queue }`;
 
 // KEYS[1] queue hash; ARGV: ttl, then seq and JSON of each ticket to keep. Returns the queue.
 const RENEW_QUEUE = `${NOW}${LIVE_QUEUE}

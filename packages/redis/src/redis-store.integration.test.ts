@@ -91,6 +91,33 @@ describe.skipIf(!available)('RedisStore', () => {
     await store.close();
   });
 
+  it('numbers a new queue ticket after those that came back once Redis lost its data (a restart without persistence)', async () => {
+    const namespace = `rep-queue-${++run}`;
+    const a = new RedisStore({ url: redis.url, namespace });
+    const b = new RedisStore({ url: redis.url, namespace });
+    await a.start();
+    await b.start();
+    for (const name of ['q1', 'q2', 'q3']) await a.coordination.enqueue(name, 5000);
+    const { ticket: waiting } = await a.coordination.enqueue('early', 5000);
+    // What a restart without persistence leaves of the queue and its counter: nothing.
+    const raw = new Redis(redis.url);
+    await raw.del(`${a.prefix}queue`, `${a.prefix}queue-seq`);
+    await raw.quit();
+    // The waiting instance's renewal puts its ticket back, with its number.
+    expect((await a.coordination.renewQueue([waiting], 5000)).map((ticket) => ticket.name)).toEqual([
+      'early',
+    ]);
+    const { ticket, queue } = await b.coordination.enqueue('late', 5000);
+    expect(ticket.seq).toBeGreaterThan(waiting.seq);
+    expect(queue.map((queued) => queued.name)).toEqual(['early', 'late']);
+    expect((await b.coordination.admissionState()).queue.map((queued) => queued.name)).toEqual([
+      'early',
+      'late',
+    ]);
+    await a.close();
+    await b.close();
+  });
+
   it('a live holder keeps its lock past the ttl by renewing it', async () => {
     const namespace = `rep-renew-${++run}`;
     const a = new RedisStore({ url: redis.url, namespace });
