@@ -154,7 +154,8 @@ export function describeSharedQueueCases(kit: LifecycleKit): void {
         expect(b.get('b1')).toMatchObject({ phase: 'queued', queuePosition: 2 });
         // ...then starts once it expired, first in line.
         await b1;
-        expect(Date.now() - died).toBeGreaterThanOrEqual(TICKET_TTL_MS - 100);
+        // (Less a second of slack: `died` is read after the renewal came back, on a possibly busy event loop.)
+        expect(Date.now() - died).toBeGreaterThanOrEqual(TICKET_TTL_MS - 1000);
         expect(started).toEqual(['holds', 'b1']);
       },
       TICKET_TTL_MS + 15_000,
