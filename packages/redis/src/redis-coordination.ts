@@ -24,49 +24,47 @@ const RESERVE = `${NOW}
 redis.call('HSET', KEYS[1], ARGV[1], tostring(now + tonumber(ARGV[3])) .. ' ' .. ARGV[2])
 return 1`;
 
-// KEYS[1] reservations hash: drops expired ones, returns the live ones' JSON.
-const RESERVATIONS = `${NOW}
-local all = redis.call('HGETALL', KEYS[1])
-local live = {}
-for i = 1, #all, 2 do
-  local value = all[i + 1]
-  local space = string.find(value, ' ', 1, true)
-  if tonumber(string.sub(value, 1, space - 1)) <= now then redis.call('HDEL', KEYS[1], all[i])
-  else live[#live + 1] = string.sub(value, space + 1) end
-end
-return live`;
-
-// The start queue is a hash seq -> 'expiresAt json' (like reservations), seq from an INCR counter.
-// LIVE_QUEUE drops expired tickets of KEYS[1] and leaves the live ones' JSON in seq order.
-const LIVE_QUEUE = `
-local function live_queue(key, now)
+// Reservations and queue tickets are hashes of field -> 'expiresAt json'. LIVE drops the expired
+// entries of a hash and returns the live ones' fields and JSON; LIVE_QUEUE orders tickets by seq.
+const LIVE = `
+local function live(key, now)
   local all = redis.call('HGETALL', key)
-  local seqs = {}
-  local json = {}
+  local fields, jsons = {}, {}
   for i = 1, #all, 2 do
     local value = all[i + 1]
     local space = string.find(value, ' ', 1, true)
     if tonumber(string.sub(value, 1, space - 1)) <= now then redis.call('HDEL', key, all[i])
     else
-      local seq = tonumber(all[i])
-      seqs[#seqs + 1] = seq
-      json[seq] = string.sub(value, space + 1)
+      fields[#fields + 1] = all[i]
+      jsons[#jsons + 1] = string.sub(value, space + 1)
     end
   end
-  table.sort(seqs)
+  return fields, jsons
+end
+local function live_queue(key, now)
+  local seqs, jsons = live(key, now)
+  local order = {}
+  for i = 1, #seqs do order[i] = i end
+  table.sort(order, function(x, y) return tonumber(seqs[x]) < tonumber(seqs[y]) end)
   local queue = {}
-  for i, seq in ipairs(seqs) do queue[i] = json[seq] end
+  for i, index in ipairs(order) do queue[i] = jsons[index] end
   return queue
 end`;
 
-// KEYS[1] reservations hash, KEYS[2] queue hash: both live lists.
-const ADMISSION_STATE = `${NOW}${LIVE_QUEUE}
-${RESERVATIONS.slice(NOW.length).replace('return live', 'return { live, live_queue(KEYS[2], now) }')}`;
+// KEYS[1] reservations hash: the live reservations' JSON.
+const RESERVATIONS = `${NOW}${LIVE}
+local _, jsons = live(KEYS[1], now)
+return jsons`;
+
+// KEYS[1] reservations hash, KEYS[2] queue hash (seq from an INCR counter): both live lists.
+const ADMISSION_STATE = `${NOW}${LIVE}
+local _, reservations = live(KEYS[1], now)
+return { reservations, live_queue(KEYS[2], now) }`;
 
 // KEYS[1] queue hash, KEYS[2] seq counter; ARGV: name, instance, ttl. Returns the new ticket, then the queue.
 // A Redis restarted without persistence starts the counter again while waiting instances put
 // their tickets back with their numbers: a new ticket is numbered after every live one.
-const ENQUEUE = `${NOW}${LIVE_QUEUE}
+const ENQUEUE = `${NOW}${LIVE}
 local queue = live_queue(KEYS[1], now)
 local seq = redis.call('INCR', KEYS[2])
 local last = 0
@@ -84,7 +82,7 @@ queue[#queue + 1] = ticket
 return { ticket, queue }`;
 
 // KEYS[1] queue hash; ARGV: ttl, then seq and JSON of each ticket to keep. Returns the queue.
-const RENEW_QUEUE = `${NOW}${LIVE_QUEUE}
+const RENEW_QUEUE = `${NOW}${LIVE}
 for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], tostring(now + tonumber(ARGV[1])) .. ' ' .. ARGV[i + 1])
 end
