@@ -12,11 +12,11 @@ import type {
 
 /** What peers of one {@link MemoryCoordination} share. */
 class SharedMemory {
-  readonly locks = new Map<string, { holder: symbol; expiresAt: number }>();
+  readonly locks = new Map<string, { holder: string; expiresAt: number }>();
   readonly waiters = new Set<() => void>();
   readonly reservations = new Map<string, { reservation: Reservation; expiresAt: number }>();
   /** Per instance: the names it serves and until when it said so. */
-  readonly busy = new Map<symbol, { names: ReadonlySet<string>; expiresAt: number }>();
+  readonly busy = new Map<string, { names: ReadonlySet<string>; expiresAt: number }>();
   /** The start queue by ticket `seq`. */
   readonly tickets = new Map<number, { ticket: QueueTicket; expiresAt: number }>();
   lastSeq = 0;
@@ -54,8 +54,8 @@ export interface MemoryCoordinationOptions {
  */
 export class MemoryCoordination implements Coordination {
   readonly #shared: SharedMemory;
-  readonly #id = Symbol('instance');
-  readonly #instance = randomUUID();
+  /** This instance: holder of its locks, owner of its busy marks and queue tickets. */
+  readonly #id = randomUUID();
   #busyElsewhere: ReadonlySet<string> = new Set();
 
   constructor(options: MemoryCoordinationOptions = {}) {
@@ -120,7 +120,7 @@ export class MemoryCoordination implements Coordination {
   async enqueue(name: string, ttlMs: number): Promise<Enqueued> {
     const seq = ++this.#shared.lastSeq;
     const now = Date.now();
-    const ticket: QueueTicket = { name, instance: this.#instance, seq, arrivedAt: now };
+    const ticket: QueueTicket = { name, instance: this.#id, seq, arrivedAt: now };
     this.#shared.tickets.set(seq, { ticket, expiresAt: now + ttlMs });
     return { ticket: { ...ticket }, queue: this.#shared.queue() };
   }
