@@ -5,13 +5,13 @@ import {
   cleanupNamespace,
   describeWithDocker,
   NAMESPACE_LABEL,
-  redisAvailable,
   removeImage,
+  skippedWithoutRedis,
   startRedis,
   type TestRedis,
   uniqueNamespace,
 } from '@dde/test-support';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runInProcess } from '../test/cli-process.ts';
 
 const namespace = uniqueNamespace('rep-cli');
@@ -22,8 +22,7 @@ function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 const TITLE = 'dde ls and purge with --redis';
-if (!redisAvailable()) describe.skip(TITLE, () => it('needs redis-server', () => {}));
-else
+if (!skippedWithoutRedis(TITLE))
   await describeWithDocker(TITLE, (docker) => {
     let redis: TestRedis;
     beforeAll(async () => {

@@ -7,14 +7,14 @@ import {
   cleanupNamespace,
   describeWithDocker,
   freePort,
-  redisAvailable,
   removeImage,
+  skippedWithoutRedis,
   startRedis,
   type TestRedis,
   uniqueNamespace,
 } from '@dde/test-support';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const namespace = uniqueNamespace('rep-readme');
@@ -22,8 +22,7 @@ const script = fileURLToPath(new URL(`../.readme-example-${namespace}.ts`, impor
 const IMAGE = 'busybox:1.36';
 
 const TITLE = 'the README usage example';
-if (!redisAvailable()) describe.skip(TITLE, () => it('needs redis-server', () => {}));
-else
+if (!skippedWithoutRedis(TITLE))
   await describeWithDocker(TITLE, (docker) => {
     let builtImage = false;
     let redis: TestRedis;

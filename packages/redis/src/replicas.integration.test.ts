@@ -11,13 +11,13 @@ import {
   eventually,
   NAMESPACE_LABEL,
   openWebSocket,
-  redisAvailable,
   removeImage,
+  skippedWithoutRedis,
   startRedis,
   type TestRedis,
   uniqueNamespace,
 } from '@dde/test-support';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { type Instance, type Replica, startReplica } from '../test/replicas.ts';
 
 const imageNamespace = uniqueNamespace('rep-image');
@@ -33,9 +33,7 @@ const tool = (name: string, extra: Partial<ContainerSpec> = {}): ContainerSpec =
 });
 
 const TITLE = 'replicas sharing one namespace through Redis';
-if (!redisAvailable())
-  describe.skip(TITLE, () => it('needs redis-server (apt-get install redis-server)', () => {}));
-else
+if (!skippedWithoutRedis(TITLE))
   await describeWithDocker(TITLE, (docker) => {
     let redis: TestRedis;
     let namespace: string;

@@ -51,6 +51,7 @@ export {
   describeWithDockerAndRedis,
   describeWithRedis,
   redisAvailable,
+  skippedWithoutRedis,
   startRedis,
   type TestRedis,
 } from './redis.ts';

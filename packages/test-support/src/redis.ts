@@ -98,9 +98,10 @@ export async function describeWithDockerAndRedis(
 
 /**
  * Without redis-server, registers `title` as skipped, saying what to install, and answers true;
- * under `CI=true` {@link redisAvailable} throws instead, so CI never skips.
+ * under `CI=true` {@link redisAvailable} throws instead, so CI never skips. For suites that
+ * start their own Redis (e.g. beside an image build): `if (!skippedWithoutRedis(title)) ...`.
  */
-function skippedWithoutRedis(title: string): boolean {
+export function skippedWithoutRedis(title: string): boolean {
   if (redisAvailable()) return false;
   describe.skip(title, () => it('needs redis-server (apt-get install redis-server)', () => {}));
   return true;
