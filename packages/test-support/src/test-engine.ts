@@ -118,9 +118,10 @@ export async function describeWithTestEngine(
  * own managed containerd, whose state lives there), pidfile, config file, unix socket and,
  * optionally, a loopback TCP port with mutual TLS. Its containers join a bridge created here
  * first, with a unique name and a free `172.29.x.0/24`, so that several test files can each run
- * one in parallel; `--iptables=false` keeps it away from the main engine's rules. Never uses
- * `--bridge none` or `--default-address-pool`: with either, dockerd deletes the main engine's
- * `docker0` (the latter when it starts again on the same data root). Its networks therefore
+ * one in parallel (`--bridge ddet<id>`); `--iptables=false` keeps it away from the main engine's
+ * rules. The bridge option is never the value "none", and no `--default-address-pool` is given:
+ * with either, dockerd deletes the main engine's `docker0` (with the address pool, when it starts
+ * again on the same data root). Its networks therefore
  * share the main engine's address pools: {@link TestEngine.close} removes them, bridges too.
  *
  * Always `close()` it (in `afterAll`): it is cleaned up even when starting failed half way.
