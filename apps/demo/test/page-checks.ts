@@ -70,7 +70,21 @@ export async function waitForTool(page: Page, url: string, timeout = 90_000): Pr
       const message = (await textOf(failure)).trim();
       throw new Error(`The launch failed instead of opening ${url}: ${message} (page ${page.url()})`);
     }
-    if (Date.now() > deadline)
-      throw new Error(`${url} did not open within ${timeout / 1000} s; the page is at ${page.url()}`);
+    if (Date.now() > deadline) {
+      // What the launch page says it is doing: the step it is at and its latest activity lines.
+      const step = await page
+        .locator('[data-state="current"]')
+        .first()
+        .getAttribute('data-step', { timeout: 1000 })
+        .catch(() => null);
+      const activity = (await textOf(page.locator('[data-testid="events"]')))
+        .trim()
+        .split('\n')
+        .slice(-5)
+        .join(' | ');
+      throw new Error(
+        `${url} did not open within ${timeout / 1000} s; the page is at ${page.url()}, step ${step ?? 'unknown'}, activity: ${activity || 'none shown'}`,
+      );
+    }
   }
 }
